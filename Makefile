@@ -1,0 +1,34 @@
+# toneflow: `make demo` runs the main job, `make test` runs the suite. Both set up .venv if missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch is pinned to one release and installed first: on this project's machines `torch==2.13.0`
+# resolves to a local CPU build; elsewhere it is PyPI's default build (CUDA on Linux x86_64).
+# A looser spec would pull several GB of CUDA packages on a CPU-only machine.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint clean-data schemas
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/toneflow demo
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+
+schemas: $(STAMP)
+	$(VENV)/bin/toneflow schemas generate
+
+clean-data:
+	-$(VENV)/bin/toneflow broker stop
+	rm -rf data

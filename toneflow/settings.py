@@ -1,0 +1,98 @@
+"""One settings object for the whole system.
+
+Every field is read from an environment variable ``TONEFLOW_<FIELD>`` (case-insensitive), e.g.
+``TONEFLOW_KAFKA_BOOTSTRAP``, ``TONEFLOW_TEACHER``, ``TONEFLOW_DATA_DIR``. The defaults run on a
+fresh machine: data under ``./data``, the embedded broker, the offline teacher. Set the Kafka and
+OpenAI fields to use real services. ``toneflow config`` prints the effective values with secrets
+masked.
+
+Each component reads its section; sections are grouped below by owner.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TONEFLOW_"
+
+TeacherKind = Literal["offline", "openai"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # --- storage -----------------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="where the warehouse, models and broker state live")
+
+    # --- Kafka (unset bootstrap = the embedded Tansu broker) ---------------------------------
+    kafka_bootstrap: str | None = Field(None, description="bootstrap servers of a real Kafka; unset = embedded broker")
+    kafka_security_protocol: str | None = Field(None, description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = Field(None, description="CA bundle for SSL")
+    topic_partitions: int = Field(4, ge=1, description="partitions of every toneflow topic on creation")
+    topic_replication: int = Field(1, ge=1, description="replication factor on creation (3 in production)")
+    broker_port: int = Field(0, ge=0, le=65535, description="embedded broker port; 0 = any free loopback port")
+
+    # --- teacher -------------------------------------------------------------------------------
+    teacher: TeacherKind = Field("offline", description="which teacher labels prompts")
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint (OpenAI, vLLM, Ollama)")
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    teacher_concurrency: int = Field(8, ge=1, description="max in-flight teacher calls per process")
+    teacher_timeout_s: float = Field(30.0, gt=0, description="per-request timeout")
+    teacher_max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
+    teacher_price_input_per_1m: float = Field(0.15, ge=0, description="USD per 1M prompt tokens")
+    teacher_price_output_per_1m: float = Field(0.60, ge=0, description="USD per 1M completion tokens")
+    teacher_spend_limit_usd: float | None = Field(None, ge=0, description="stop calling the teacher past this spend")
+    teacher_temperature: float = Field(0.0, ge=0, le=2, description="offline teacher: seeded LLM-like variation")
+
+    # --- streams -------------------------------------------------------------------------------
+    join_ttl_s: float = Field(6 * 3600, gt=0, description="how long the join waits for the other side")
+    retrain_threshold: int = Field(500, ge=1, description="new accepted examples that trigger a retrain")
+    retrain_min_interval_s: float = Field(600, ge=0, description="minimum seconds between retrains")
+    retrain_quality_floor: float = Field(0.0, ge=0, le=1, description="min example quality counted by the trigger")
+    retrain_launch: bool = Field(False, description="launch `toneflow train --incremental` on a trigger")
+    student_share_cap: float = Field(0.5, ge=0, le=1, description="max share of student-served examples in a training set")
+
+    # --- trainer -------------------------------------------------------------------------------
+    student: str = Field("minilm", description="default student type")
+    seed: int = 0
+
+    # --- serving -------------------------------------------------------------------------------
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8080
+    serve_token: SecretStr | None = Field(None, description="bearer token required by `toneflow serve` if set")
+
+    # ---------------------------------------------------------------------------------------
+    def as_dict(self, *, masked: bool = True) -> dict[str, Any]:
+        """All settings as plain values; secrets shown as '***' (or null when unset)."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "***" if masked else value.get_secret_value()
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+    @staticmethod
+    def env_name(field: str) -> str:
+        return ENV_PREFIX + field.upper()
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
