@@ -163,4 +163,16 @@ def selective_vector(edit: Edit) -> list[int]:
     return values
 
 
+def look_slice(edit: Edit) -> str:
+    """A coarse look family used to count data per slice: the filter name if a filter is used,
+    else "adjust" / "selective" / "adjust+selective" by the tools used, else "none".
+    The retrain trigger and the trainer's augmentation both count examples per slice with this.
+    """
+    canon = canonical_dict(edit)
+    if "filter" in canon:
+        return str(canon["filter"]["name"])
+    tools = [t for t in ("adjust", "selective_adjust") if t in canon]
+    return "+".join("selective" if t == "selective_adjust" else t for t in tools) or "none"
+
+
 EMPTY_EDIT = Edit()

@@ -47,7 +47,9 @@ class ServedBy(BaseModel):
     """Which model produced the edit the user saw (the A/B arm)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    model: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="e.g. 'teacher' or 'student'")
+    model: str = Field(min_length=1, max_length=MAX_ID_CHARS,
+                       description="'teacher/<name>' for teacher-served edits (e.g. 'teacher/openai'), "
+                                   "'student/<type>' for student-served ones")
     version: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     variant: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="A/B arm name")
 
@@ -130,6 +132,10 @@ class AcceptedExample(_Record):
     label_source: LabelSource
     teacher_edit: Edit
     teacher: TeacherRef
+    teacher_tokens: int = Field(0, ge=0, description="tokens of the teacher call that labelled it")
+    teacher_cost: float = Field(0.0, ge=0, description="USD of that call")
+    look_slice: str = Field(description="coarse look family, see schemas.edit.look_slice")
+    quality: float = Field(1.0, ge=0, le=1, description="label quality estimate; the retrain trigger counts above a floor")
     served_by: ServedBy | None = None
     served_edit: Edit | None = None
     export_event_id: str = Id

@@ -17,6 +17,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,    # the broker drops producer retries of the same record
     "linger.ms": 5,                # small batches without adding visible latency
     "compression.type": "lz4",
+    # Java-compatible key hashing, as aiokafka (Faust) uses: prompts, exports and labels of one
+    # project_id must land in the same partition number for the join to be co-partitioned.
+    "partitioner": "murmur2_random",
 }
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,   # commit only after the sink is durable (at-least-once)
