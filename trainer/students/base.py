@@ -1,0 +1,151 @@
+"""The one interface every student implements, and the training loop they share.
+
+``fit(train, val)`` trains (or continues training) and returns a FitReport; ``predict(prompts)``
+returns one schema-valid Edit per prompt; ``save(dir)`` writes weights plus a human-readable
+``student.json``; ``load(dir)`` is a classmethod that reads what ``save`` wrote.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from schemas.edit import Edit
+from trainer.data import Example
+
+
+@dataclass
+class FitConfig:
+    """Optimisation knobs shared by every student (per-field help is in ``trainer.config``)."""
+
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 5e-4
+    head_lr: float = 3e-3
+    patience: int = 3
+    max_steps: int = 0  # 0 = no cap; tests use a handful
+    max_minutes: float = 0.0  # 0 = no time budget; stops after the epoch that crosses it
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class FitReport:
+    steps: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+    best_val: float = 0.0
+    best_epoch: int = 0
+    stopped_early: bool = False
+    losses: list[float] = field(default_factory=list)  # mean training loss per epoch
+    val_scores: list[float] = field(default_factory=list)  # validation overall per epoch
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Student(Protocol):
+    name: str
+    version: str | None
+
+    def fit(self, train: Sequence[Example], val: Sequence[Example]) -> FitReport: ...
+
+    def predict(self, prompts: Sequence[str]) -> list[Edit]: ...
+
+    def save(self, path: Path) -> None: ...
+
+    @classmethod
+    def load(cls, path: Path) -> Student: ...
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def set_threads(threads: int = 0) -> None:
+    """Use ``threads`` CPU threads (0 = all cores); interop threads stay at 1 (no nested pools)."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set once in this process: torch allows it only before parallel work starts
+
+
+def batches(n: int, size: int, rng: random.Random | None) -> list[list[int]]:
+    order = list(range(n))
+    if rng is not None:
+        rng.shuffle(order)
+    return [order[i:i + size] for i in range(0, n, size)]
+
+
+def train_loop(*, n_train: int, cfg: FitConfig, step: Callable[[list[int]], float],
+               validate: Callable[[], float], snapshot: Callable[[], Any], restore: Callable[[Any], None],
+               desc: str, report: FitReport | None = None) -> FitReport:
+    """Epochs of ``step(batch_indices) -> loss`` with validation, early stopping and a best-model restore.
+
+    Shows a tqdm bar per run (step count, loss, ETA). ``validate`` returns a higher-is-better
+    score; after ``cfg.patience`` epochs without improvement the loop stops and the best
+    weights (``snapshot``/``restore``) are put back, so the result is never worse than the best
+    epoch seen on validation.
+    """
+    from tqdm.auto import tqdm
+
+    report = report or FitReport()
+    rng = random.Random(cfg.seed)
+    per_epoch = math.ceil(n_train / cfg.batch_size)
+    total = per_epoch * cfg.epochs
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    best, best_state, bad = -1.0, None, 0
+    start = time.monotonic()
+    bar = tqdm(total=total, desc=desc, unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    steps = 0
+    for epoch in range(1, cfg.epochs + 1):
+        losses = []
+        for idx in batches(n_train, cfg.batch_size, rng):
+            losses.append(step(idx))
+            steps += 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{losses[-1]:.4f}")
+            if cfg.max_steps and steps >= cfg.max_steps:
+                break
+        report.losses.append(sum(losses) / max(len(losses), 1))
+        val = validate()
+        report.val_scores.append(val)
+        bar.set_postfix(epoch=epoch, loss=f"{report.losses[-1]:.4f}", val=f"{val:.4f}")
+        report.epochs += 1
+        if val > best:
+            best, best_state, bad, report.best_epoch = val, snapshot(), 0, report.epochs
+        else:
+            bad += 1
+        if cfg.max_steps and steps >= cfg.max_steps:
+            break
+        if bad >= cfg.patience:
+            report.stopped_early = True
+            break
+        if cfg.max_minutes and time.monotonic() - start > cfg.max_minutes * 60:
+            report.notes.append(f"{desc}: stopped at the {cfg.max_minutes:g}-minute budget after epoch {epoch}")
+            break
+    bar.close()
+    if best_state is not None:
+        restore(best_state)
+    report.steps += steps
+    report.seconds += time.monotonic() - start
+    report.best_val = max(report.best_val, best)
+    return report

@@ -1,0 +1,210 @@
+"""The default student: the shipped MiniLM-L6 encoder + structured heads, LoRA by default.
+
+Training runs in two phases, both early-stopped on validation overall:
+1. heads only, on sentence embeddings computed once with the encoder frozen (seconds per epoch
+   on CPU, so the heads start from a good point instead of random noise);
+2. LoRA adapters (peft) on the encoder's attention query/value projections plus the heads,
+   end to end (``finetune="full"`` trains every encoder weight instead; "frozen" skips phase 2).
+After fit the adapters are merged into the encoder, so serving is one plain forward pass.
+
+``predict`` = tokenise + one forward pass under ``torch.inference_mode``; every output is valid
+by construction (``structured.decode``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from schemas.edit import Edit
+from schemas.filters import FILTER_CATALOGUE_VERSION
+from trainer.data import Example
+from trainer.metrics import score
+from trainer.students import structured
+from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
+from toneflow.text_encoder import MINILM_ID, resolve_model_path
+
+Finetune = Literal["lora", "full", "frozen"]
+_PREDICT_BATCH = 128
+
+
+@dataclass
+class MiniLMConfig:
+    model: str = MINILM_ID  # any HF id or local path of a BERT-style encoder
+    finetune: Finetune = "lora"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("query", "value")
+    max_length: int = 32  # look requests are short; 32 word pieces covers >99% of them
+    warmup_epochs: int = 40  # phase 1 (heads on cached embeddings): cheap, early-stopped
+    merge: bool = True  # merge adapters after fit (serving speed); False keeps the peft model
+    fit: FitConfig = field(default_factory=FitConfig)
+
+
+class MiniLMStudent:
+    name = "minilm"
+
+    def __init__(self, cfg: MiniLMConfig | None = None) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.cfg = cfg or MiniLMConfig()
+        self.version: str | None = None
+        path = resolve_model_path(self.cfg.model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.encoder = AutoModel.from_pretrained(path)
+        self.heads = structured.build_heads(self.encoder.config.hidden_size)
+        self._torch = torch
+        self.trained = False
+
+    # --- encoding -------------------------------------------------------------------------------
+    def _embed(self, prompts: Sequence[str]) -> Any:
+        """Mean-pooled token states (the sentence-transformers pooling MiniLM was trained with)."""
+        batch = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.cfg.max_length,
+                               return_tensors="pt")
+        states = self.encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def _embed_all(self, prompts: Sequence[str]) -> Any:
+        torch = self._torch
+        self.encoder.eval()
+        with torch.inference_mode():
+            parts = [self._embed(prompts[i:i + _PREDICT_BATCH]) for i in range(0, len(prompts), _PREDICT_BATCH)]
+        return torch.cat(parts).clone()  # clone: inference tensors cannot enter autograd later
+
+    def _val_score(self, emb: Any, refs: list[Edit]) -> float:
+        self.heads.eval()
+        with self._torch.inference_mode():
+            preds = structured.decode(self.heads(emb))
+        return score(preds, refs).overall
+
+    def attach_adapters(self) -> None:
+        """Wrap the encoder with fresh LoRA adapters (no-op if attached or not in LoRA mode)."""
+        if self.cfg.finetune != "lora" or hasattr(self.encoder, "peft_config"):
+            return
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=self.cfg.lora_r, lora_alpha=self.cfg.lora_alpha, lora_dropout=self.cfg.lora_dropout,
+                          target_modules=list(self.cfg.lora_targets))
+        self.encoder = get_peft_model(self.encoder, lora)
+
+    # --- training -------------------------------------------------------------------------------
+    def fit(self, train: Sequence[Example], val: Sequence[Example]) -> FitReport:
+        torch = self._torch
+        fc = self.cfg.fit
+        seed_everything(fc.seed)
+        prompts = [r.prompt for r in train]
+        targets = structured.encode_targets([r.edit_obj for r in train])
+        val_prompts, val_refs = [r.prompt for r in val], [r.edit_obj for r in val]
+        report = FitReport()
+
+        def slice_targets(idx: list[int]) -> dict[str, Any]:
+            return {k: v[idx] for k, v in targets.items()}
+
+        def heads_state() -> dict[str, Any]:
+            return {k: v.detach().clone() for k, v in self.heads.state_dict().items()}
+
+        # Phase 1: heads on frozen, cached embeddings.
+        emb, val_emb = self._embed_all(prompts), self._embed_all(val_prompts)
+        opt = torch.optim.AdamW(self.heads.parameters(), lr=fc.head_lr, weight_decay=0.01)
+
+        def head_step(idx: list[int]) -> float:
+            self.heads.train()
+            loss = structured.head_loss(self.heads(emb[idx]), slice_targets(idx))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss.detach().item()
+
+        warm = FitConfig(**{**asdict(fc), "epochs": self.cfg.warmup_epochs if not self.trained else 5,
+                            "patience": max(fc.patience, 4), "max_minutes": 0.0})
+        train_loop(n_train=len(train), cfg=warm, step=head_step, validate=lambda: self._val_score(val_emb, val_refs),
+                   snapshot=heads_state, restore=self.heads.load_state_dict, desc="heads", report=report)
+        if self.cfg.finetune == "frozen":
+            self.trained = True
+            return report
+
+        # Phase 2: encoder (LoRA adapters or all weights) + heads, end to end.
+        self.attach_adapters()
+        enc_params = [p for p in self.encoder.parameters() if p.requires_grad]
+        opt2 = torch.optim.AdamW([{"params": enc_params, "lr": fc.lr},
+                                  {"params": self.heads.parameters(), "lr": fc.lr}], weight_decay=0.01)
+
+        def full_step(idx: list[int]) -> float:
+            self.encoder.train()
+            self.heads.train()
+            out = self.heads(self._embed([prompts[i] for i in idx]))
+            loss = structured.head_loss(out, slice_targets(idx))
+            opt2.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(enc_params, 1.0)
+            opt2.step()
+            return loss.detach().item()
+
+        def state() -> tuple[dict[str, Any], dict[str, Any]]:
+            enc = {n: p.detach().clone() for n, p in self.encoder.named_parameters() if p.requires_grad}
+            return enc, heads_state()
+
+        def restore(saved: tuple[dict[str, Any], dict[str, Any]]) -> None:
+            params = dict(self.encoder.named_parameters())
+            with torch.no_grad():
+                for n, value in saved[0].items():
+                    params[n].copy_(value)
+            self.heads.load_state_dict(saved[1])
+
+        train_loop(n_train=len(train), cfg=fc, step=full_step,
+                   validate=lambda: self._val_score(self._embed_all(val_prompts), val_refs),
+                   snapshot=state, restore=restore, desc=f"{self.cfg.finetune}", report=report)
+        if self.cfg.merge and hasattr(self.encoder, "merge_and_unload"):
+            self.encoder = self.encoder.merge_and_unload()
+        self.trained = True
+        return report
+
+    # --- serving --------------------------------------------------------------------------------
+    def predict(self, prompts: Sequence[str]) -> list[Edit]:
+        if not prompts:
+            return []
+        torch = self._torch
+        self.encoder.eval()
+        self.heads.eval()
+        out: list[Edit] = []
+        with torch.inference_mode():
+            for i in range(0, len(prompts), _PREDICT_BATCH):
+                out.extend(structured.decode(self.heads(self._embed(prompts[i:i + _PREDICT_BATCH]))))
+        return out
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        encoder = self.encoder.merge_and_unload() if hasattr(self.encoder, "merge_and_unload") else self.encoder
+        encoder.save_pretrained(path / "encoder")
+        self.tokenizer.save_pretrained(path / "encoder")
+        save_file({k: v.contiguous() for k, v in self.heads.state_dict().items()}, str(path / "heads.safetensors"))
+        cfg = asdict(self.cfg)
+        cfg["model"] = "encoder"  # the saved, merged encoder, relative to this directory
+        meta = {"student": self.name, "format": 1, "config": cfg, "filter_catalogue": FILTER_CATALOGUE_VERSION}
+        (path / "student.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> MiniLMStudent:
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        meta = json.loads((path / "student.json").read_text(encoding="utf-8"))
+        raw = dict(meta["config"])
+        raw["model"] = str(path / raw.get("model", "encoder"))
+        raw["lora_targets"] = tuple(raw.get("lora_targets", ("query", "value")))
+        raw["fit"] = FitConfig(**raw.get("fit", {}))
+        student = cls(MiniLMConfig(**raw))
+        student.heads.load_state_dict(load_file(str(path / "heads.safetensors")))
+        student.trained = True
+        student.encoder.eval()
+        student.heads.eval()
+        return student

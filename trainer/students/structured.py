@@ -1,0 +1,135 @@
+"""Structured output heads: an edit as tensors, and tensors back into an edit that is valid by construction.
+
+Heads on a sentence embedding:
+* tools: 3 logits (sigmoid) — is adjust / selective_adjust / filter used;
+* adjust: 14 values (tanh, ×100) + 14 "changed" gate logits; selective_adjust: 24 + 24;
+* filter: logits over the 28 catalogue names + intensity (sigmoid, ×100).
+Decoding only ever emits catalogue names and integers inside the contract ranges, so every
+prediction passes ``schemas.validate_edit`` without repair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, HSL_CHANNELS, TOOLS, Edit, adjust_vector, selective_vector
+from schemas.filters import FILTER_NAMES
+from schemas.validation import validate_edit
+
+N_ADJ, N_SEL, N_FILT = len(ADJUST_PARAMS), len(COLOUR_RANGES) * len(HSL_CHANNELS), len(FILTER_NAMES)
+_SCALE = 100.0
+IGNORE = -100  # cross-entropy ignore index for rows without a filter
+
+
+def encode_targets(edits: Sequence[Edit]) -> dict[str, Any]:
+    """Targets for a batch of reference edits (torch tensors)."""
+    import torch
+
+    tools, adj, sel, cls, inten = [], [], [], [], []
+    for edit in edits:
+        used = edit.canonical_dict()
+        tools.append([float(t in used) for t in TOOLS])
+        adj.append([v / _SCALE for v in adjust_vector(edit)])
+        sel.append([v / _SCALE for v in selective_vector(edit)])
+        if "filter" in used:
+            assert edit.filter is not None
+            cls.append(FILTER_NAMES.index(edit.filter.name))
+            inten.append(edit.filter.intensity / _SCALE)
+        else:
+            cls.append(IGNORE)
+            inten.append(0.0)
+    adj_t, sel_t = torch.tensor(adj), torch.tensor(sel)
+    return {"tools": torch.tensor(tools), "adj": adj_t, "adj_gate": (adj_t != 0).float(), "sel": sel_t,
+            "sel_gate": (sel_t != 0).float(), "filter": torch.tensor(cls), "intensity": torch.tensor(inten)}
+
+
+def build_heads(hidden: int, width: int = 256, dropout: float = 0.1) -> Any:
+    """The head module: one shared hidden layer, then one linear layer per output group."""
+    from torch import nn
+
+    class EditHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, width), nn.GELU(), nn.Dropout(dropout))
+            self.tools = nn.Linear(width, len(TOOLS))
+            self.adj = nn.Linear(width, 2 * N_ADJ)
+            self.sel = nn.Linear(width, 2 * N_SEL)
+            self.filter = nn.Linear(width, N_FILT + 1)
+
+        def forward(self, x: Any) -> dict[str, Any]:
+            h = self.trunk(x)
+            adj, sel, filt = self.adj(h), self.sel(h), self.filter(h)
+            return {"tools": self.tools(h), "adj": adj[:, :N_ADJ].tanh(), "adj_gate": adj[:, N_ADJ:],
+                    "sel": sel[:, :N_SEL].tanh(), "sel_gate": sel[:, N_SEL:], "filter": filt[:, :N_FILT],
+                    "intensity": filt[:, N_FILT].sigmoid()}
+
+    return EditHeads()
+
+
+def head_loss(out: dict[str, Any], tgt: dict[str, Any]) -> Any:
+    """Sum of the per-head losses; gates and values count only where they are defined.
+
+    Gates are trained only on rows whose reference uses the tool (elsewhere the tool head already
+    says "unused"); values only where the reference changed that parameter, so the regression
+    never learns to shrink towards 0 because of the many unchanged parameters.
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    loss = F.binary_cross_entropy_with_logits(out["tools"], tgt["tools"])
+    for name, col in (("adj", 0), ("sel", 1)):
+        rows = tgt["tools"][:, col:col + 1].expand_as(tgt[f"{name}_gate"])
+        if rows.sum() > 0:
+            gate = F.binary_cross_entropy_with_logits(out[f"{name}_gate"], tgt[f"{name}_gate"], reduction="none")
+            loss = loss + (gate * rows).sum() / rows.sum()
+        mask = tgt[f"{name}_gate"]
+        if mask.sum() > 0:
+            err = F.smooth_l1_loss(out[name], tgt[name], reduction="none", beta=0.1)
+            loss = loss + 4.0 * (err * mask).sum() / mask.sum()  # ×4: values are the quality score
+    has_filter = tgt["filter"] != IGNORE
+    if has_filter.any():
+        loss = loss + F.cross_entropy(out["filter"][has_filter], tgt["filter"][has_filter])
+        loss = loss + F.mse_loss(out["intensity"][has_filter], tgt["intensity"][has_filter])
+    return loss + torch.zeros(())  # a tensor even when every optional term is absent
+
+
+def _params(values: list[float], gates: list[float], names: list[str]) -> dict[str, int]:
+    picked = {n: v for n, v, g in zip(names, values, gates, strict=True) if g > 0}
+    if not picked:  # the tool head says "used": keep its most confident parameter rather than drop the tool
+        best = max(range(len(gates)), key=gates.__getitem__)
+        picked = {names[best]: values[best]}
+    out = {}
+    for name, v in picked.items():
+        number = max(-100, min(100, round(v * _SCALE)))
+        if number == 0:  # a "changed" parameter that rounds to 0: keep the smallest visible step
+            number = 1 if v >= 0 else -1
+        out[name] = number
+    return out
+
+
+_SEL_NAMES = [f"{r}.{c}" for r in COLOUR_RANGES for c in HSL_CHANNELS]
+
+
+def decode(out: dict[str, Any]) -> list[Edit]:
+    """Head outputs (a batch) → valid Edits. Thresholds: sigmoid > 0.5 ⇔ logit > 0."""
+    tools = out["tools"].tolist()
+    adj, adj_gate = out["adj"].tolist(), out["adj_gate"].tolist()
+    sel, sel_gate = out["sel"].tolist(), out["sel_gate"].tolist()
+    names = out["filter"].argmax(dim=-1).tolist()
+    inten = out["intensity"].tolist()
+    edits = []
+    for i, used in enumerate(tools):
+        edit: dict[str, Any] = {}
+        if used[0] > 0:
+            edit["adjust"] = _params(adj[i], adj_gate[i], list(ADJUST_PARAMS))
+        if used[1] > 0:
+            ranges: dict[str, dict[str, int]] = {}
+            for key, value in _params(sel[i], sel_gate[i], _SEL_NAMES).items():
+                colour, channel = key.split(".")
+                ranges.setdefault(colour, {})[channel] = value
+            edit["selective_adjust"] = ranges
+        if used[2] > 0:
+            edit["filter"] = {"name": FILTER_NAMES[names[i]], "intensity": max(1, min(100, round(inten[i] * _SCALE)))}
+        edits.append(validate_edit(edit))
+    return edits
