@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     serve_port: int = 8080
     serve_token: SecretStr | None = Field(None, description="bearer token required by `toneflow serve` if set")
 
+    # --- editor --------------------------------------------------------------------------------
+    editor_lut_size: int = Field(33, ge=9, le=129, description="grid size of the 3D LUT an edit is folded into")
+    editor_lut_backend: Literal["auto", "ocio", "pillow", "numpy"] = Field(
+        "auto", description="3D LUT lookup: auto = PyOpenColorIO, else Pillow; numpy is the slow reference")
+    editor_threads: int = Field(0, ge=0, description="render threads (image strips); 0 = one per CPU core")
+    editor_cache_dir: Path | None = Field(None, description="generated filter .cube files; unset = <data_dir>/editor/looks")
+    editor_video_preset: str = Field("veryfast", description="x264 preset for video output")
+    editor_video_crf: int = Field(20, ge=0, le=51, description="x264 quality (lower = better, bigger)")
+
     # ---------------------------------------------------------------------------------------
     def as_dict(self, *, masked: bool = True) -> dict[str, Any]:
         """All settings as plain values; secrets shown as '***' (or null when unset)."""
