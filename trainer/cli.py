@@ -1,0 +1,220 @@
+"""``toneflow train | eval | dataset | models``. Heavy imports stay inside the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from toneflow.cli import add_command
+from toneflow.settings import get_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from trainer.config import add_arguments
+
+    train = add_command(sub, "train", "train a student, evaluate it, register it, promote it if it passes the gate",
+                        "Train on --input FILE (snapshotted first), --snapshot ID, or the warehouse (default).\n"
+                        "The candidate is evaluated on the pinned test set (else the snapshot's test split) and\n"
+                        "becomes `current` only if its overall is not worse than the current model's - margin.\n"
+                        "Exit code 0 also when the gate keeps the current model (see \"promoted\" in --json).")
+    add_arguments(train)
+    train.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    train.set_defaults(func=_train)
+
+    ev = add_command(sub, "eval", "score predictions (files) or a model (on a snapshot) with the paper's metrics",
+                     "Files: --predictions P.jsonl --references R.jsonl, one {\"id\", \"edit\"} per line, matched\n"
+                     "by id (a reference without a prediction scores as {}). Model: --model NAME|current and\n"
+                     "--snapshot ID (default: the pinned benchmark, else the model's own snapshot); writes a\n"
+                     "report (Markdown + PNG) next to the model. Optional reference key `exporters` gives r_3/r_5.")
+    ev.add_argument("--predictions", help="JSONL of {id, edit} predictions")
+    ev.add_argument("--references", help="JSONL of {id, edit} references")
+    ev.add_argument("--model", help="registry model: current, previous or a version (v000003)")
+    ev.add_argument("--snapshot", help="snapshot id whose split to evaluate on ('latest' = newest)")
+    ev.add_argument("--split", default="test", choices=("test", "validation", "train"))
+    ev.add_argument("--json", action="store_true", help="print {adjust, selective_adjust, filter, overall, n}")
+    ev.add_argument("--detailed", action="store_true", help="with --json: add MAE, r_3/r_5 and support counts")
+    ev.set_defaults(func=_eval)
+
+    ds = add_command(sub, "dataset", "freeze, list, inspect and pin training data snapshots")
+    dsub = ds.add_subparsers(dest="action", metavar="ACTION", required=True)
+    snap = add_command(dsub, "snapshot", "freeze the warehouse (or --input FILE) into an immutable snapshot")
+    snap.add_argument("--input", help="JSONL/Parquet of (prompt, edit) pairs instead of the warehouse")
+    snap.add_argument("--policy", default="export_rate", choices=("export_rate", "all_accepted", "user_corrected_first"))
+    snap.add_argument("--no-auto-augment", dest="auto_augment", action="store_false",
+                      help="do not paraphrase small look slices (TONEFLOW_AUGMENT_MIN_SLICE)")
+    snap.add_argument("--json", action="store_true")
+    snap.set_defaults(func=_snapshot)
+    dlist = add_command(dsub, "list", "list snapshots, oldest first")
+    dlist.set_defaults(func=_snapshot_list)
+    show = add_command(dsub, "show", "print a snapshot's manifest")
+    show.add_argument("id", nargs="?", default="latest")
+    show.set_defaults(func=_snapshot_show)
+    pin = add_command(dsub, "pin", "freeze a snapshot's test split as the benchmark every promotion is judged on")
+    pin.add_argument("id")
+    pin.set_defaults(func=_snapshot_pin)
+
+    models = add_command(sub, "models", "list, promote and roll back registered models")
+    msub = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    mlist = add_command(msub, "list", "list registered models (* = current)")
+    mlist.add_argument("--json", action="store_true")
+    mlist.set_defaults(func=_models_list)
+    prom = add_command(msub, "promote", "make a model current if it passes the gate (atomic)")
+    prom.add_argument("name", help="version (v000003 or 3)")
+    prom.add_argument("--force", action="store_true", help="skip the gate")
+    prom.add_argument("--margin", type=float, default=None, help="gate margin (default: TONEFLOW_PROMOTE_MARGIN)")
+    prom.set_defaults(func=_models_promote)
+    roll = add_command(msub, "rollback", "point current back at the previous champion (atomic, never gated)")
+    roll.add_argument("--to", default=None, help="a specific version instead of the previous champion")
+    roll.set_defaults(func=_models_rollback)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainer.config import from_args
+    from trainer.train import main
+
+    outcome = main(from_args(args))
+    if args.json:
+        _print_json(outcome)
+        return 0
+    if outcome.get("skipped"):
+        print(outcome["reason"])
+        return 0
+    print(outcome.pop("table"))
+    verdict = "promoted to current" if outcome["promoted"] else f"kept current ({outcome.get('reason', 'not promoted')})"
+    print(f"\n{outcome['version']}: overall {outcome['overall']:.4f} on {outcome['n_test']} test rows "
+          f"({outcome['train_rows']} train rows, fit {outcome['fit_seconds']:.0f}s) — {verdict}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from trainer.evaluate import detail_table, evaluate_files, paper_table
+
+    if args.predictions or args.references:
+        if not (args.predictions and args.references):
+            print("error: --predictions and --references go together", file=sys.stderr)
+            return 2
+        result, title = evaluate_files(args.predictions, args.references), "predictions"
+    elif args.model:
+        result, title = _eval_model(args)
+    else:
+        print("error: give --predictions/--references or --model", file=sys.stderr)
+        return 2
+    if args.json:
+        out = result.subsets["All"].public()
+        if args.detailed:
+            out["subsets"] = {k: v.as_dict() for k, v in result.subsets.items()}
+        _print_json(out)
+        return 0
+    print(paper_table([(title, result.subsets)], with_paper=True))
+    print()
+    print(detail_table(result.subsets["All"]))
+    return 0
+
+
+def _eval_model(args: argparse.Namespace) -> tuple[Any, str]:
+    from trainer import registry, snapshot
+    from trainer.evaluate import evaluate_student
+    from trainer.report import write_report
+
+    settings = get_settings()
+    version = registry.resolve(settings, args.model)
+    if args.snapshot:
+        snap = snapshot.load(settings, args.snapshot)
+        test_id, rows = (snap.test_set_id, snap.rows("test")) if args.split == "test" else \
+            (f"{snap.id}-{args.split}", snap.rows(args.split))
+    else:
+        own = registry.manifest(settings, version).get("snapshot") or "latest"
+        test_id, rows = snapshot.benchmark_set(settings, snapshot.load(settings, own))
+    result = evaluate_student(registry.load_student(settings, version), rows)
+    if args.split == "test":
+        registry.record_eval(settings, version, test_id, result.record())
+    out = registry.models_dir(settings) / "evals" / version / f"report-{test_id}"
+    path = write_report(out, result, title=f"{version} on {test_id}", context={"model": version, "rows": len(rows)})
+    print(f"report: {path}", file=sys.stderr)
+    return result, version
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from trainer.config import TrainConfig
+    from trainer.train import resolve_snapshot
+
+    snap = resolve_snapshot(get_settings(), TrainConfig(input=args.input, policy=args.policy,
+                                                        auto_augment=args.auto_augment))
+    if args.json:
+        _print_json(snap.manifest)
+    else:
+        files = snap.manifest["files"]
+        print(f"{snap.id}: " + ", ".join(f"{k.split('.')[0]} {v['rows']} ({v['augmented']} augmented)"
+                                         for k, v in files.items()) + f" — policy {snap.manifest['policy']}")
+    return 0
+
+
+def _snapshot_list(args: argparse.Namespace) -> int:
+    from trainer import snapshot
+
+    settings = get_settings()
+    pinned = (snapshot.read_pin(settings) or {}).get("snapshot")
+    for sid in snapshot.list_ids(settings):
+        m = snapshot.load(settings, sid).manifest
+        rows = " ".join(f"{k.split('.')[0]}={v['rows']}" for k, v in m["files"].items())
+        print(f"{'P' if sid == pinned else ' '} {sid}  {m['policy']:<20} {rows}  source={m['source'].get('kind')}")
+    return 0
+
+
+def _snapshot_show(args: argparse.Namespace) -> int:
+    from trainer import snapshot
+
+    _print_json(snapshot.load(get_settings(), args.id).manifest)
+    return 0
+
+
+def _snapshot_pin(args: argparse.Namespace) -> int:
+    from trainer import snapshot
+
+    record = snapshot.pin(get_settings(), args.id)
+    print(f"pinned {record['snapshot']}'s test split ({record['rows']} rows, test set {record['test_set']})")
+    return 0
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from trainer import registry
+
+    models = registry.list_models(get_settings())
+    if args.json:
+        _print_json([asdict(m) for m in models])
+        return 0
+    if not models:
+        print("no models yet: run `toneflow train`")
+    for m in models:
+        overall = f"{m.overall:.4f}" if m.overall is not None else "-"
+        print(f"{'*' if m.current else ' '} {m.version}  {m.student:<8} overall={overall}  "
+              f"snapshot={m.snapshot}  parent={m.parent or '-'}")
+    return 0
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    from trainer import registry
+    from trainer.train import gate_eval
+
+    settings = get_settings()
+    version = registry.resolve(settings, args.name)
+    test_id = None if args.force else gate_eval(settings, version)
+    outcome = registry.promote(settings, version, test_set=test_id, margin=args.margin, force=args.force)
+    print(f"{version}: {'now current' if outcome['promoted'] else outcome.get('reason')}")
+    return 0
+
+
+def _models_rollback(args: argparse.Namespace) -> int:
+    from trainer import registry
+
+    outcome = registry.rollback(get_settings(), args.to)
+    print(f"current is now {outcome['version']} (was {outcome['previous']})")
+    return 0

@@ -1,0 +1,96 @@
+"""The training configuration: one dataclass, per-field help, YAML ``--config`` merge.
+
+Precedence (lowest → highest): field defaults < ``TONEFLOW_*`` settings (student, seed) < YAML
+file < command-line flags. ``add_arguments`` builds the ``toneflow train`` flags from the fields,
+so the help text lives in exactly one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainer.exceptions import TrainerError
+
+DEFAULT_BASE_MODELS = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "seq2seq": "google/flan-t5-base",  # the paper's FlanT5-base student
+    "causal": "meta-llama/Llama-2-7b-chat-hf",  # the paper's Llama-class student
+}
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    input: str | None = _f(None, "train from this JSONL/Parquet file of (prompt, edit) pairs (snapshotted first)")
+    snapshot: str | None = _f(None, "train on this snapshot id ('latest' = newest); default: the warehouse")
+    policy: str = _f("export_rate", "label policy when snapshotting",
+                     choices=("export_rate", "all_accepted", "user_corrected_first"))
+    student: str | None = _f(None, "student kind (default: TONEFLOW_STUDENT)", choices=("minilm", "seq2seq", "causal"))
+    base_model: str | None = _f(None, "HF id or local path of the base model (default per student kind)")
+    finetune: str = _f("lora", "lora adapters, full fine-tune, or frozen encoder (minilm only)",
+                       choices=("lora", "full", "frozen"))
+    lora_r: int = _f(16, "LoRA rank")
+    load_in_4bit: bool = _f(False, "load generative students 4-bit via bitsandbytes (needs CUDA)")
+    epochs: int = _f(12, "max epochs of the main phase (early stopping usually ends sooner)")
+    batch_size: int = _f(32, "examples per step")
+    lr: float = _f(5e-4, "learning rate of adapters/encoder")
+    patience: int = _f(2, "epochs without a better validation overall before stopping")
+    max_steps: int = _f(0, "cap on optimizer steps per phase (0 = none)")
+    max_minutes: float = _f(0.0, "time budget of the main phase in minutes (0 = none)")
+    incremental: bool = _f(False, "continue from the current model on data new since its snapshot, with replay")
+    replay: float = _f(1.0, "incremental: older rows replayed per new row")
+    augment: bool = _f(False, "one RQ2 round: train, augment around validation mistakes, retrain")
+    auto_augment: bool = _f(True, "paraphrase look slices with fewer than TONEFLOW_AUGMENT_MIN_SLICE examples")
+    promote: bool = _f(True, "promote the candidate if it passes the gate")
+    margin: float | None = _f(None, "gate margin (default: TONEFLOW_PROMOTE_MARGIN)")
+    trigger_id: str | None = _f(None, "retrain trigger id: a second run with the same id is refused")
+    seed: int | None = _f(None, "random seed (default: TONEFLOW_SEED)")
+    threads: int | None = _f(None, "torch CPU threads (default: TONEFLOW_TORCH_THREADS, 0 = all cores)")
+    progress: bool = _f(True, "show progress bars")
+
+    @classmethod
+    def from_sources(cls, yaml_path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+        """Defaults < YAML file < overrides (None values in ``overrides`` mean "not given")."""
+        data: dict[str, Any] = {}
+        if yaml_path:
+            loaded = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
+            if not isinstance(loaded, dict):
+                msg = f"{yaml_path}: expected a mapping of train options"
+                raise TrainerError(msg)
+            data.update({k.replace("-", "_"): v for k, v in loaded.items()})
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            msg = f"unknown train option(s): {', '.join(unknown)}; see `toneflow train --help`"
+            raise TrainerError(msg)
+        return cls(**data)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field. Defaults are SUPPRESSed (absent from the namespace) so only flags actually
+    given override the YAML, and the help shows the dataclass default instead of None."""
+    parser.add_argument("--config", help="YAML file of train options (flags override it)")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        help_text = f"{f.metadata['help']} (default: {default})"
+        if f.type in (bool, "bool"):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            continue
+        kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+        parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, choices=f.metadata.get("choices"),
+                            help=help_text)
+
+
+def from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
+    return TrainConfig.from_sources(args.config, **values)

@@ -1,0 +1,98 @@
+"""Bookkeeping around a training run: retrain-trigger idempotency and the warehouse tables.
+
+Trigger idempotency (reliability.md §8, Dagster's run_key): the streams trigger derives
+``trigger_id`` from the data it covers and may deliver it more than once; the first run claims
+``models/runs/<trigger_id>.json`` with O_EXCL, a later run for a *finished* trigger is refused,
+and a claim whose process died (crash mid-training) may be taken over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from trainer.registry import atomic_write_json, models_dir
+from toneflow.settings import Settings
+
+log = logging.getLogger(__name__)
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _marker(settings: Settings, trigger_id: str) -> Path:
+    return models_dir(settings) / "runs" / f"{_SAFE.sub('_', trigger_id)}.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_trigger(settings: Settings, trigger_id: str) -> bool:
+    """True if this process may train for ``trigger_id``; False if it was already trained or is running."""
+    path = _marker(settings, trigger_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"trigger_id": trigger_id, "status": "running", "pid": os.getpid(), "host": socket.gethostname(),
+              "at": time.time()}
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        existing = json.loads(path.read_text(encoding="utf-8") or "{}")
+        same_host = existing.get("host") == socket.gethostname()
+        if existing.get("status") == "running" and same_host and not _alive(int(existing.get("pid", 0))):
+            log.warning("trigger %s: previous run (pid %s) died; taking it over", trigger_id, existing.get("pid"))
+            atomic_write_json(path, record)
+            return True
+        log.info("trigger %s already %s; not training again", trigger_id, existing.get("status"))
+        return False
+    with os.fdopen(fd, "w") as fh:
+        json.dump(record, fh)
+    return True
+
+
+def finish_trigger(settings: Settings, trigger_id: str, version: str) -> None:
+    atomic_write_json(_marker(settings, trigger_id), {"trigger_id": trigger_id, "status": "done",
+                                                      "version": version, "at": time.time()})
+
+
+def write_warehouse_rows(settings: Settings, outcome: dict[str, Any], meta: dict[str, Any], result: Any) -> None:
+    """Write this run to the warehouse tables ``training_runs`` and ``model_evals`` (idempotent per key:
+    one file per version, and per version and test set).
+
+    Skipped with a log line while the warehouse package is not installed: the registry already
+    holds everything, the warehouse copy is for SQL over history.
+    """
+    try:
+        from warehouse.writer import write_rows
+    except ImportError:
+        log.info("warehouse.writer not available; training_runs/model_evals not written")
+        return
+    version = outcome["version"]
+    write_rows(settings, "training_runs", [{
+        "run_id": f"{version}", "version": version, "student": meta["student"], "snapshot": meta["snapshot"],
+        "parent": meta.get("parent"), "train_rows": meta["train_rows"], "fit_seconds": meta["fit"]["seconds"],
+        "steps": meta["fit"]["steps"], "epochs": meta["fit"]["epochs"], "seed": meta["seed"],
+        "promoted": bool(outcome.get("promoted")), "trained_at": meta["trained_at"], "config": json.dumps(meta["config"]),
+        "ts": datetime.fromtimestamp(meta["trained_at"], timezone.utc),
+    }], key=version)
+    rows = []
+    for subset, scores in result.subsets.items():
+        row: dict[str, Any] = {"eval_id": f"{version}:{meta['test_set']}:{subset}", "version": version,
+                               "ts": datetime.now(timezone.utc),
+                               "test_set": meta["test_set"], "subset": subset, "n": scores.n, "overall": scores.overall}
+        for tool, t in scores.tools.items():
+            row.update({f"{tool}_{k}": v for k, v in t.public().items()})
+            row[f"{tool}_mae"] = t.mae
+        rows.append(row)
+    write_rows(settings, "model_evals", rows, key=f"{version}-{meta['test_set']}")

@@ -1,0 +1,179 @@
+"""Train a student, evaluate it on the (pinned) test set, register it, promote it if it passes the gate.
+
+CPU (the default MiniLM student, LoRA)::
+
+    toneflow train --input data/labelled.jsonl                 # snapshot a file, train, gate, promote
+    toneflow train --snapshot latest --epochs 6 --max-minutes 10
+    toneflow train --incremental --trigger-id t-0042           # what the streams retrain trigger runs
+
+GPU (generative students as in the paper; 4-bit needs CUDA + bitsandbytes)::
+
+    toneflow train --snapshot latest --student seq2seq --base-model google/flan-t5-base
+    toneflow train --snapshot latest --student causal --base-model meta-llama/Llama-2-7b-chat-hf --load-in-4bit
+
+``main(cfg)`` is the whole job and has no argparse in it; ``trainer.cli`` parses flags/YAML
+into a ``TrainConfig`` and calls it. Heavy imports happen inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict
+from typing import Any
+
+from trainer import registry, snapshot
+from trainer.config import DEFAULT_BASE_MODELS, TrainConfig
+from trainer.data import Example
+from trainer.exceptions import GateRejected, TrainerError
+from toneflow.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def build_student(kind: str, cfg: TrainConfig, seed: int) -> Any:
+    """A fresh, untrained student of ``kind`` configured from ``cfg``."""
+    from trainer.students.base import FitConfig
+
+    fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience,
+                    max_steps=cfg.max_steps, max_minutes=cfg.max_minutes, seed=seed, progress=cfg.progress)
+    base = cfg.base_model or DEFAULT_BASE_MODELS[kind]
+    if kind == "minilm":
+        from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+        return MiniLMStudent(MiniLMConfig(model=base, finetune=cfg.finetune, lora_r=cfg.lora_r,  # type: ignore[arg-type]
+                                          lora_alpha=2 * cfg.lora_r, fit=fit))
+    from trainer.students.generative import GenConfig, student_for
+
+    return student_for(kind, GenConfig(model=base, finetune=cfg.finetune, lora_r=cfg.lora_r,
+                                       load_in_4bit=cfg.load_in_4bit, fit=fit))
+
+
+def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
+    """The snapshot to train on: --snapshot, else a new one from --input, else from the warehouse."""
+    from trainer import sources
+    from trainer.augment import auto_augment
+    from trainer.labels import apply_policy
+
+    if cfg.snapshot:
+        snap = snapshot.load(settings, cfg.snapshot)
+        snapshot.verify(snap)
+        return snap
+    if cfg.input:
+        cands, served = sources.from_file(cfg.input)
+        source = {"kind": "file", "path": str(cfg.input)}
+    else:
+        cands, served = sources.from_warehouse(settings)
+        source = {"kind": "warehouse", "accepted": len(cands)}
+    rows = apply_policy(cands, cfg.policy, served=served, min_served=settings.label_min_served)  # type: ignore[arg-type]
+    augmented = auto_augment(rows, settings) if cfg.auto_augment else []
+    return snapshot.create(settings, rows, policy=cfg.policy, source=source, augmented=augmented)
+
+
+def incremental_rows(settings: Settings, snap: snapshot.Snapshot, parent: str, replay: float,
+                     seed: int) -> list[Example]:
+    """Rows new since the parent model's snapshot, plus ``replay`` × as many older rows (sampled)."""
+    rows = snap.rows("train")
+    parent_snap = registry.manifest(settings, parent).get("snapshot")
+    try:
+        seen = {r.id for r in snapshot.load(settings, parent_snap).rows("train")} if parent_snap else set()
+    except TrainerError:
+        seen = set()  # the parent's snapshot is gone: treat everything as new
+    new = [r for r in rows if r.id not in seen]
+    if not new:
+        msg = f"no new training rows in snapshot {snap.id} since model {parent}; nothing to do"
+        raise TrainerError(msg)
+    old = [r for r in rows if r.id in seen]
+    k = min(len(old), int(round(replay * len(new))))
+    return new + random.Random(seed).sample(old, k)
+
+
+def _ensure_eval(settings: Settings, version: str, test_id: str, rows: list[Example]) -> dict[str, Any]:
+    from trainer.evaluate import evaluate_student
+
+    found = registry.read_eval(settings, version, test_id)
+    if found is None:
+        found = evaluate_student(registry.load_student(settings, version), rows).record()
+        registry.record_eval(settings, version, test_id, found)
+    return found
+
+
+def gate_eval(settings: Settings, version: str) -> str:
+    """Make sure ``version`` and the current model are both evaluated on the gate's test set
+    (the pinned benchmark, else ``version``'s own snapshot test split); returns its id."""
+    snap = snapshot.load(settings, registry.manifest(settings, version).get("snapshot") or "latest")
+    test_id, rows = snapshot.benchmark_set(settings, snap)
+    _ensure_eval(settings, version, test_id, rows)
+    cur = registry.read_current(settings)
+    if cur is not None:
+        _ensure_eval(settings, cur["version"], test_id, rows)
+    return test_id
+
+
+def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
+    """Run one training job; returns a summary (version, metrics, whether it was promoted)."""
+    from trainer.evaluate import evaluate_student, paper_table
+    from trainer.report import write_report
+    from trainer.runs import claim_trigger, finish_trigger, write_warehouse_rows
+    from trainer.students import student_class
+    from trainer.students.base import seed_everything, set_threads
+
+    settings = settings or get_settings()
+    seed = settings.seed if cfg.seed is None else cfg.seed
+    kind = cfg.student or settings.student
+    set_threads(settings.torch_threads if cfg.threads is None else cfg.threads)
+    seed_everything(seed)
+    if cfg.trigger_id and not claim_trigger(settings, cfg.trigger_id):
+        return {"skipped": True, "reason": f"trigger {cfg.trigger_id} was already trained"}
+    started = time.time()
+    snap = resolve_snapshot(settings, cfg)
+    train, val = snap.rows("train"), snap.rows("validation")
+    if not val:
+        val = train[: max(1, len(train) // 10)]  # tiny data: validate on a train slice rather than not at all
+        log.warning("snapshot %s has no validation rows; early stopping watches a train slice", snap.id)
+    parent = None
+    if cfg.incremental:
+        cur = registry.read_current(settings)
+        if cur is None:
+            raise registry.NoCurrentModel("--incremental continues the current model")
+        parent = cur["version"]
+        kind = registry.manifest(settings, parent)["student"]
+        student = student_class(kind).load(registry.model_path(settings, parent))
+        train = incremental_rows(settings, snap, parent, cfg.replay, seed)
+    else:
+        student = build_student(kind, cfg, seed)
+    report = student.fit(train, val)
+    if cfg.augment:
+        from trainer.augment import augment_round
+
+        student, train, report = augment_round(student, train, val, settings,
+                                               make_student=lambda: build_student(kind, cfg, seed), seed=seed)
+
+    test_id, test_rows = snapshot.benchmark_set(settings, snap)
+    result = evaluate_student(student, test_rows)
+    staged = registry.stage(settings)
+    student.save(staged)
+    meta = {"student": kind, "snapshot": snap.id, "parent": parent, "test_set": test_id, "seed": seed,
+            "config": asdict(cfg), "fit": report.as_dict(), "metrics": result.record(),
+            "train_rows": len(train), "trained_at": started}
+    write_report(staged / "report", result, title=f"{kind} on {snap.id}", context={
+        "snapshot": snap.id, "test set": test_id, "train rows": len(train), "parent": parent})
+    version = registry.commit(settings, staged, meta)
+    registry.record_eval(settings, version, test_id, result.record())
+    outcome: dict[str, Any] = {"version": version, "student": kind, "snapshot": snap.id, "test_set": test_id,
+                               "overall": result.overall, "n_test": len(test_rows), "train_rows": len(train),
+                               "fit_seconds": report.seconds, "promoted": False}
+    if cfg.promote:
+        cur = registry.read_current(settings)
+        if cur is not None:
+            outcome["current_overall"] = _ensure_eval(settings, cur["version"], test_id, test_rows)["overall"]
+        try:
+            outcome.update(registry.promote(settings, version, test_set=test_id, margin=cfg.margin))
+        except GateRejected as err:
+            outcome["reason"] = str(err)
+    outcome["table"] = paper_table([(f"{kind} {version}", result.subsets)])
+    write_warehouse_rows(settings, outcome, meta, result)
+    if cfg.trigger_id:
+        finish_trigger(settings, cfg.trigger_id, version)
+    return outcome
