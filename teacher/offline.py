@@ -1,0 +1,155 @@
+"""The offline teacher: a curated look library + the shipped MiniLM encoder. No network, ever.
+
+It is a stand-in for a teacher LLM, and says so: every label's provenance is
+``TeacherRef(model="offline", version="offline-<library hash>.<matcher version>[-t<temp>-s<seed>]")``.
+What it knows is ``looks.yaml`` (169 looks, each mapped to an edit by hand); what it does is read
+the prompt (``intent.py``), find the nearest looks (``matcher.py``) and blend them.
+
+Guarantees: deterministic at temperature 0 (same prompt → same edit, on any machine with the same
+library and weights); at temperature > 0 the variation is seeded by (seed, normalised prompt)
+(``noise.py``); every edit passes ``schemas.validate_edit``; requests the tools cannot serve
+("remove the dog") give ``{}``. Prompts are embedded in batches (well under 10 ms per prompt
+warm on a 2-core CPU); the work runs in a worker thread so an event loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from schemas.events import TeacherRef
+from schemas.text import normalise_prompt
+from teacher.base import Label
+from teacher.encoder import Encoder
+from teacher.intent import PromptReader
+from teacher.library import LIBRARY_PATH, VECTOR_KEYS, load_library, vector_to_edit
+from teacher.matcher import Match, Matcher, combine
+from teacher.noise import perturb, rng_for
+
+# Bump when matching or noise changes what a prompt gets, so caches and provenance notice.
+MATCHER_VERSION = "m1"
+# Blends leave crumbs (shadows -1); no colourist sets a slider to 2, so those are dropped.
+MIN_VISIBLE = 3.0
+WORD_CACHE_SIZE = 50_000  # ~150 MB of float64 vectors at most; cleared wholesale when exceeded
+
+
+@lru_cache(maxsize=2)
+def _shared_encoder(path: str | None) -> Encoder:
+    # One MiniLM per process however many teachers are built (the trainer builds several).
+    return Encoder(path)
+
+
+class OfflineTeacher:
+    """``OfflineTeacher(temperature=0.0, seed=0)``; see the module docstring for guarantees."""
+
+    name = "offline"
+
+    def __init__(self, temperature: float = 0.0, seed: int = 0, *, library_path: Path = LIBRARY_PATH,
+                 encoder_path: str | None = None, cache_dir: Path | None = None) -> None:
+        if not 0.0 <= temperature <= 2.0:
+            msg = f"offline teacher temperature must be in 0..2, got {temperature}"
+            raise ValueError(msg)
+        self.temperature = float(temperature)
+        self.seed = int(seed)
+        self.library = load_library(library_path)
+        self._encoder_path = encoder_path
+        self._cache_dir = cache_dir
+        self._matcher: Matcher | None = None
+        self._reader: PromptReader | None = None
+        self._word_vectors: dict[str, np.ndarray] = {}
+        suffix = f"-t{self.temperature:g}-s{self.seed}" if self.temperature > 0 else ""
+        self.version = f"offline-{self.library.digest}.{MATCHER_VERSION}{suffix}"
+        self.ref = TeacherRef(model="offline", version=self.version)
+
+    # -- setup ---------------------------------------------------------------------------------
+    @property
+    def encoder(self) -> Encoder:
+        return _shared_encoder(self._encoder_path)
+
+    def _phrase_vectors(self, texts: list[str]) -> np.ndarray:
+        """Library phrase embeddings, cached on disk per (library, weights): a warm start is instant."""
+        cache_dir = self._cache_dir
+        if cache_dir is None:
+            from toneflow.settings import get_settings
+
+            cache_dir = get_settings().data_path / "cache"
+        weights = Path(self.encoder._path) / "model.safetensors"
+        stamp = f"{self.library.digest}:{weights.stat().st_size if weights.exists() else 0}:{len(texts)}"
+        key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+        path = cache_dir / f"offline-phrases-{key}.npy"
+        if path.exists():
+            vectors = np.load(path)
+            if vectors.shape[0] == len(texts):
+                return vectors
+        # Encode shortest first: batches of similar length waste less work on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        encoded = self.encoder.encode([texts[i] for i in order])
+        vectors = np.empty_like(encoded)
+        vectors[order] = encoded
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, vectors)
+            os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
+        except OSError:
+            pass  # a read-only data dir only costs the next start a few seconds
+        return vectors
+
+    def warm(self) -> None:
+        """Load the encoder and embed the library now rather than on the first prompt."""
+        if self._matcher is not None:
+            return
+        phrases = [p for look in self.library.looks for p in look.phrases]
+        vectors = self._phrase_vectors(phrases + list(self.library.out_of_scope))
+        self._matcher = Matcher(self.library, vectors[:len(phrases)], vectors[len(phrases):])
+        self._reader = PromptReader(phrases + list(self.library.out_of_scope), self.encoder.vocabulary())
+
+    # -- labelling -----------------------------------------------------------------------------
+    def explain(self, prompts: Sequence[str]) -> list[list[Match]]:
+        """How each prompt was read: its clauses and the looks each matched (batch-embedded)."""
+        self.warm()
+        assert self._reader is not None and self._matcher is not None
+        clauses = [self._reader.read(p) for p in prompts]
+        flat = [c.text for cs in clauses for c in cs]
+        # Content words are few and repeat across prompts: each is embedded once per process.
+        new_words = sorted({w for cs in clauses for c in cs for w in c.words} - self._word_vectors.keys())
+        texts = flat + new_words
+        embeddings = self.encoder.encode(texts).astype(np.float64) if texts else np.zeros((0, 384))
+        if len(self._word_vectors) > WORD_CACHE_SIZE:
+            self._word_vectors.clear()
+        self._word_vectors.update(zip(new_words, embeddings[len(flat):], strict=True))
+        out: list[list[Match]] = []
+        i = 0
+        for cs in clauses:
+            out.append([self._matcher.match(c, embeddings[i + j], self._word_vectors) for j, c in enumerate(cs)])
+            i += len(cs)
+        return out
+
+    def label_sync(self, prompts: Sequence[str]) -> list[Label]:
+        """``label`` without an event loop (for the trainer's bulk labelling)."""
+        start = time.perf_counter()
+        explained = self.explain(prompts)
+        labels = []
+        for prompt, matches in zip(prompts, explained, strict=True):
+            vector, flt = combine(matches, len(VECTOR_KEYS))
+            if self.temperature > 0:
+                vector, flt = perturb(vector, flt, self.temperature, rng_for(self.seed, normalise_prompt(prompt)))
+            vector = np.where(np.abs(vector) < MIN_VISIBLE, 0.0, vector)
+            labels.append(Label(prompt=prompt, edit=vector_to_edit(vector, flt), teacher=self.ref))
+        # One batched forward pass serves every prompt, so each gets an equal share of the time.
+        share = (time.perf_counter() - start) * 1000.0 / max(1, len(prompts))
+        return [Label(**{**lab.__dict__, "latency_ms": share}) for lab in labels]
+
+    async def label(self, prompts: Sequence[str]) -> list[Label]:
+        return await asyncio.to_thread(self.label_sync, list(prompts))
+
+    async def aclose(self) -> None:
+        self._matcher = None
+        self._reader = None
