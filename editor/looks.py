@@ -61,7 +61,7 @@ _OPS: dict[str, tuple[object, ...]] = {
     "cine_TealOrange": (adjust(contrast=20, selective={
                             "blue": {"hue": -40}, "green": {"hue": 40, "saturation": -20},
                             "yellow": {"hue": -30}, "orange": {"saturation": 20}}),
-                        SplitTone(shadows=(-0.07, 0.02, 0.06), highlights=(0.06, 0.02, -0.06))),
+                        SplitTone(shadows=(-0.12, 0.03, 0.09), highlights=(0.06, 0.02, -0.06))),
     # desaturated, high contrast, silvery
     "cine_BleachBypass": (adjust(saturation=-60, contrast=55, highlights=10, temperature=-5),
                           Fade(black=(0.02, 0.02, 0.025))),
@@ -83,8 +83,9 @@ _OPS: dict[str, tuple[object, ...]] = {
                              b=((0.0, 0.16), (0.5, 0.47), (1.0, 0.76))),
                       adjust(saturation=20, contrast=10)),
     # clean, cold, desaturated Scandinavian light
-    "cool_Nordic": (adjust(temperature=-30, saturation=-30, brightness=12, contrast=-5, exposure=10),
-                    Fade(black=(0.03, 0.035, 0.045))),
+    "cool_Nordic": (adjust(temperature=-65, saturation=-35, brightness=12, contrast=-5, exposure=10),
+                    SplitTone(shadows=(-0.03, 0.0, 0.04), highlights=(-0.03, 0.0, 0.03)),
+                    Fade(black=(0.03, 0.035, 0.05))),
     # dusty oranges and sand tones, heat haze
     "warm_Desert": (adjust(temperature=45, tint=5, saturation=-10, contrast=-10, highlights=-15,
                            selective={"orange": {"saturation": 20, "luminance": 10}, "yellow": {"hue": -20},
@@ -107,9 +108,9 @@ _OPS: dict[str, tuple[object, ...]] = {
                                         "yellow": {"hue": -40, "saturation": 20},
                                         "green": {"hue": -50, "saturation": -20}}),),
     # icy blues, bright cold whites
-    "winter_Frost": (adjust(temperature=-45, exposure=15, saturation=-25, highlights=10, brightness=15,
+    "winter_Frost": (adjust(temperature=-80, exposure=15, saturation=-30, highlights=10, brightness=15,
                             selective={"blue": {"saturation": 20, "luminance": 10}}),
-                     SplitTone(highlights=(-0.02, 0.0, 0.03))),
+                     SplitTone(shadows=(-0.04, 0.0, 0.06), highlights=(-0.05, 0.0, 0.05))),
     # magenta and cyan city lights, deep blacks
     "neon_Night": (adjust(contrast=35, shadows=-35, saturation=30,
                           selective={"magenta": {"saturation": 40}, "purple": {"hue": 30},
