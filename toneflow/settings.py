@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     teacher_price_output_per_1m: float = Field(0.60, ge=0, description="USD per 1M completion tokens")
     teacher_spend_limit_usd: float | None = Field(None, ge=0, description="stop calling the teacher past this spend")
     teacher_temperature: float = Field(0.0, ge=0, le=2, description="offline teacher: seeded LLM-like variation")
+    teacher_structured_output: Literal["json_schema", "tools"] = Field(
+        "json_schema", description="openai teacher: JSON-Schema response format, or a forced tool call for endpoints without it")
+    teacher_cache: bool = Field(True, description="openai teacher: cache edits by (normalised prompt, teacher version) under data_dir")
 
     # --- streams -------------------------------------------------------------------------------
     join_ttl_s: float = Field(6 * 3600, gt=0, description="how long the join waits for the other side")
@@ -59,6 +62,7 @@ class Settings(BaseSettings):
     retrain_min_interval_s: float = Field(600, ge=0, description="minimum seconds between retrains")
     retrain_quality_floor: float = Field(0.0, ge=0, le=1, description="min example quality counted by the trigger")
     retrain_launch: bool = Field(False, description="launch `toneflow train --incremental` on a trigger")
+    trigger_check_s: float = Field(5.0, gt=0, description="how often the retrain trigger counts new data")
     student_share_cap: float = Field(0.5, ge=0, le=1, description="max share of student-served examples in a training set")
 
     # --- trainer -------------------------------------------------------------------------------
