@@ -63,7 +63,7 @@ _OPS: dict[str, tuple[object, ...]] = {
                             "yellow": {"hue": -30}, "orange": {"saturation": 20}}),
                         SplitTone(shadows=(-0.12, 0.03, 0.09), highlights=(0.06, 0.02, -0.06))),
     # desaturated, high contrast, silvery
-    "cine_BleachBypass": (adjust(saturation=-60, contrast=55, highlights=10, temperature=-5),
+    "cine_BleachBypass": (adjust(saturation=-60, contrast=75, shadows=-25, highlights=15, temperature=-5),
                           Fade(black=(0.02, 0.02, 0.025))),
     # yellowed highlights, faded warm print
     "vintage_70s": (adjust(saturation=-20, temperature=25, contrast=-15),
@@ -122,7 +122,7 @@ _OPS: dict[str, tuple[object, ...]] = {
                                         "blue": {"hue": -25, "saturation": 20},
                                         "green": {"saturation": 30, "hue": 15}}),),
     # muted pinks and warm greys
-    "dusty_Rose": (adjust(saturation=-35, contrast=-15, tint=20, temperature=8,
+    "dusty_Rose": (adjust(saturation=-55, contrast=-15, tint=20, temperature=8,
                           selective={"red": {"hue": 20}, "magenta": {"hue": -15}}),
                    SplitTone(shadows=(0.02, 0.0, 0.0), highlights=(0.05, -0.01, 0.02)),
                    Fade(black=(0.06, 0.05, 0.05))),
