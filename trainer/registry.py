@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toneflow.failpoints import failpoint
 from trainer.exceptions import CorruptModel, GateRejected, ModelNotFound, NoCurrentModel, TrainerError
 from toneflow.settings import Settings
 
@@ -64,14 +65,18 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write JSON so that a reader (or a crash) sees the old file or the new one, never a mix."""
+def atomic_write_json(path: Path, obj: Any, *, crash_point: str | None = None) -> None:
+    """Write JSON so that a reader (or a crash) sees the old file or the new one, never a mix.
+
+    ``crash_point`` names a failpoint between the fsynced temp file and the rename (fault tests)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         json.dump(obj, fh, indent=2, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
+    if crash_point:
+        failpoint(crash_point)
     os.replace(tmp, path)
     fsync_dir(path.parent)
 
@@ -124,6 +129,7 @@ def commit(settings: Settings, staged: Path, meta: dict[str, Any]) -> str:
         json.dump(manifest, fh, indent=2, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
+    failpoint("registry.commit.before_rename")
     versions = _versions(settings)
     versions.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
@@ -218,7 +224,8 @@ def read_eval(settings: Settings, version: str, test_set: str) -> dict[str, Any]
 
 def _move_current(settings: Settings, version: str, history: list[str], action: str) -> None:
     atomic_write_json(models_dir(settings) / CURRENT, {
-        "version": version, "history": history[-50:], "action": action, "at": time.time()})
+        "version": version, "history": history[-50:], "action": action, "at": time.time()},
+        crash_point="registry.current.before_replace")
     _CACHE.clear()
 
 
