@@ -16,7 +16,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",                 # an acked write survives as long as one in-sync replica does
     "enable.idempotence": True,    # the broker drops producer retries of the same record
     "linger.ms": 5,                # small batches without adding visible latency
-    "compression.type": "lz4",
+    # No compression: the Faust worker reads with aiokafka, which can only decompress codecs whose
+    # Python libraries are installed (lz4 is not), and these JSON records are small.
+    "compression.type": "none",
     # Java-compatible key hashing, as aiokafka (Faust) uses: prompts, exports and labels of one
     # project_id must land in the same partition number for the join to be co-partitioned.
     "partitioner": "murmur2_random",

@@ -1,0 +1,9 @@
+"""The stream pipeline: the app-facing producer SDK, the Faust agents, and the traffic simulator.
+
+App teams use ``EventProducer`` (Python) or the JSON Schemas in ``schemas/json/`` (other
+languages). ``toneflow worker`` runs the agents: labeler → join → sinks, plus the retrain trigger.
+"""
+
+from streams.producer import DeliveryError, EventProducer
+
+__all__ = ["DeliveryError", "EventProducer"]

@@ -1,0 +1,55 @@
+"""``toneflow worker`` and ``toneflow simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from toneflow.cli import add_command
+from toneflow.settings import get_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    worker = add_command(sub, "worker", "run the stream agents (labeler, join, sinks, retrain trigger)",
+                         "Run the Faust worker: prompts are labelled by the teacher (TONEFLOW_TEACHER), joined\n"
+                         "with exports into accepted examples, and every topic is sunk to Parquet under\n"
+                         "<data_dir>/warehouse. Stops on Ctrl-C/SIGTERM; resumes from committed offsets.\n"
+                         "Needs a broker: `toneflow broker start` or TONEFLOW_KAFKA_BOOTSTRAP.")
+    worker.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"))
+    worker.set_defaults(func=_worker)
+
+    sim = add_command(sub, "simulate", "send realistic, seeded app traffic through the producer SDK",
+                      "Simulate N projects: Zipf-popular look requests with paraphrases, typos and case noise,\n"
+                      "teacher-served edits, exports that depend on how good the served edit was (some\n"
+                      "tweaked, some late, some before their prompt, some never), a few duplicates.\n"
+                      "Writes a ground-truth manifest to <data_dir>/sim/ for checking the warehouse.")
+    sim.add_argument("--projects", type=int, default=1000, help="number of simulated projects")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (same seed, same traffic)")
+    sim.add_argument("--malformed", type=int, default=0, help="also send this many malformed records")
+    sim.add_argument("--rate", type=float, default=0.0, help="events per second (0 = as fast as possible)")
+    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sim.set_defaults(func=_simulate)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from streams.worker import run
+
+    run(get_settings(), loglevel=args.loglevel)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from streams.simulator import plan_traffic, send, write_manifest
+
+    if args.projects < 1:
+        from toneflow.errors import ToneflowError
+
+        raise ToneflowError("--projects must be at least 1")
+    settings = get_settings()
+    plan = plan_traffic(settings, args.projects, args.seed, malformed=args.malformed)
+    manifest = write_manifest(settings, plan, args.seed)
+    sent = send(settings, plan, rate=args.rate, progress=not args.no_progress)
+    print(json.dumps({"events_sent": sent, "projects": plan.projects, "exports": plan.exports,
+                      "expected_accepted": len(plan.expected_accepted), "malformed": plan.malformed,
+                      "duplicates": plan.duplicates, "manifest": str(manifest)}))
+    return 0

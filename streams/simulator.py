@@ -1,0 +1,148 @@
+"""``toneflow simulate``: realistic app traffic through the producer SDK, with its own ground truth.
+
+Each simulated project: a user types a look (a Zipf-popular intent in a random surface form, with
+typos and case noise); the app serves the teacher's edit (the offline teacher at a non-zero
+temperature, so served edits carry LLM-like noise); the user exports with a probability that grows
+with how close the served edit is to that look's hidden intent, sometimes tweaking it first
+(``final_edit``); some never export. Exports arrive seconds to hours later, and some reach the
+broker before their prompt. A few events are sent twice (same event_id), as app retries do.
+
+The run is seeded and reproducible. It writes a manifest (``<data_dir>/sim/<run_id>.json``) with the
+prompt event_ids that must end up in ``accepted_examples``: valid prompts of exported projects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from schemas import Edit, adjust_vector, selective_vector
+from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS, ExportEvent, PromptEvent, ServedBy, to_json_bytes
+from streams.malformed import malformed_records
+from streams.vocabulary import INTENTS, surface_form, zipf_weights
+from toneflow.settings import Settings
+
+SERVED_TEMPERATURE = 0.6
+TWEAK_RATE = 0.15
+DUPLICATE_RATE = 0.03
+EXPORT_FIRST_RATE = 0.10
+
+
+@dataclass
+class Plan:
+    """Everything the simulator decided, before anything is sent."""
+
+    wire: list[tuple[str, str | None, bytes, str]] = field(default_factory=list)  # topic, key, value, event_id
+    expected_accepted: list[str] = field(default_factory=list)
+    projects: int = 0
+    exports: int = 0
+    tweaked: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    export_first: int = 0
+
+
+def similarity(served: Edit, intent: Edit) -> float:
+    """How close the served edit is to what the user wanted: 0 (unrelated) .. 1 (same)."""
+    a = adjust_vector(served) + selective_vector(served)
+    b = adjust_vector(intent) + selective_vector(intent)
+    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(x * x for x in b))
+    cos = 1.0 if na == nb == 0 else (sum(x * y for x, y in zip(a, b)) / (na * nb) if na and nb else 0.0)
+    fa, fb = served.filter.name if served.filter else None, intent.filter.name if intent.filter else None
+    return max(0.0, 0.6 * cos + 0.4 * (1.0 if fa == fb else 0.0))
+
+
+def export_probability(sim: float) -> float:
+    return min(0.95, 0.08 + 0.8 * sim * sim)
+
+
+def plan_traffic(settings: Settings, projects: int, seed: int, *, malformed: int = 0,
+                 variant: str = "teacher", teacher: Any = None) -> Plan:
+    from teacher.offline import OfflineTeacher
+
+    rng = random.Random(seed)
+    run = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
+    served_teacher = teacher or OfflineTeacher(temperature=SERVED_TEMPERATURE, seed=seed)
+    exact = OfflineTeacher(temperature=0.0, seed=seed)
+    weights = zipf_weights(len(INTENTS))
+    intents = rng.choices(INTENTS, weights=weights, k=projects)
+    texts = [surface_form(i, rng) for i in intents]
+    hidden = {lab.prompt: lab.edit for lab in exact.label_sync(sorted(set(intents)))}
+    served = served_teacher.label_sync(texts)
+    served_by = ServedBy(model=f"teacher/{served_teacher.name}", version=served_teacher.version, variant=variant)
+
+    span_s = max(60.0, projects * 0.5)
+    base = datetime.now(timezone.utc) - timedelta(seconds=span_s + 6 * 3600)
+    timeline: list[tuple[float, str, str | None, bytes, str]] = []
+    plan = Plan(projects=projects)
+    for i, (intent, text, label) in enumerate(zip(intents, texts, served)):
+        project, user = f"sim-{run}-{i:06d}", f"user-{rng.randrange(max(10, projects // 3)):05d}"
+        t0 = rng.uniform(0, span_s)
+        served_edit = label.edit or Edit()
+        prompt = PromptEvent(event_id=f"pr-{project}", project_id=project, user_id=user,
+                             ts=base + timedelta(seconds=t0), prompt=text, served_by=served_by, served_edit=served_edit)
+        timeline.append((t0, TOPIC_PROMPTS, project, to_json_bytes(prompt), prompt.event_id))
+        if rng.random() < DUPLICATE_RATE:
+            timeline.append((t0 + 1, TOPIC_PROMPTS, project, to_json_bytes(prompt), prompt.event_id))
+            plan.duplicates += 1
+        if rng.random() >= export_probability(similarity(served_edit, hidden[intent])):
+            continue
+        delay = rng.lognormvariate(math.log(30), 1.0) if rng.random() > 0.05 else rng.uniform(2 * 3600, 5 * 3600)
+        tweaked = rng.random() < TWEAK_RATE
+        export = ExportEvent(event_id=f"ex-{project}", project_id=project, user_id=user,
+                             ts=prompt.ts + timedelta(seconds=delay), final_edit=hidden[intent] if tweaked else None)
+        # Some exports overtake their prompt on the way to the broker (network reordering).
+        send_at = t0 - 0.5 if rng.random() < EXPORT_FIRST_RATE else t0 + min(delay, span_s)
+        plan.export_first += send_at < t0
+        timeline.append((send_at, TOPIC_EXPORTS, project, to_json_bytes(export), export.event_id))
+        if rng.random() < DUPLICATE_RATE:
+            timeline.append((send_at + 2, TOPIC_EXPORTS, project, to_json_bytes(export), export.event_id))
+            plan.duplicates += 1
+        plan.exports += 1
+        plan.tweaked += tweaked
+        plan.expected_accepted.append(prompt.event_id)
+    for k, (topic, key, value) in enumerate(malformed_records(malformed, rng)):
+        timeline.append((rng.uniform(0, span_s), topic, key, value, f"bad-{k}"))
+    plan.malformed = malformed
+    timeline.sort(key=lambda item: item[0])
+    plan.wire = [(topic, key, value, eid) for _, topic, key, value, eid in timeline]
+    return plan
+
+
+def write_manifest(settings: Settings, plan: Plan, seed: int) -> Path:
+    out = settings.data_path / "sim"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"run-{seed}-{plan.projects}-{int(time.time())}.json"
+    manifest = {
+        "seed": seed, "projects": plan.projects, "exports": plan.exports, "tweaked": plan.tweaked,
+        "duplicates": plan.duplicates, "export_first": plan.export_first, "malformed": plan.malformed,
+        "events_sent": len(plan.wire), "expected_accepted": plan.expected_accepted,
+    }
+    path.write_text(json.dumps(manifest))
+    (out / "latest.json").write_text(json.dumps({"manifest": str(path)}))
+    return path
+
+
+def send(settings: Settings, plan: Plan, *, rate: float = 0.0, progress: bool = True) -> int:
+    """Produce the plan through the SDK; ``rate`` events/s (0 = as fast as possible)."""
+    from tqdm import tqdm
+
+    from streams.producer import EventProducer
+
+    started = time.perf_counter()
+    with EventProducer(settings) as producer:
+        for n, (topic, key, value, event_id) in enumerate(tqdm(plan.wire, desc="events", unit="ev",
+                                                               disable=not progress), 1):
+            producer.send_raw(topic, key, value, event_id)
+            if rate > 0:
+                ahead = n / rate - (time.perf_counter() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+    return len(plan.wire)

@@ -1,0 +1,41 @@
+"""Running the Faust worker: topics first, then the app, with a progress line every few seconds."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from schemas.events import TOPICS
+from streams.app import Pipeline, build, changelog_topic
+from toneflow.kafka import create_topics
+from toneflow.settings import Settings
+
+log = logging.getLogger("toneflow.worker")
+PROGRESS_EVERY_S = 5.0
+
+
+def prepare_topics(settings: Settings) -> None:
+    """Create every topic the worker reads or writes, the join table's changelog included.
+
+    Explicitly, with our partition count: Tansu auto-creates unknown topics with its own count,
+    which makes Faust tables fail with PartitionsMismatch.
+    """
+    create_topics(settings, [*TOPICS, changelog_topic()])
+
+
+def add_progress(pipe: Pipeline) -> None:
+    @pipe.app.timer(interval=PROGRESS_EVERY_S, name="progress")
+    async def progress() -> None:
+        if pipe.stats:
+            log.warning("progress %s", " ".join(f"{k}={v}" for k, v in sorted(pipe.stats.items())))
+
+
+def run(settings: Settings, *, loglevel: str = "warning", teacher: Any = None) -> None:
+    """Run the worker until SIGINT/SIGTERM (or until an agent crashes: then the process exits)."""
+    import faust
+
+    prepare_topics(settings)
+    pipe = build(settings, teacher=teacher)
+    add_progress(pipe)
+    worker = faust.Worker(pipe.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,98 @@
+"""DuckDB over the Parquet files: ``connect`` for readers, ``refresh`` for the catalogue file.
+
+Readers get an in-memory connection whose views read the Parquet files at query time, so they
+never lock anything a writer needs (reliability.md §7). ``refresh`` writes the same views into
+``<data_dir>/warehouse.duckdb`` for tools that want a database file; it opens that file only
+briefly and says who holds it when it is locked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from toneflow.errors import ToneflowError
+from toneflow.settings import Settings
+from warehouse.layout import data_files, glob_pattern
+from warehouse.tables import SCHEMAS
+from warehouse.views import DEDUP_KEYS, DERIVED_VIEWS
+
+CATALOG_FILE = "warehouse.duckdb"
+# Written by the trainer; their columns are the trainer's, so the views take whatever is there.
+FREE_TABLES: dict[str, str] = {
+    "training_runs": "run_id VARCHAR, ts TIMESTAMPTZ",
+    "model_evals": "run_id VARCHAR, ts TIMESTAMPTZ",
+}
+
+
+class WarehouseLocked(ToneflowError):
+    """The catalogue file is held by another process."""
+
+
+def _quote(path: str) -> str:
+    return "'" + path.replace("'", "''") + "'"
+
+
+def view_sql(settings: Settings, table: str) -> str:
+    """The SELECT behind one table view (empty but typed when the table has no files yet)."""
+    has_files = bool(data_files(settings, table))
+    if table in SCHEMAS:
+        if not has_files:
+            cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in SCHEMAS[table])
+            return f"SELECT {cols} WHERE false"
+        source = f"read_parquet({_quote(glob_pattern(settings, table))}, union_by_name = true)"
+        return (f"SELECT * FROM {source} "
+                f"QUALIFY row_number() OVER (PARTITION BY {DEDUP_KEYS[table]} ORDER BY ingested_at) = 1")
+    if not has_files:
+        cols = ", ".join(f"CAST(NULL AS {c.split()[1]}) AS {c.split()[0]}" for c in FREE_TABLES[table].split(", "))
+        return f"SELECT {cols} WHERE false"
+    return f"SELECT * FROM read_parquet({_quote(glob_pattern(settings, table))}, union_by_name = true)"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def create_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    for table in (*SCHEMAS, *FREE_TABLES):
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(settings, table)}")
+    for name, sql in DERIVED_VIEWS.items():
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+
+
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every warehouse view. Cheap; reconnect to see new tables."""
+    con = duckdb.connect(":memory:")
+    create_views(con, settings)
+    return con
+
+
+def catalog_path(settings: Settings) -> Path:
+    return settings.data_path / CATALOG_FILE
+
+
+def refresh(settings: Settings) -> Path:
+    """(Re)write the views into the catalogue file for external tools (DBeaver, the duckdb CLI)."""
+    path = catalog_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as err:
+        msg = f"the warehouse catalogue {path} is locked by another process ({err}); close it and retry"
+        raise WarehouseLocked(msg) from None
+    try:
+        create_views(con, settings)
+    finally:
+        con.close()
+    return path
