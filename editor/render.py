@@ -92,7 +92,7 @@ class Renderer:
         return out if out is not img else img.copy()
 
 
-def render(img: np.ndarray, edit: Edit | dict[str, Any], options: RenderOptions | None = None) -> np.ndarray:
+def render_image(img: np.ndarray, edit: Edit | dict[str, Any], options: RenderOptions | None = None) -> np.ndarray:
     """Render ``edit`` on one uint8 RGB image (see ``Renderer`` for the guarantees)."""
     return Renderer(edit, options)(img)
 

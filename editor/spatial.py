@@ -27,9 +27,8 @@ _DOWN = 4
 # are not pushed into clipping (grading.md §1.11).
 _x = np.arange(256) / 255.0
 _MIDTONE_WEIGHT = np.rint(255 * 4 * _x * (1 - _x)).astype(np.uint8)
-_SMOOTH_MASK = np.rint(255 * np.clip((_x - BLOOM_THRESHOLD[0]) / (BLOOM_THRESHOLD[1] - BLOOM_THRESHOLD[0]), 0, 1)
-                       ** 2 * (3 - 2 * np.clip((_x - BLOOM_THRESHOLD[0]) / (BLOOM_THRESHOLD[1] - BLOOM_THRESHOLD[0]), 0, 1))
-                       ).astype(np.uint8)
+_t = np.clip((_x - BLOOM_THRESHOLD[0]) / (BLOOM_THRESHOLD[1] - BLOOM_THRESHOLD[0]), 0, 1)
+_SMOOTH_MASK = np.rint(255 * _t * _t * (3 - 2 * _t)).astype(np.uint8)  # bloom's bright pass
 
 
 def _down(plane: np.ndarray) -> np.ndarray:

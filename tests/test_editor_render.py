@@ -222,3 +222,19 @@ def test_input_is_never_modified(photo, options) -> None:
 def test_options_from_settings_use_the_data_dir(settings) -> None:
     opts = RenderOptions.from_settings(settings)
     assert opts.lut_size == 33 and Path(opts.looks_dir).is_relative_to(settings.data_path)
+
+
+def test_public_api_renders_like_the_renderer(photo, options) -> None:
+    from editor import render_image
+
+    edit = {"adjust": {"contrast": 20}}
+    assert np.array_equal(render_image(photo, edit, options), Renderer(edit, options)(photo))
+
+
+def test_cli_registration_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, editor.cli; print(sorted(m for m in ('cv2', 'av', 'PyOpenColorIO', 'PIL') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
