@@ -1,8 +1,9 @@
 """Named crash points for fault tests (reliability.md §9).
 
-``TONEFLOW_FAILPOINTS=sink.after_write_before_commit`` makes the process die with ``os._exit(137)``
-(like SIGKILL: no cleanup, no commit) the first time it reaches that point. Off by default; costs
-one set lookup when off.
+``TONEFLOW_FAILPOINTS=sink.after_write_before_ack`` makes the process die with ``os._exit(137)``
+(like SIGKILL: no cleanup, no commit) when it reaches that point; ``name:raise`` raises
+``FailpointError`` there instead, to test what an exception inside an agent does. Off by default;
+costs one set lookup when off.
 """
 
 from __future__ import annotations
@@ -10,10 +11,29 @@ from __future__ import annotations
 import os
 import sys
 
-_ARMED = frozenset(p.strip() for p in os.environ.get("TONEFLOW_FAILPOINTS", "").split(",") if p.strip())
+
+class FailpointError(RuntimeError):
+    """Raised by a failpoint armed with ``:raise``."""
+
+
+def _armed() -> dict[str, str]:
+    out = {}
+    for item in os.environ.get("TONEFLOW_FAILPOINTS", "").split(","):
+        name, _, action = item.strip().partition(":")
+        if name:
+            out[name] = action or "exit"
+    return out
+
+
+_ARMED = _armed()
 
 
 def failpoint(name: str) -> None:
-    if name in _ARMED:
-        print(f"failpoint {name}: exiting with 137", file=sys.stderr, flush=True)
-        os._exit(137)
+    action = _ARMED.get(name)
+    if action is None:
+        return
+    if action == "raise":
+        msg = f"failpoint {name} raised"
+        raise FailpointError(msg)
+    print(f"failpoint {name}: exiting with 137", file=sys.stderr, flush=True)
+    os._exit(137)

@@ -1,0 +1,98 @@
+"""Pure parts of the stream pipeline: decoding, the join rule, the feedback-loop guard."""
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from schemas import validate_edit
+from schemas.events import ExportEvent, LabelEvent, PromptEvent, ServedBy, TeacherRef
+from streams.codec import Raw, decode
+from streams.guard import cap_student_share, needs_teacher_call
+from streams.join import matches
+from streams.malformed import KINDS, malformed_records
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+
+
+def _raw(value, topic="toneflow.prompts"):
+    return Raw(topic, 2, 41, b"p1", value)
+
+
+def test_good_prompt_decodes():
+    good = {"schema_version": 1, "event_id": "e1", "project_id": "p1", "user_id": "u", "ts": T0.isoformat(),
+            "prompt": "golden hour"}
+    event, bad = decode(_raw(json.dumps(good).encode()), PromptEvent, "test")
+    assert bad is None and event.prompt == "golden hour"
+
+
+def test_every_malformed_kind_becomes_a_dlq_record_with_its_offset():
+    kinds = set()
+    for topic, _key, value in malformed_records(KINDS, random.Random(0)):
+        model = PromptEvent if topic == "toneflow.prompts" else ExportEvent
+        event, bad = decode(_raw(value, topic), model, "test.decode")
+        assert event is None and bad is not None
+        assert (bad.source.topic, bad.source.partition, bad.source.offset) == (topic, 2, 41)
+        assert bad.stage == "test.decode" and bad.error
+        kinds.add(bad.error_kind)
+    assert kinds == {"not_json", "not_utf8", "schema_violation", "unknown_schema_version", "oversize"}
+
+
+def test_empty_value_is_dead_lettered():
+    assert decode(_raw(None), PromptEvent, "t")[1].error_kind == "empty_record"
+
+
+def _label(event_id="e1", ts=T0, served=None):
+    return LabelEvent(event_id=event_id, project_id="p1", user_id="u", prompt="golden hour", prompt_ts=ts,
+                      teacher=TeacherRef(model="offline", version="v"), edit=validate_edit({"adjust": {"temperature": 30}}),
+                      latency_ms=1.0, served_by=served)
+
+
+def _state(labels=(), exports=(), emitted=()):
+    return {"p": 0, "labels": {l.event_id: {"e": l.model_dump(mode="json"), "src": None} for l in labels},
+            "exports": {x.event_id: {"e": x.model_dump(mode="json"), "src": None} for x in exports},
+            "emitted": list(emitted)}
+
+
+def test_join_accepts_with_export_after_prompt_and_prefers_final_edit():
+    export = ExportEvent(event_id="x1", project_id="p1", user_id="u", ts=T0 + timedelta(seconds=30))
+    [acc] = matches(_state([_label()], [export]))
+    assert acc.event_id == "e1" and acc.label_source == "teacher" and acc.edit == acc.teacher_edit
+    assert acc.look_slice == "adjust" and acc.quality == 1.0
+
+    tweaked = ExportEvent(event_id="x2", project_id="p1", user_id="u", ts=T0 + timedelta(seconds=5),
+                          final_edit=validate_edit({"filter": {"name": "mono_Noir", "intensity": 70}}))
+    [acc] = matches(_state([_label()], [export, tweaked]))  # the earliest export at/after the prompt wins
+    assert acc.label_source == "user_corrected" and acc.edit.filter.name == "mono_Noir"
+    assert acc.export_event_id == "x2" and acc.look_slice == "mono_Noir"
+
+
+def test_join_ignores_exports_before_the_prompt_and_already_emitted():
+    early = ExportEvent(event_id="x0", project_id="p1", user_id="u", ts=T0 - timedelta(seconds=1))
+    assert matches(_state([_label()], [early])) == []
+    late = ExportEvent(event_id="x1", project_id="p1", user_id="u", ts=T0 + timedelta(hours=3))
+    assert matches(_state([_label()], [late], emitted=["e1"])) == []
+    assert matches(_state([], [late])) == []
+
+
+def test_guard_reuses_teacher_served_and_relabels_student_served():
+    base = {"event_id": "e", "project_id": "p", "user_id": "u", "ts": T0, "prompt": "moody",
+            "served_edit": validate_edit({"adjust": {"contrast": 20}})}
+    teacher = PromptEvent(**base, served_by=ServedBy(model="teacher/openai", version="gpt", variant="A"))
+    student = PromptEvent(**base, served_by=ServedBy(model="student/minilm", version="v3", variant="B"))
+    assert not needs_teacher_call(teacher)
+    assert needs_teacher_call(student)
+    assert needs_teacher_call(PromptEvent(**{**base, "served_edit": None}))
+
+
+@pytest.mark.parametrize("cap", [0.0, 0.2, 0.5, 1.0])
+def test_student_share_cap(cap):
+    rows = list(range(100))
+    is_student = [r % 2 == 0 for r in rows]  # 50 student rows, 50 teacher rows
+    kept = cap_student_share(rows, is_student, cap, seed=1)
+    students = sum(1 for r in kept if r % 2 == 0)
+    assert sum(1 for r in kept if r % 2) == 50  # teacher rows are never dropped
+    assert students / len(kept) <= cap + 1e-9
+    assert students == min(50, int(cap * 50 / (1 - cap))) if cap < 1 else students == 50
+    assert kept == sorted(kept)  # order preserved
