@@ -40,6 +40,10 @@ MIN_VISIBLE = 3.0
 WORD_CACHE_SIZE = 50_000  # ~150 MB of float64 vectors at most; cleared wholesale when exceeded
 
 
+# Library phrase embeddings by cache key: a second teacher in the same process starts instantly.
+_PHRASE_MEMO: dict[str, np.ndarray] = {}
+
+
 @lru_cache(maxsize=2)
 def _shared_encoder(path: str | None) -> Encoder:
     # One MiniLM per process however many teachers are built (the trainer builds several).
@@ -84,6 +88,13 @@ class OfflineTeacher:
         stamp = f"{self.library.digest}:{weights.stat().st_size if weights.exists() else 0}:{len(texts)}"
         key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
         path = cache_dir / f"offline-phrases-{key}.npy"
+        if key not in _PHRASE_MEMO:
+            _PHRASE_MEMO[key] = self._load_or_encode(path, texts)
+        if not path.exists():
+            self._save(path, _PHRASE_MEMO[key])
+        return _PHRASE_MEMO[key]
+
+    def _load_or_encode(self, path: Path, texts: list[str]) -> np.ndarray:
         if path.exists():
             vectors = np.load(path)
             if vectors.shape[0] == len(texts):
@@ -93,14 +104,17 @@ class OfflineTeacher:
         encoded = self.encoder.encode([texts[i] for i in order])
         vectors = np.empty_like(encoded)
         vectors[order] = encoded
+        return vectors
+
+    @staticmethod
+    def _save(path: Path, vectors: np.ndarray) -> None:
         try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, vectors)
             os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
         except OSError:
             pass  # a read-only data dir only costs the next start a few seconds
-        return vectors
 
     def warm(self) -> None:
         """Load the encoder and embed the library now rather than on the first prompt."""
@@ -134,6 +148,7 @@ class OfflineTeacher:
 
     def label_sync(self, prompts: Sequence[str]) -> list[Label]:
         """``label`` without an event loop (for the trainer's bulk labelling)."""
+        self.warm()  # a one-off start-up cost, not part of any prompt's latency
         start = time.perf_counter()
         explained = self.explain(prompts)
         labels = []
