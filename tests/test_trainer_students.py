@@ -1,0 +1,141 @@
+"""Students on tiny data: the MiniLM default (LoRA) and the tiny generative students (style.md item 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas.edit import Edit
+from schemas.validation import validate_edit
+from trainer.data import Example, make_example
+from trainer.students.base import FitConfig
+
+torch = pytest.importorskip("torch")
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (bitsandbytes 4-bit)")
+
+LOOKS = {
+    "golden hour": {"adjust": {"temperature": 30, "highlights": 20}, "filter": {"name": "warm_GoldenHour", "intensity": 60}},
+    "film noir": {"adjust": {"contrast": 40, "saturation": -100}, "filter": {"name": "mono_Noir", "intensity": 80}},
+    "cool morning": {"adjust": {"temperature": -25, "exposure": 10}},
+    "lush greens": {"selective_adjust": {"green": {"saturation": 30, "luminance": 10}}},
+}
+FRAMES = ("{p}", "make it {p}", "{p} please", "give me {p}", "{p} look", "{p} vibe")
+
+
+def _rows() -> list[Example]:
+    return [make_example(f.format(p=p), e) for p, e in LOOKS.items() for f in FRAMES]
+
+
+@pytest.fixture(scope="module")
+def minilm(tmp_path_factory: pytest.TempPathFactory):
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    student = MiniLMStudent(MiniLMConfig(merge=False, warmup_epochs=30,
+                                         fit=FitConfig(epochs=2, batch_size=8, lr=2e-3, progress=False)))
+    student.attach_adapters()
+    before = {n: p.detach().clone() for n, p in student.encoder.named_parameters() if p.requires_grad}
+    report = student.fit(_rows(), _rows())
+    return student, before, report
+
+
+def test_minilm_lora_trains_every_adapter_parameter(minilm) -> None:
+    student, before, report = minilm
+    assert before and all("lora_" in n for n in before)  # only adapters train; the base encoder is frozen
+    after = dict(student.encoder.named_parameters())
+    unchanged = [n for n, p in before.items() if torch.equal(p, after[n])]
+    assert not unchanged
+    assert report.losses[0] > min(report.losses)  # the loss is logged per epoch and goes down
+    assert report.steps > 0 and report.val_scores
+
+
+def test_minilm_learns_and_outputs_valid_edits(minilm) -> None:
+    student, _, _ = minilm
+    preds = student.predict(["golden hour", "film noir", "cool morning", "lush greens"])
+    for pred, look in zip(preds, LOOKS.values(), strict=True):
+        assert isinstance(pred, Edit) and validate_edit(pred.canonical_dict()) == pred
+        assert set(pred.canonical_dict()) == set(look)
+    assert preds[1].filter is not None and preds[1].filter.name == "mono_Noir"
+    assert student.predict([]) == []
+
+
+def test_minilm_save_load_round_trip(minilm, tmp_path: Path) -> None:
+    from trainer.students.minilm import MiniLMStudent
+
+    student, _, _ = minilm
+    prompts = ["golden hour please", "noir", "something else entirely"]
+    expected = student.predict(prompts)
+    student.save(tmp_path / "m")
+    assert (tmp_path / "m" / "student.json").exists() and (tmp_path / "m" / "heads.safetensors").exists()
+    loaded = MiniLMStudent.load(tmp_path / "m")
+    assert loaded.predict(prompts) == expected  # adapters merged on save: same outputs, plain encoder
+    assert not hasattr(loaded.encoder, "peft_config")
+
+
+@pytest.mark.parametrize("kind", ["seq2seq", "causal"])
+def test_tiny_generative_students_train_and_emit_valid_edits(kind: str, tmp_path: Path) -> None:
+    from trainer.students.generative import GenConfig, student_for
+    from trainer.students.tiny import build_tiny
+
+    base = build_tiny(kind, tmp_path / "base")
+    rows = _rows()[:8]
+    student = student_for(kind, GenConfig(model=str(base), max_target_len=48, lora_r=4,
+                                          fit=FitConfig(epochs=1, batch_size=4, max_steps=2, progress=False)))
+    student.attach_adapters()
+    before = {n: p.detach().clone() for n, p in student.model.named_parameters() if p.requires_grad}
+    report = student.fit(rows, rows)
+    assert report.steps == 2 and len(report.losses) == 1 and report.losses[0] > 0
+    after = dict(student.model.named_parameters())
+    assert all("lora_" in n for n in before)
+    assert [n for n, p in before.items() if torch.equal(p, after[n])] == []
+    preds = student.predict(["golden hour", "film noir"])
+    assert len(preds) == 2 and all(validate_edit(p.canonical_dict()) == p for p in preds)
+    student.save(tmp_path / "saved")
+    loaded = type(student).load(tmp_path / "saved")
+    assert loaded.predict(["golden hour", "film noir"]) == preds
+
+
+def test_tiny_seq2seq_full_finetune_memorises_an_edit(tmp_path: Path) -> None:
+    """Decoding end to end: a tiny T5 fine-tuned on one example writes that edit back, valid."""
+    from trainer.students.generative import GenConfig, student_for
+    from trainer.students.tiny import build_tiny
+
+    base = build_tiny("seq2seq", tmp_path / "base", d_model=64)
+    rows = [make_example("warm", {"adjust": {"contrast": 10}})]
+    student = student_for("seq2seq", GenConfig(model=str(base), finetune="full", max_target_len=40,
+                                               fit=FitConfig(epochs=150, batch_size=1, lr=1e-2, patience=150,
+                                                             progress=False)))
+    student.fit(rows, rows)
+    assert student.predict(["warm"]) == [Edit.model_validate({"adjust": {"contrast": 10}})]
+
+
+def test_salvage_closes_truncated_json() -> None:
+    from trainer.students.generative import salvage_json
+
+    assert salvage_json('x {"adjust":{"contrast":10,"tint":') == '{"adjust":{"contrast":10}}'
+    assert salvage_json('{"filter":{"name":"mono_Noir","intensity":40}}') == '{"filter":{"name":"mono_Noir","intensity":40}}'
+
+
+@requires_cuda
+def test_causal_4bit_loading(tmp_path: Path) -> None:
+    from trainer.students.generative import GenConfig, student_for
+    from trainer.students.tiny import build_tiny
+
+    base = build_tiny("causal", tmp_path / "base", d_model=64)
+    student = student_for("causal", GenConfig(model=str(base), load_in_4bit=True, max_target_len=32,
+                                              fit=FitConfig(epochs=1, batch_size=4, max_steps=2, progress=False)))
+    report = student.fit(_rows()[:4], _rows()[:4])
+    assert report.steps == 2
+    assert all(isinstance(p, Edit) for p in student.predict(["golden hour"]))
+
+
+def test_4bit_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: 4-bit loads")
+    from trainer.exceptions import TrainerError
+    from trainer.students.generative import GenConfig, student_for
+    from trainer.students.tiny import build_tiny
+
+    base = build_tiny("causal", tmp_path / "base")
+    with pytest.raises(TrainerError, match="needs CUDA"):
+        student_for("causal", GenConfig(model=str(base), load_in_4bit=True))
