@@ -65,27 +65,54 @@ def export_probability(sim: float) -> float:
     return 0.05 + 0.65 * closeness * closeness
 
 
+class Users:
+    """The simulated user population: what they ask for, what they really want, how they react."""
+
+    def __init__(self, seed: int) -> None:
+        from teacher.offline import OfflineTeacher
+
+        self.rng = random.Random(seed)
+        self.run = uuid.UUID(int=self.rng.getrandbits(128)).hex[:8]
+        self._exact = OfflineTeacher(temperature=0.0, seed=seed)
+        self._hidden: dict[str, Edit] = {}
+
+    def draw(self, n: int) -> list[tuple[str, str]]:
+        """(intent, what the user types) for n projects; intents Zipf-popular."""
+        intents = self.rng.choices(INTENTS, weights=zipf_weights(len(INTENTS)), k=n)
+        missing = sorted(set(intents) - set(self._hidden))
+        self._hidden.update({lab.prompt: lab.edit or Edit() for lab in self._exact.label_sync(missing)})
+        return [(i, surface_form(i, self.rng)) for i in intents]
+
+    def user_id(self, population: int) -> str:
+        return f"user-{self.rng.randrange(max(10, population)):05d}"
+
+    def react(self, intent: str, served: Edit) -> tuple[bool, Edit | None, float]:
+        """(exports?, final_edit if the user tweaked it, seconds until the export)."""
+        hidden = self._hidden[intent]
+        if self.rng.random() >= export_probability(similarity(served, hidden)):
+            return False, None, 0.0
+        late = self.rng.random() < 0.05
+        delay = self.rng.uniform(2 * 3600, 5 * 3600) if late else self.rng.lognormvariate(math.log(30), 1.0)
+        return True, hidden if self.rng.random() < TWEAK_RATE else None, delay
+
+
 def plan_traffic(settings: Settings, projects: int, seed: int, *, malformed: int = 0,
                  variant: str = "teacher", teacher: Any = None) -> Plan:
     from teacher.offline import OfflineTeacher
 
-    rng = random.Random(seed)
-    run = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
+    users = Users(seed)
+    rng, run = users.rng, users.run
     served_teacher = teacher or OfflineTeacher(temperature=SERVED_TEMPERATURE, seed=seed)
-    exact = OfflineTeacher(temperature=0.0, seed=seed)
-    weights = zipf_weights(len(INTENTS))
-    intents = rng.choices(INTENTS, weights=weights, k=projects)
-    texts = [surface_form(i, rng) for i in intents]
-    hidden = {lab.prompt: lab.edit for lab in exact.label_sync(sorted(set(intents)))}
-    served = served_teacher.label_sync(texts)
+    drawn = users.draw(projects)
+    served = served_teacher.label_sync([text for _, text in drawn])
     served_by = ServedBy(model=f"teacher/{served_teacher.name}", version=served_teacher.version, variant=variant)
 
     span_s = max(60.0, projects * 0.5)
     base = datetime.now(timezone.utc) - timedelta(seconds=span_s + 6 * 3600)
     timeline: list[tuple[float, str, str | None, bytes, str]] = []
     plan = Plan(projects=projects)
-    for i, (intent, text, label) in enumerate(zip(intents, texts, served)):
-        project, user = f"sim-{run}-{i:06d}", f"user-{rng.randrange(max(10, projects // 3)):05d}"
+    for i, ((intent, text), label) in enumerate(zip(drawn, served)):
+        project, user = f"sim-{run}-{i:06d}", users.user_id(projects // 3)
         t0 = rng.uniform(0, span_s)
         served_edit = label.edit or Edit()
         prompt = PromptEvent(event_id=f"pr-{project}", project_id=project, user_id=user,
@@ -94,12 +121,11 @@ def plan_traffic(settings: Settings, projects: int, seed: int, *, malformed: int
         if rng.random() < DUPLICATE_RATE:
             timeline.append((t0 + 1, TOPIC_PROMPTS, project, to_json_bytes(prompt), prompt.event_id))
             plan.duplicates += 1
-        if rng.random() >= export_probability(similarity(served_edit, hidden[intent])):
+        exports, final_edit, delay = users.react(intent, served_edit)
+        if not exports:
             continue
-        delay = rng.lognormvariate(math.log(30), 1.0) if rng.random() > 0.05 else rng.uniform(2 * 3600, 5 * 3600)
-        tweaked = rng.random() < TWEAK_RATE
         export = ExportEvent(event_id=f"ex-{project}", project_id=project, user_id=user,
-                             ts=prompt.ts + timedelta(seconds=delay), final_edit=hidden[intent] if tweaked else None)
+                             ts=prompt.ts + timedelta(seconds=delay), final_edit=final_edit)
         # Some exports overtake their prompt on the way to the broker (network reordering).
         send_at = t0 - 0.5 if rng.random() < EXPORT_FIRST_RATE else t0 + min(delay, span_s)
         plan.export_first += send_at < t0
@@ -108,7 +134,7 @@ def plan_traffic(settings: Settings, projects: int, seed: int, *, malformed: int
             timeline.append((send_at + 2, TOPIC_EXPORTS, project, to_json_bytes(export), export.event_id))
             plan.duplicates += 1
         plan.exports += 1
-        plan.tweaked += tweaked
+        plan.tweaked += final_edit is not None
         plan.expected_accepted.append(prompt.event_id)
     for k, (topic, key, value) in enumerate(malformed_records(malformed, rng)):
         timeline.append((rng.uniform(0, span_s), topic, key, value, f"bad-{k}"))
