@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -100,7 +101,8 @@ def launch_training(settings: Settings, trigger_id: str) -> subprocess.Popen[byt
     logs = settings.data_path / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     out = open(logs / f"train-{trigger_id}.log", "ab")  # noqa: SIM115 - owned by the child
-    cmd = [sys.executable, "-m", "toneflow", "train", "--incremental", "--trigger-id", trigger_id]
+    cmd = [sys.executable, "-m", "toneflow", "train", "--incremental", "--trigger-id", trigger_id,
+           *shlex.split(settings.retrain_args)]
     log.warning("retrain %s: launching %s", trigger_id, " ".join(cmd[2:]))
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env={**os.environ, "TONEFLOW_DATA_DIR": str(settings.data_path)})
