@@ -1,0 +1,117 @@
+"""`toneflow train` end to end on tiny data: snapshot → fit → eval → register → gate → promote → serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trainer import registry
+from trainer.config import TrainConfig
+from trainer.train import main
+from toneflow.settings import Settings
+
+LOOKS = {
+    "golden hour": {"adjust": {"temperature": 30, "highlights": 20}, "filter": {"name": "warm_GoldenHour", "intensity": 60}},
+    "film noir": {"adjust": {"contrast": 40, "saturation": -100}, "filter": {"name": "mono_Noir", "intensity": 80}},
+    "cool morning": {"adjust": {"temperature": -25, "exposure": 10}},
+    "lush greens": {"selective_adjust": {"green": {"saturation": 30, "luminance": 10}}},
+}
+FRAMES = ("{p}", "make it {p}", "{p} please", "give me {p}", "{p} look", "{p} vibe", "i want {p}", "go for {p}",
+          "{p} style", "a bit of {p}", "{p} feel", "try {p}")
+
+
+def _write(path: Path, frames: tuple[str, ...]) -> Path:
+    rows = [{"prompt": f.format(p=p), "edit": e, "exporters": 1 + i % 6}
+            for p, e in LOOKS.items() for i, f in enumerate(frames)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _cfg(**kw: object) -> TrainConfig:
+    base = {"finetune": "frozen", "epochs": 1, "progress": False, "auto_augment": False}
+    return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict, dict, Path]:
+    data = tmp_path_factory.mktemp("train")
+    settings = Settings(data_dir=data / "data", test_fraction=0.2, val_fraction=0.2)
+    first = main(_cfg(input=str(_write(data / "a.jsonl", FRAMES[:8]))), settings)
+    second = main(_cfg(input=str(_write(data / "b.jsonl", FRAMES)), incremental=True, trigger_id="t-1"), settings)
+    return settings, first, second, data
+
+
+def test_first_model_is_registered_and_promoted(trained) -> None:
+    settings, first, _, _ = trained
+    assert first["version"] == "v000001" and first["promoted"] and first["student"] == "minilm"
+    m = registry.manifest(settings, "v000001")
+    assert m["snapshot"] == first["snapshot"] and m["parent"] is None and m["test_set"] == first["test_set"]
+    assert m["metrics"]["overall"] == pytest.approx(first["overall"])
+    report = registry.model_path(settings, "v000001") / "report"
+    assert {p.name for p in report.iterdir()} >= {"report.md", "tools.png", "param_error.png", "filter_confusion.png"}
+    assert "FlanT5-base (paper)" in first["table"]
+
+
+def test_incremental_run_continues_from_current_with_replay(trained) -> None:
+    settings, first, second, _ = trained
+    assert second["version"] == "v000002"
+    m = registry.manifest(settings, "v000002")
+    assert m["parent"] == "v000001" and m["config"]["incremental"]
+    # the gate compared both models on the same test set and followed its rule
+    assert second["promoted"] == (second["overall"] >= second["current_overall"] - settings.promote_margin)
+    assert registry.read_eval(settings, "v000001", second["test_set"]) is not None
+
+
+def test_same_trigger_is_not_trained_twice(trained) -> None:
+    settings, _, _, data = trained
+    again = main(_cfg(input=str(data / "b.jsonl"), incremental=True, trigger_id="t-1"), settings)
+    assert again["skipped"] and registry.version_names(settings) == ["v000001", "v000002"]
+
+
+def test_load_student_is_cached_and_hot_reloads(trained) -> None:
+    settings, *_ = trained
+    registry.promote(settings, "v000001", force=True)
+    a = registry.load_student(settings)
+    assert registry.load_student(settings) is a and a.version == "v000001"
+    registry.promote(settings, "v000002", force=True)
+    b = registry.load_student(settings)
+    assert b is not a and b.version == "v000002"
+    edit = b.predict(["golden hour please"])[0]
+    assert edit.filter is not None and edit.filter.name == "warm_GoldenHour"
+
+
+def test_damaged_current_falls_back_to_previous_champion(trained, tmp_path: Path) -> None:
+    import shutil
+
+    settings, *_ = trained
+    copy = Settings(data_dir=tmp_path / "data")
+    shutil.copytree(settings.data_path, copy.data_path)
+    registry.promote(copy, "v000001", force=True)
+    registry.promote(copy, "v000002", force=True)
+    (registry.model_path(copy, "v000002") / "heads.safetensors").write_bytes(b"garbage")
+    student = registry.load_student(copy)
+    assert student.version == "v000001"
+
+
+def test_cli_models_and_eval(trained) -> None:
+    settings, first, *_ = trained
+    env = {**os.environ, "TONEFLOW_DATA_DIR": str(settings.data_dir), "TONEFLOW_TEST_FRACTION": "0.2",
+           "TONEFLOW_VAL_FRACTION": "0.2"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "toneflow", *a], env=env, capture_output=True,  # noqa: E731
+                                    text=True, timeout=300)
+    listed = run("models", "list")
+    assert listed.returncode == 0 and "v000001" in listed.stdout and "v000002" in listed.stdout
+    ev = run("eval", "--model", "v000001", "--snapshot", first["snapshot"], "--json")
+    assert ev.returncode == 0, ev.stderr
+    got = json.loads(ev.stdout)
+    assert set(got) == {"adjust", "selective_adjust", "filter", "overall", "n"}
+    assert got["overall"] == pytest.approx(first["overall"])  # same model, same test split, same code
+    rolled = run("models", "rollback", "--to", "v000001")
+    assert rolled.returncode == 0 and registry.resolve(settings) == "v000001"
+    bad = run("models", "promote", "v000042")
+    assert bad.returncode != 0 and "no model 'v000042'" in bad.stderr
