@@ -183,11 +183,15 @@ def targeted(student: Any, train: Sequence[Example], val: Sequence[Example], set
 
 
 def augment_round(student: Any, train: list[Example], val: list[Example], settings: Settings, *,
-                  make_student: Callable[[], Any], seed: int = 0) -> tuple[Any, list[Example], Any]:
-    """The paper's RQ2 loop: find the student's validation mistakes, augment, retrain from scratch."""
-    extra = targeted(student, train, val, settings, seed=seed)
-    bigger = [*train, *extra]
+                  make_student: Callable[[], Any], seed: int = 0, paraphrase_per_row: int = 1,
+                  per_prompt: int = 6) -> tuple[Any, list[Example], Any]:
+    """The paper's RQ2 loop: find the student's validation mistakes, add teacher-labelled neighbour
+    intents (+ cheap paraphrases of the training rows), and retrain a fresh student on the union."""
+    extra = targeted(student, train, val, settings, per_prompt=per_prompt, seed=seed)
+    taken = {r.prompt_norm for r in (*train, *val, *extra)}
+    cheap = paraphrases(train, paraphrase_per_row, settings, seed, taken) if paraphrase_per_row else []
+    bigger = [*train, *extra, *cheap]
     fresh = make_student()
     report = fresh.fit(bigger, val)
-    report.notes.append(f"augment_round: +{len(extra)} teacher-labelled neighbour intents")
+    report.notes.append(f"augment_round: +{len(extra)} teacher-labelled neighbour intents, +{len(cheap)} paraphrases")
     return fresh, bigger, report

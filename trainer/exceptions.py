@@ -43,6 +43,10 @@ class GateRejected(TrainerError):
         super().__init__(msg)
 
 
+class NothingNew(TrainerError):
+    """An incremental run found no training rows newer than the current model's snapshot."""
+
+
 class SnapshotNotFound(TrainerError):
     """A snapshot id that does not exist under <data_dir>/snapshots."""
 

@@ -26,7 +26,7 @@ from typing import Any
 from trainer import registry, snapshot
 from trainer.config import DEFAULT_BASE_MODELS, TrainConfig
 from trainer.data import Example
-from trainer.exceptions import GateRejected, TrainerError
+from trainer.exceptions import GateRejected, NothingNew, TrainerError
 from toneflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def incremental_rows(settings: Settings, snap: snapshot.Snapshot, parent: str, r
     new = [r for r in rows if r.id not in seen]
     if not new:
         msg = f"no new training rows in snapshot {snap.id} since model {parent}; nothing to do"
-        raise TrainerError(msg)
+        raise NothingNew(msg)
     old = [r for r in rows if r.id in seen]
     k = min(len(old), int(round(replay * len(new))))
     return new + random.Random(seed).sample(old, k)
@@ -133,14 +133,20 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
         val = train[: max(1, len(train) // 10)]  # tiny data: validate on a train slice rather than not at all
         log.warning("snapshot %s has no validation rows; early stopping watches a train slice", snap.id)
     parent = None
-    if cfg.incremental:
-        cur = registry.read_current(settings)
-        if cur is None:
-            raise registry.NoCurrentModel("--incremental continues the current model")
+    cur = registry.read_current(settings) if cfg.incremental else None
+    if cfg.incremental and cur is None:
+        # The first retrain of a fresh system: nothing to continue from, so train from scratch.
+        log.warning("--incremental but no current model yet: training a new %s student", kind)
+    if cur is not None:
         parent = cur["version"]
         kind = registry.manifest(settings, parent)["student"]
+        try:
+            train = incremental_rows(settings, snap, parent, cfg.replay, seed)
+        except NothingNew as err:
+            if cfg.trigger_id:
+                finish_trigger(settings, cfg.trigger_id, parent)
+            return {"skipped": True, "reason": str(err)}
         student = student_class(kind).load(registry.model_path(settings, parent))
-        train = incremental_rows(settings, snap, parent, cfg.replay, seed)
     else:
         student = build_student(kind, cfg, seed)
     report = student.fit(train, val)

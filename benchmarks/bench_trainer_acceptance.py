@@ -1,0 +1,58 @@
+"""Acceptance run: the default student on 8,000 offline-teacher-labelled simulated examples.
+
+    .venv/bin/python benchmarks/bench_trainer_acceptance.py            # 8,000 examples, defaults
+    .venv/bin/python benchmarks/bench_trainer_acceptance.py --n 2000 --threads 2
+
+Simulates look requests, labels them with the offline teacher (temperature 0), runs
+``toneflow train`` (``trainer.train.main``) in a fresh data dir, and prints the wall-clock time of
+the whole job (snapshot + fit + eval + register) and the held-out table in the paper's format
+next to the paper's rows. Target: ≤ 15 minutes and overall ≥ 0.85 on this 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=8000, help="simulated examples")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    parser.add_argument("--max-minutes", type=float, default=10.0, help="budget of the LoRA phase")
+    parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from trainer.config import TrainConfig
+    from trainer.simulate import simulate
+    from trainer.train import main as train
+    from toneflow.settings import Settings
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-acceptance-"))
+    data_file = work / f"sim-{args.n}-{args.seed}.jsonl"
+    t0 = time.monotonic()
+    if not data_file.exists():
+        simulate(data_file, args.n, seed=args.seed)
+    t_label = time.monotonic() - t0
+    settings = Settings(data_dir=work / "data")
+    t1 = time.monotonic()
+    outcome = train(TrainConfig(input=str(data_file), threads=args.threads, max_minutes=args.max_minutes,
+                                progress=False), settings)
+    t_train = time.monotonic() - t1
+    print(f"\n# Acceptance: default student (MiniLM + LoRA) on {args.n} simulated examples\n")
+    print(outcome["table"])
+    print(f"\nlabelling (offline teacher): {t_label:.0f} s (not part of training)")
+    print(f"train job (snapshot + fit + eval + register): {t_train / 60:.1f} min; fit alone {outcome['fit_seconds'] / 60:.1f} min")
+    print(f"train rows {outcome['train_rows']}, held-out test rows {outcome['n_test']}, "
+          f"overall {outcome['overall']:.4f} (target ≥ 0.85, ≤ 15 min) -> "
+          f"{'PASS' if outcome['overall'] >= 0.85 and t_train <= 900 else 'FAIL'}")
+    print(f"model {outcome['version']} under {settings.data_path / 'models'}")
+
+
+if __name__ == "__main__":
+    main()
