@@ -169,3 +169,53 @@ def test_read_examples_jsonl_and_parquet(tmp_path: Path) -> None:
     a, b = read_examples(tmp_path / "a.jsonl"), read_examples(tmp_path / "a.parquet")
     assert len(a) == 1 and a[0].edit == WARM and a[0].exporters == 4 and a[0].prompt_norm == normalise_prompt("Warm")
     assert b[0].edit == WARM
+
+
+class _StubStudent:
+    """Predicts {} for everything, so every validation row with a label is a mistake."""
+
+    def __init__(self) -> None:
+        self.fitted: list = []
+
+    def predict(self, prompts):  # noqa: ANN001, ANN201
+        from schemas.edit import Edit
+
+        return [Edit() for _ in prompts]
+
+    def fit(self, train, val):  # noqa: ANN001, ANN201
+        from trainer.students.base import FitReport
+
+        self.fitted = list(train)
+        return FitReport()
+
+
+def test_augment_round_adds_teacher_labelled_neighbours_only_in_train(settings: Settings) -> None:
+    pytest.importorskip("teacher.offline")
+    from trainer.augment import augment_round
+
+    train = [make_example(p, WARM) for p in ("golden hour", "warm evening", "sunset glow", "cool tone")]
+    val = [make_example("cool morning", COOL), make_example("film noir", NOIR)]
+    fresh = _StubStudent()
+    student, bigger, report = augment_round(_StubStudent(), train, val, settings, make_student=lambda: fresh,
+                                            per_prompt=6, paraphrase_per_row=1)
+    added = bigger[len(train):]
+    assert student is fresh and fresh.fitted == bigger and "augment_round" in report.notes[0]
+    teacher_rows = [r for r in added if r.label_source == "teacher_augment"]
+    assert teacher_rows and all(r.augmented for r in added)
+    held_out = {r.prompt_norm for r in val}
+    for r in added:
+        assert r.prompt_norm not in held_out
+        assert snapshot.split_of(r.prompt_norm, settings.test_fraction, settings.val_fraction) == "train"
+
+
+def test_train_config_yaml_merge(tmp_path: Path) -> None:
+    from trainer.config import TrainConfig
+    from trainer.exceptions import TrainerError
+
+    path = tmp_path / "train.yaml"
+    path.write_text("epochs: 3\nlora-r: 4\nstudent: seq2seq\n")
+    cfg = TrainConfig.from_sources(path, epochs=5, lr=None)
+    assert (cfg.epochs, cfg.lora_r, cfg.student, cfg.lr) == (5, 4, "seq2seq", TrainConfig().lr)
+    path.write_text("epoch: 3\n")
+    with pytest.raises(TrainerError, match="unknown train option"):
+        TrainConfig.from_sources(path)
