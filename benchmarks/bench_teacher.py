@@ -57,8 +57,6 @@ def main() -> None:
     parser.add_argument("--cli", action="store_true", help="also time one cold `toneflow teach` process")
     args = parser.parse_args()
 
-    import torch
-
     from teacher.offline import OfflineTeacher
 
     teacher = OfflineTeacher()
@@ -78,7 +76,8 @@ def main() -> None:
         asyncio.run(teacher.label(items[s:s + args.batch]))
     batched = (time.perf_counter() - t0) * 1000 / len(items)
 
-    print(f"offline teacher {teacher.version}; torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    print(f"offline teacher {teacher.version}; encoder threads {teacher.encoder.threads}, cpus {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"start-up (encoder + library embeddings): {warm_s:.2f} s")
     print(f"one prompt per call, warm: p50 {statistics.median(single):.2f} ms, p95 {pct(single, 0.95):.2f} ms "
           f"({len(single)} prompts)")

@@ -69,7 +69,9 @@ class Matcher:
 
     def look_scores(self, embedding: np.ndarray) -> np.ndarray:
         """Per look, the best cosine similarity of any of its phrases."""
-        sims = self._phrases @ embedding
+        # Rounded: an embedding's last bits depend on batch padding, and a label must not depend
+        # on which other prompts shared its batch.
+        sims = np.round(self._phrases @ embedding, 4)
         scores = np.full(len(self.library.looks), -1.0)
         np.maximum.at(scores, self._owner, sims)
         return scores

@@ -99,12 +99,7 @@ class OfflineTeacher:
             vectors = np.load(path)
             if vectors.shape[0] == len(texts):
                 return vectors
-        # Encode shortest first: batches of similar length waste less work on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        encoded = self.encoder.encode([texts[i] for i in order])
-        vectors = np.empty_like(encoded)
-        vectors[order] = encoded
-        return vectors
+        return self.encoder.encode(texts)
 
     @staticmethod
     def _save(path: Path, vectors: np.ndarray) -> None:

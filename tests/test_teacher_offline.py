@@ -138,6 +138,10 @@ def test_deterministic_provenance_and_order(teacher: OfflineTeacher) -> None:
     assert [lab.prompt for lab in first] == prompts
     assert [lab.edit for lab in first] == [lab.edit for lab in second]
     assert first[0].edit == first[3].edit and first[2].edit.is_empty
+    alone = teacher.label_sync(["foggy London morning"])[0].edit
+    padded = teacher.label_sync(["a much longer prompt about a warm cinematic sunset in the desert",
+                                 "foggy London morning"])[1].edit
+    assert alone == padded  # a label does not depend on which prompts shared its batch
     assert all(lab.teacher.model == "offline" and lab.teacher.version == teacher.version for lab in first)
     assert teacher.version.startswith("offline-") and load_library().digest in teacher.version
     assert all(lab.cost == 0 and lab.prompt_tokens == 0 for lab in first)
