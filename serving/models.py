@@ -1,0 +1,156 @@
+"""Hot-reloading students: the server answers from whatever the registry and the plan say *now*.
+
+``ModelHolder`` keeps one loaded student per registry name the traffic plan uses ("current" or a
+pinned version). ``Reloader`` is a daemon thread that, every ``serve_reload_interval_s``:
+
+1. re-reads the traffic plan (a few hundred bytes) and publishes it if it changed;
+2. resolves each student name to a version (``current.json`` is a few bytes);
+3. for a name whose version moved, loads the new version *in this thread* (hash-verified), then
+   swaps the reference in one assignment.
+
+Guarantees: a request holds a reference to the student it started with, so in-flight requests
+finish on the old model while new ones get the new one; no request waits for a load; a failed
+load (damaged files, missing version, bad plan) is logged and counted and the old model/plan keeps
+serving. Models no longer named by the plan are dropped so memory does not grow with promotions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from serving.ab import TrafficPlan, load_plan
+from serving.exceptions import NoStudentLoaded
+from toneflow.settings import Settings
+
+if TYPE_CHECKING:
+    from trainer.students.base import Student
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[Settings, str], "Student"]
+
+
+def load_version(settings: Settings, version: str) -> Student:
+    """Load one registry version, verified against its manifest, without the registry's process cache
+    (a long-running server would otherwise keep every version it ever served in memory)."""
+    from trainer import registry
+    from trainer.students import student_class
+
+    registry.verify(settings, version)
+    kind = registry.manifest(settings, version)["student"]
+    student = student_class(kind).load(registry.model_path(settings, version))
+    student.version = version
+    return student
+
+
+@dataclass(frozen=True)
+class Loaded:
+    version: str
+    student: Any
+    loaded_at: float
+
+
+class ModelHolder:
+    """Loaded students by registry name; ``get`` never blocks on a load."""
+
+    def __init__(self, settings: Settings, loader: Loader = load_version) -> None:
+        self.settings = settings
+        self._loader = loader
+        self._slots: dict[str, Loaded] = {}
+        self._load_lock = threading.Lock()  # one load at a time: loads are CPU-heavy on 2 cores
+        self.reloads = 0
+        self.failed_loads = 0
+        self.last_error: str | None = None
+
+    def get(self, name: str) -> Loaded:
+        slot = self._slots.get(name)
+        if slot is None:
+            raise NoStudentLoaded(name, self.last_error or "not loaded yet")
+        return slot
+
+    def versions(self) -> dict[str, str]:
+        return {name: slot.version for name, slot in self._slots.items()}
+
+    def _resolve(self, name: str) -> str:
+        from trainer.registry import resolve
+
+        return resolve(self.settings, name)
+
+    def ensure(self, names: set[str]) -> None:
+        """Load whatever ``names`` now resolve to, swap each in; keep the old one on any failure."""
+        with self._load_lock:
+            for name in sorted(names):
+                try:
+                    version = self._resolve(name)
+                    current = self._slots.get(name)
+                    if current is not None and current.version == version:
+                        continue
+                    started = time.monotonic()
+                    student = self._loader(self.settings, version)
+                    self._slots = {**self._slots, name: Loaded(version, student, time.time())}  # one swap
+                    self.reloads += current is not None
+                    self.last_error = None
+                    log.warning("serving %s = %s (was %s; loaded in %.2f s)", name, version,
+                                current.version if current else None, time.monotonic() - started)
+                except Exception as err:  # noqa: BLE001 - a bad model must never take the server down
+                    self.failed_loads += 1
+                    self.last_error = f"{name}: {type(err).__name__}: {err}"
+                    log.error("could not load %s, still serving %s: %s", name,
+                              self._slots[name].version if name in self._slots else "nothing", self.last_error)
+            unused = set(self._slots) - names
+            if unused:
+                self._slots = {k: v for k, v in self._slots.items() if k not in unused}
+
+
+class Reloader:
+    """Polls the plan and the registry in a daemon thread; ``plan`` is always the latest good plan."""
+
+    def __init__(self, settings: Settings, holder: ModelHolder, interval_s: float | None = None,
+                 on_plan: Callable[[TrafficPlan], None] | None = None) -> None:
+        self.settings = settings
+        self.holder = holder
+        self.interval_s = interval_s or settings.serve_reload_interval_s
+        self.plan: TrafficPlan = load_plan(settings)
+        self.plan_errors = 0
+        self.last_plan_error: str | None = None
+        self._on_plan = on_plan
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> None:
+        """One poll: plan first (it says which models are needed), then the models."""
+        # Models of the previous plan stay loaded for one more interval: a request that picked its
+        # arm from the old plan a moment ago must still find its model.
+        needed = self.plan.student_models()
+        try:
+            plan = load_plan(self.settings)
+            if plan != self.plan:
+                log.warning("traffic plan changed: %s", plan.to_dict())
+                self.holder.ensure(needed | plan.student_models())  # load before publishing: no gap
+                self.plan = plan
+                if self._on_plan:
+                    self._on_plan(plan)
+        except Exception as err:  # noqa: BLE001 - keep the last good plan
+            self.plan_errors += 1
+            self.last_plan_error = f"{type(err).__name__}: {err}"
+            log.error("keeping the previous traffic plan: %s", self.last_plan_error)
+        self.holder.ensure(needed | self.plan.student_models())
+
+    def start(self) -> None:
+        self.check()
+        self._thread = threading.Thread(target=self._run, name="toneflow-reloader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.check()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
