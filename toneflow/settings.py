@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = 8080
     serve_token: SecretStr | None = Field(None, description="bearer token required by `toneflow serve` if set")
+    serve_reload_interval_s: float = Field(0.5, gt=0, description="how often the server checks for a promoted model / new traffic plan")
+    serve_student_share: float = Field(1.0, ge=0, le=1, description="student share of traffic when no traffic plan exists and a student is current")
+    serve_max_batch: int = Field(32, ge=1, description="requests answered by one student forward pass (micro-batching)")
+    serve_emit_events: bool = Field(True, description="`toneflow serve` sends each served prompt to toneflow.prompts")
+    rollout_min_sample: int = Field(200, ge=1, description="projects per arm before the online gate decides")
+    rollout_margin: float = Field(0.02, ge=0, le=1, description="non-inferiority margin on project_completion_rate")
+    rollout_alpha: float = Field(0.05, gt=0, lt=0.5, description="one-sided significance level of the online gate")
+    rollout_candidate_share: float = Field(0.2, gt=0, lt=1, description="traffic share a new candidate starts with")
 
     # --- editor --------------------------------------------------------------------------------
     editor_lut_size: int = Field(33, ge=9, le=129, description="grid size of the 3D LUT an edit is folded into")
