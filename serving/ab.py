@@ -119,7 +119,7 @@ class TrafficPlan:
         try:
             arms = tuple(Arm(variant=str(a["variant"]), kind=a["kind"], weight=float(a["weight"]),
                              model=a.get("model")) for a in raw["arms"])
-            champion = raw.get("champion") or max(arms, key=lambda a: a.weight).variant
+            champion = raw.get("champion") or (max(arms, key=lambda a: a.weight).variant if arms else "")
             return cls(experiment=str(raw.get("experiment") or DEFAULT_EXPERIMENT), arms=arms,
                        champion=champion, source=source)
         except (KeyError, TypeError, ValueError) as err:

@@ -7,8 +7,8 @@ both on shutdown, flushing queued events.
 Per request: authenticate (bearer token when ``TONEFLOW_SERVE_TOKEN`` is set) → validate →
 assign the user to an arm (``serving.ab``) → answer with the arm's student (micro-batched, off the
 event loop) or the teacher → queue the prompt event (``served_by`` + ``served_edit``) → respond.
-Guarantees: every bad input gets a 4xx with a message that says what to fix (400 bad JSON, 401
-auth, 413 too large, 422 invalid fields); Kafka being down never fails a request; an unexpected
+Guarantees: every bad input gets a 4xx with a message that says what to fix (400 bad JSON or not
+an object, 401 auth, 413 too large, 422 invalid fields); Kafka being down never fails a request; an unexpected
 error is a logged 500, never a crash; a student arm whose model cannot be loaded is answered by the
 teacher and tagged ``<variant>-fallback`` so it cannot pollute the arm's A/B numbers.
 """
@@ -190,8 +190,12 @@ def _validation_response(err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": "prompt_too_long", "detail": (
             f"prompt is longer than {MAX_PROMPT_CHARS} characters; describe the look in a few words")},
             status_code=413)
+    if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return JSONResponse({"error": "bad_body", "detail": (
+            "request body must be a JSON object sent with 'Content-Type: application/json': "
+            '{"prompt": "...", "project_id": "...", "user_id": "..."}')}, status_code=400)
     problems = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
-                 "problem": e.get("msg", "invalid")} for e in errors]
+                 "problem": str(e.get("msg", "invalid")).removeprefix("Value error, ")} for e in errors]
     summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
     return JSONResponse({"error": "invalid_request", "detail": summary, "problems": problems}, status_code=422)
 
