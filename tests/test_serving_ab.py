@@ -56,7 +56,7 @@ def test_invalid_plans_say_what_is_wrong(raw: dict, problem: str) -> None:
 
 
 def test_default_plan_and_file_round_trip(settings: Settings, tmp_path) -> None:
-    from tests.serving_harness import fake_version
+    from serving.testing import fake_version
     from trainer import registry
 
     assert [a.variant for a in default_plan(settings).arms] == ["teacher"]  # no student promoted

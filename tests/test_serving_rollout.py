@@ -11,7 +11,7 @@ from schemas.events import ExportEvent, PromptEvent, ServedBy
 from serving import rollout
 from serving.ab import Arm, TrafficPlan, load_plan, save_plan
 from serving.exceptions import RolloutError
-from tests.serving_harness import fake_version
+from serving.testing import fake_version
 from toneflow.settings import Settings
 from trainer import registry
 from warehouse import tables

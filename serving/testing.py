@@ -1,4 +1,4 @@
-"""Helpers for the serving tests: registry versions of a real (untrained) MiniLM student and a live
+"""Test helpers for serving (tests and benchmarks): registry versions of a real (untrained) MiniLM student and a live
 uvicorn server on a free loopback port, always stopped in ``finally``."""
 
 from __future__ import annotations
