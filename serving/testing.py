@@ -1,5 +1,6 @@
-"""Test helpers for serving (tests and benchmarks): registry versions of a real (untrained) MiniLM student and a live
-uvicorn server on a free loopback port, always stopped in ``finally``."""
+"""Helpers for serving tests and benchmarks: registry versions of a real (untrained) MiniLM student,
+placeholder versions for pointer-only tests, and a live uvicorn server on a free loopback port that
+is always stopped in ``finally``."""
 
 from __future__ import annotations
 
