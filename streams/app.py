@@ -64,6 +64,7 @@ def make_faust_app(settings: Settings) -> faust.App:
         topic_allow_declare=False,               # topics are created explicitly, with our counts
         producer_acks=-1,
         web_enabled=False,
+        datadir=str(settings.data_path / "faust"),  # not Faust's default: ./<app id>-data in the cwd
         stream_buffer_maxsize=4096,              # backpressure bound per partition
     )
 

@@ -52,14 +52,14 @@ def test_sigkill_twice_mid_stream_loses_and_duplicates_nothing(pipeline_settings
     sender.start()
     try:
         for threshold in (60, 250):  # kill once early, once later in the stream
-            wait_for(lambda: count(settings, "SELECT count(*) FROM prompts") >= threshold, 90,
+            wait_for(lambda: count(settings, "SELECT count(*) FROM prompts") >= threshold, 240,
                      f"{threshold} prompts in the warehouse")
             worker.kill()
             worker.wait(10)
             worker = start_worker(settings, log)
         sender.join(60)
         wait_for(lambda: count(settings, "SELECT count(*) FROM accepted_examples") >= len(expected) and
-                 count(settings, "SELECT count(*) FROM dlq") >= 50, 120, "every accepted example and DLQ record")
+                 count(settings, "SELECT count(*) FROM dlq") >= 50, 300, "every accepted example and DLQ record")
     finally:
         stop(worker)
         sender.join(5)
@@ -80,10 +80,10 @@ def test_crash_points_replay_without_loss(pipeline_settings, tmp_path, failpoint
     try:
         # The worker must die by itself: an agent that crashes takes the worker down (no zombie
         # worker with a dead agent), and nothing it was processing is acked.
-        assert worker.wait(90) != 0, log.read_text()[-2000:]
+        assert worker.wait(240) != 0, log.read_text()[-2000:]
         worker = start_worker(settings, log)
         wait_for(lambda: count(settings, "SELECT count(*) FROM accepted_examples") >= len(plan.expected_accepted)
-                 and count(settings, "SELECT count(*) FROM dlq") >= 5, 90, "the replay to finish")
+                 and count(settings, "SELECT count(*) FROM dlq") >= 5, 240, "the replay to finish")
     finally:
         stop(worker)
     _check_warehouse(settings, set(plan.expected_accepted), 5, 60)
