@@ -221,6 +221,7 @@ def create_app(settings: Settings, *, loader: Loader = load_version, emit_events
             for batcher in rt.batchers.values():
                 await batcher.close()
             await asyncio.to_thread(rt.emitter.close)
+            box.pop("rt", None)
 
     app = FastAPI(title="toneflow", version="1", lifespan=lifespan,
                   description="Look requests in, colour-tool edits out (teacher or distilled student, A/B).")

@@ -66,7 +66,7 @@ def _predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from serving.exceptions import PredictInputError
-    from serving.predict import predict_file
+    from serving.predict import predict_file, read_prompts
     from trainer.registry import load_student
     from trainer.students.base import set_threads
 
@@ -76,12 +76,13 @@ def _predict(args: argparse.Namespace) -> int:
     if args.input and not args.output:
         msg = "--input needs --output FILE for the predictions"
         raise PredictInputError(msg)
+    rows = read_prompts(Path(args.input)) if args.input else []  # a bad file fails before the model loads
     settings = get_settings()
     set_threads(settings.torch_threads)
     student = load_student(settings, args.model)
     model = {"name": f"student/{student.name}", "version": student.version}
     if args.input:
-        n = predict_file(settings, student, Path(args.input), Path(args.output))
+        n = predict_file(student, rows, Path(args.output))
         print(f"{n} predictions by {model['name']}@{model['version']} -> {args.output}", file=sys.stderr)
         return 0
     [edit] = student.predict([args.prompt])

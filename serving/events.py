@@ -112,6 +112,10 @@ class EventEmitter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
+        if self._producer is not None:
+            # Release librdkafka's threads and sockets now, not whenever the app object is collected.
+            self._producer._producer.close()
+            self._producer = None
 
     def stats(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "delivered": self.delivered, "failed": self.failed,

@@ -14,7 +14,6 @@ from typing import Any
 
 from schemas.events import MAX_PROMPT_CHARS
 from serving.exceptions import PredictInputError
-from toneflow.settings import Settings
 
 BATCH = 128
 
@@ -41,9 +40,8 @@ def read_prompts(path: Path) -> list[tuple[Any, str]]:
     return rows
 
 
-def predict_file(settings: Settings, student: Any, src: Path, dst: Path) -> int:
-    """Write one ``{"id", "prompt", "edit", "model"}`` line per input line; returns the count."""
-    rows = read_prompts(src)
+def predict_file(student: Any, rows: list[tuple[Any, str]], dst: Path) -> int:
+    """Write one ``{"id", "prompt", "edit", "model"}`` line per row (from ``read_prompts``); returns the count."""
     model = {"name": f"student/{student.name}", "version": student.version}
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
