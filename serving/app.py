@@ -132,6 +132,7 @@ class Runtime:
             "status": "degraded" if missing else "ok",
             "missing_models": missing,
             "models": self.holder.versions(),
+            "int8": self.settings.serve_quantize,
             "plan": {**plan.to_dict(), "source": plan.source, "shares": plan.shares()},
             "requests": dict(self.counters),
             "by_variant": dict(self.by_variant),

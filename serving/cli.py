@@ -101,7 +101,9 @@ def _serve(args: argparse.Namespace) -> int:
     from trainer.students.base import set_threads
 
     settings = get_settings()
-    set_threads(settings.torch_threads)
+    # One thread per forward pass by default: requests are micro-batched, and on a small shared CPU
+    # two intra-op threads fighting uvicorn and other processes made p50 ~9x slower (bench_serving).
+    set_threads(settings.serve_torch_threads)
     host, port = args.host or settings.serve_host, args.port or settings.serve_port
     app = create_app(settings, emit_events=False if args.no_events else None, reload_interval_s=args.reload_interval)
     print(f"toneflow serving on http://{host}:{port} (docs: /docs, health: /healthz)", file=sys.stderr, flush=True)

@@ -45,7 +45,27 @@ def load_version(settings: Settings, version: str) -> Student:
     kind = registry.manifest(settings, version)["student"]
     student = student_class(kind).load(registry.model_path(settings, version))
     student.version = version
+    if settings.serve_quantize and hasattr(student, "encoder"):
+        quantize(student)
     return student
+
+
+def quantize(student: Any) -> None:
+    """Dynamic int8 quantisation of the encoder's Linear layers (weights int8, activations float).
+
+    On the shared 2-core box: p50 10.8 ms eager (1 thread) -> 4.6 ms int8; on a heads-trained student
+    the overall score against the teacher moved 0.975 -> 0.967 (``bench_serving.py quality``).
+    On by default in ``serve`` (TONEFLOW_SERVE_QUANTIZE=false turns it off); ``predict`` stays eager,
+    the same model the offline gate scored.
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao deprecation notices; the API works on the pinned torch
+        student.encoder = torch.ao.quantization.quantize_dynamic(student.encoder, {torch.nn.Linear},
+                                                                 dtype=torch.qint8)
 
 
 @dataclass(frozen=True)

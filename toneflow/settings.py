@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     serve_student_share: float = Field(1.0, ge=0, le=1, description="student share of traffic when no traffic plan exists and a student is current")
     serve_max_batch: int = Field(32, ge=1, description="requests answered by one student forward pass (micro-batching)")
     serve_emit_events: bool = Field(True, description="`toneflow serve` sends each served prompt to toneflow.prompts")
+    serve_torch_threads: int = Field(1, ge=0, description="torch threads per student forward pass in `serve`; 0 = all cores")
+    serve_quantize: bool = Field(True, description="serve MiniLM students with dynamic int8 Linear layers (~2x faster on CPU)")
     rollout_min_sample: int = Field(200, ge=1, description="projects per arm before the online gate decides")
     rollout_margin: float = Field(0.02, ge=0, le=1, description="non-inferiority margin on project_completion_rate")
     rollout_alpha: float = Field(0.05, gt=0, lt=0.5, description="one-sided significance level of the online gate")
