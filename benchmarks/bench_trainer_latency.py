@@ -61,7 +61,8 @@ def main() -> None:
         torch.set_num_threads(threads)
         p50, p95 = _measure(student, args.calls)
         print(f"| fp32 | {threads} | {p50:.2f} | {p95:.2f} |")
-    student.encoder = torch.ao.quantization.quantize_dynamic(student.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+    if not student.quantize_int8():  # what TONEFLOW_STUDENT_INT8=true does in registry.load_student
+        return
     for threads in (1, 2):
         torch.set_num_threads(threads)
         p50, p95 = _measure(student, args.calls)

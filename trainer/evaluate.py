@@ -87,7 +87,7 @@ def paper_table(rows: Sequence[tuple[str, dict[str, Scores]]], *, with_paper: bo
     if with_paper:
         for name, subset, nums, overall in PAPER_ROWS:
             cells = " | ".join(" ".join(f"{x:.2f}" for x in nums[i:i + 3]) for i in (0, 3, 6))
-            lines.append(f"| {name} | {subset} | 8,252 train | {cells} | {overall:.2f} |")
+            lines.append(f"| {name} | {subset} | paper | {cells} | {overall:.2f} |")
     return "\n".join(lines)
 
 
