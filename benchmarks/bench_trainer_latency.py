@@ -61,7 +61,7 @@ def main() -> None:
         torch.set_num_threads(threads)
         p50, p95 = _measure(student, args.calls)
         print(f"| fp32 | {threads} | {p50:.2f} | {p95:.2f} |")
-    if not student.quantize_int8():  # what TONEFLOW_STUDENT_INT8=true does in registry.load_student
+    if not student.quantize_int8():  # what `toneflow serve` does (TONEFLOW_SERVE_QUANTIZE)
         return
     for threads in (1, 2):
         torch.set_num_threads(threads)

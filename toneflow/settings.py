@@ -75,7 +75,6 @@ class Settings(BaseSettings):
     label_min_served: int = Field(3, ge=1, description="export-rate label policy: min times an edit was served")
     augment_min_slice: int = Field(20, ge=0, description="augment look slices with fewer training examples; 0 = off")
     torch_threads: int = Field(0, ge=0, description="torch CPU threads for training/serving; 0 = all cores")
-    student_int8: bool = Field(False, description="serve the MiniLM student with dynamic int8 (~2.5x faster, -0.01 overall)")
 
     # --- serving -------------------------------------------------------------------------------
     serve_host: str = "127.0.0.1"

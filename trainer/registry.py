@@ -302,7 +302,7 @@ def list_models(settings: Settings) -> list[ModelInfo]:
 
 
 # --- loading (hot reload) -------------------------------------------------------------------------
-_CACHE: dict[tuple[str, str, bool], Student] = {}
+_CACHE: dict[tuple[str, str], Student] = {}
 
 
 def load_student(settings: Settings, name: str = "current") -> Student:
@@ -312,7 +312,7 @@ def load_student(settings: Settings, name: str = "current") -> Student:
     and only ``current.json`` (a few bytes) is read again; a promote is picked up on the next call.
     """
     version = resolve(settings, name)
-    key = (str(settings.data_path), version, settings.student_int8)
+    key = (str(settings.data_path), version)
     if key in _CACHE:
         return _CACHE[key]
     try:
@@ -330,7 +330,5 @@ def load_student(settings: Settings, name: str = "current") -> Student:
     m = manifest(settings, version)
     student = student_class(m["student"]).load(_versions(settings) / version)
     student.version = version
-    if settings.student_int8 and hasattr(student, "quantize_int8"):
-        student.quantize_int8()
     _CACHE[key] = student
     return student
