@@ -13,7 +13,8 @@ when TONEFLOW_DATA_DIR has one, else an untrained MiniLM (same architecture, sam
 
 ``http`` starts `toneflow serve` as a subprocess on a temp registry with two MiniLM versions,
 drives it with N concurrent asyncio clients for T seconds (distinct users and prompts) and prints
-requests/s, p50/p95/p99 and errors; ``--promote-during-load`` promotes the other version half-way
+requests/s, p50/p95/p99 and errors (``--events`` also starts the embedded broker and emits every
+prompt event, as production does); ``--promote-during-load`` promotes the other version half-way
 and reports the versions served and the failed requests (must be 0). Numbers on a shared 2-core box
 are noisy: run it twice and quote medians.
 """
@@ -128,10 +129,11 @@ async def _load(url: str, clients: int, seconds: float, promote_at: float | None
     return lat, versions, errors, time.monotonic() - start
 
 
-def http(clients: int, seconds: float, promote_during_load: bool) -> None:
+def http(clients: int, seconds: float, promote_during_load: bool, events: bool) -> None:
     import httpx
 
     from serving.testing import free_port, register_students
+    from toneflow import broker
     from toneflow.settings import Settings
     from trainer import registry
 
@@ -140,7 +142,9 @@ def http(clients: int, seconds: float, promote_during_load: bool) -> None:
     v1, v2 = register_students(settings, 2)
     registry.promote(settings, v1)
     port = free_port()
-    env = {**os.environ, "TONEFLOW_DATA_DIR": str(data), "TONEFLOW_SERVE_EMIT_EVENTS": "false"}
+    env = {**os.environ, "TONEFLOW_DATA_DIR": str(data), "TONEFLOW_SERVE_EMIT_EVENTS": str(events).lower()}
+    if events:  # the embedded broker in the same data dir; the server finds it through its state file
+        broker.start(settings)
     server = subprocess.Popen([sys.executable, "-m", "toneflow", "serve", "--port", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -159,6 +163,8 @@ def http(clients: int, seconds: float, promote_during_load: bool) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if events:
+            broker.stop(settings)
     ok, failed = len(lat), sum(errors.values())
     print(f"{clients} clients x {seconds:.0f} s: {ok} ok, {failed} failed {dict(errors) or ''}, "
           f"{ok / wall:.0f} req/s; latency p50 {statistics.median(lat):.1f} ms, p95 {pct(lat, 95):.1f} ms, "
@@ -166,6 +172,10 @@ def http(clients: int, seconds: float, promote_during_load: bool) -> None:
     batches = health["batches"].get("current", {})
     if batches:
         print(f"micro-batching: {batches['items'] / max(batches['batches'], 1):.1f} requests per forward pass")
+    if events:
+        ev = health["events"]
+        print(f"prompt events: {ev['delivered']} delivered, {ev['failed']} failed, {ev['dropped']} dropped, "
+              f"{ev['queued']} queued at the end")
     if promote_during_load:
         print(f"promoted {v1} -> {v2} at {seconds / 2:.0f} s: served versions {dict(versions)}; failed requests {failed}")
         if failed or v2 not in versions:
@@ -219,6 +229,7 @@ def main() -> None:
     ht.add_argument("--seconds", type=float, default=60.0)
     ht.add_argument("--quick", action="store_true", help="10 clients for 10 s")
     ht.add_argument("--promote-during-load", action="store_true")
+    ht.add_argument("--events", action="store_true", help="emit prompt events to an embedded broker (as in production)")
     args = parser.parse_args()
     if args.what == "latency":
         latency(args.n)
@@ -226,7 +237,7 @@ def main() -> None:
         quality(args.n_test)
     else:
         clients, seconds = (10, 10.0) if args.quick else (args.clients, args.seconds)
-        http(clients, seconds, args.promote_during_load)
+        http(clients, seconds, args.promote_during_load, args.events)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from schemas.events import MAX_ID_CHARS, MAX_PROMPT_CHARS, PromptEvent, ServedBy
 from serving.ab import Arm
 from serving.batching import Batcher
 from serving.events import EventEmitter
+from serving.exceptions import NoStudentLoaded
 from serving.models import Loader, ModelHolder, Reloader, load_version
 from toneflow.settings import Settings
 
@@ -99,8 +100,6 @@ class Runtime:
 
     async def answer(self, prompt: str, arm: Arm) -> tuple[Edit, ServedBy]:
         if arm.kind == "student":
-            from serving.exceptions import NoStudentLoaded
-
             name = arm.model_key or "current"
             batcher = self.batchers.get(name)
             if batcher is None:
@@ -111,8 +110,7 @@ class Runtime:
             except NoStudentLoaded as err:
                 self.counters["fallbacks"] += 1
                 log.warning("arm %s answered by the teacher: %s", arm.variant, err)
-                edit, served = await self._teach(prompt, f"{arm.variant}-fallback")
-                return edit, served
+                return await self._teach(prompt, f"{arm.variant}-fallback")
         return await self._teach(prompt, arm.variant)
 
     async def _teach(self, prompt: str, variant: str) -> tuple[Edit, ServedBy]:
