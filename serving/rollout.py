@@ -87,11 +87,13 @@ class Decision:
         if self.champion is None or self.candidate is None:
             return f"{self.verdict}: {self.reason}"
         c, h = self.candidate, self.champion
-        return (f"{self.verdict}: {c.variant} {c.x}/{c.n}={c.rate:.3f} [{c.ci95_low:.3f},{c.ci95_high:.3f}] vs "
-                f"{h.variant} {h.x}/{h.n}={h.rate:.3f} [{h.ci95_low:.3f},{h.ci95_high:.3f}]; "
-                f"diff {self.diff:+.3f}, non-inferiority (δ={self.margin}) z={self.z_noninferior:.2f} "
-                f"p={self.p_noninferior:.4f}, worse z={self.z_worse:.2f} p={self.p_worse:.4f}; {self.reason}"
-                f"{'' if self.action == 'none' else '; action: ' + self.action}")
+        arms = (f"{c.variant} {c.x}/{c.n}={c.rate:.3f} [{c.ci95_low:.3f},{c.ci95_high:.3f}] vs "
+                f"{h.variant} {h.x}/{h.n}={h.rate:.3f} [{h.ci95_low:.3f},{h.ci95_high:.3f}]")
+        tests = "" if self.diff is None else (
+            f"; diff {self.diff:+.3f}, non-inferiority (δ={self.margin}) z={self.z_noninferior:.2f} "
+            f"p={self.p_noninferior:.4f}, worse z={self.z_worse:.2f} p={self.p_worse:.4f}")
+        action = "" if self.action == "none" else f"; action: {self.action}"
+        return f"{self.verdict}: {arms}{tests}; {self.reason}{action}"
 
 
 def completion_by_variant(settings: Settings) -> dict[str, ArmStats]:

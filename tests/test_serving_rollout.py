@@ -56,6 +56,7 @@ def test_no_candidate_and_minimum_sample(gate: Settings) -> None:
     _traffic(gate, "student", 60, 59, offset)
     d = rollout.decide(gate)
     assert d.verdict == "keep_collecting" and "need 100 projects per arm (have 60 and 400)" in d.reason
+    assert d.summary().startswith("keep_collecting: student 59/60=0.983")
     assert (d.candidate.n, d.candidate.x, d.champion.n, d.champion.x) == (60, 59, 400, 240)
 
 
@@ -78,6 +79,7 @@ def test_candidate_not_worse_is_promoted_in_plan_and_registry(gate: Settings) ->
     [row] = _recorded(gate)
     assert row[:6] == ("promote", "student-v000002", 2000, 1240, 2000, 1200)
     assert "registry current -> v000002" in row[8]
+    assert "z=2.59 p=0.0047" in d.summary() and "action: registry current -> v000002" in d.summary()
     assert rollout.decide(gate).verdict == "no_candidate"
 
 
@@ -119,3 +121,26 @@ def test_start_candidate_refuses_nonsense(gate: Settings) -> None:
         rollout.start_candidate(gate, share=1.5)
     with pytest.raises(RolloutError, match="only promoted model"):
         rollout.start_candidate(gate)  # v1 vs itself
+
+
+def test_rollout_cli(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from toneflow.cli import main
+
+    v1, v2 = fake_version(settings, "a"), fake_version(settings, "b")
+    registry.promote(settings, v1)
+    assert main(["rollout", "status"]) == 0
+    assert "no_candidate" in capsys.readouterr().out
+    assert main(["rollout", "start-candidate", "--model", "2", "--share", "0.1"]) == 0
+    assert json.loads(capsys.readouterr().out)["arms"][1] == {"variant": "student-v000002", "kind": "student",
+                                                              "weight": 0.1, "model": v2}
+    assert main(["rollout", "step", "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "keep_collecting"
+    assert rollout.recent_decisions(settings) == []  # a dry run records nothing
+    assert main(["rollout", "step"]) == 0
+    assert capsys.readouterr().out.startswith("keep_collecting: student-v000002 0/0")
+    assert len(rollout.recent_decisions(settings)) == 1
+    assert main(["rollout", "start-candidate", "--share", "2"]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
+    assert main(["rollout", "reset"]) == 0 and load_plan(settings).source == "default"
