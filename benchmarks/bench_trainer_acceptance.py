@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=8000, help="simulated examples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto: cores not busy)")
     parser.add_argument("--max-minutes", type=float, default=10.0, help="budget of the LoRA phase")
     parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
     args = parser.parse_args()

@@ -20,6 +20,17 @@ LOOKS = {
     "cool morning": {"adjust": {"temperature": -25, "exposure": 10}},
     "lush greens": {"selective_adjust": {"green": {"saturation": 30, "luminance": 10}}},
 }
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models gain nothing from threads, and on a shared 2-core box thread hand-offs dominate.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 FRAMES = ("{p}", "make it {p}", "{p} please", "give me {p}", "{p} look", "{p} vibe")
 
 

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="share of intents (by prompt hash) in validation")
     label_min_served: int = Field(3, ge=1, description="export-rate label policy: min times an edit was served")
     augment_min_slice: int = Field(20, ge=0, description="augment look slices with fewer training examples; 0 = off")
-    torch_threads: int = Field(0, ge=0, description="torch CPU threads for training/serving; 0 = all cores")
+    torch_threads: int = Field(0, ge=0, description="torch CPU threads for training; 0 = auto (cores not busy)")
 
     # --- serving -------------------------------------------------------------------------------
     serve_host: str = "127.0.0.1"

@@ -54,7 +54,8 @@ class TrainConfig:
     margin: float | None = _f(None, "gate margin (default: TONEFLOW_PROMOTE_MARGIN)")
     trigger_id: str | None = _f(None, "retrain trigger id: a second run with the same id is refused")
     seed: int | None = _f(None, "random seed (default: TONEFLOW_SEED)")
-    threads: int | None = _f(None, "torch CPU threads (default: TONEFLOW_TORCH_THREADS, 0 = all cores)")
+    threads: int | None = _f(None, "torch CPU threads (default: TONEFLOW_TORCH_THREADS; 0 = auto: the cores "
+                                   "not already busy, since oversubscribed threads are 5-10x slower)")
     progress: bool = _f(True, "show progress bars")
 
     @classmethod
