@@ -219,3 +219,25 @@ def test_train_config_yaml_merge(tmp_path: Path) -> None:
     path.write_text("epoch: 3\n")
     with pytest.raises(TrainerError, match="unknown train option"):
         TrainConfig.from_sources(path)
+
+
+def test_snapshot_from_the_real_warehouse(settings: Settings) -> None:
+    pytest.importorskip("warehouse.catalog")
+    from datetime import datetime, timezone
+
+    from trainer.config import TrainConfig
+    from trainer.train import resolve_snapshot
+    from warehouse.writer import write_rows
+
+    ts = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    accepted = [{"event_id": f"a{i}", "project_id": f"p{i}", "user_id": f"u{i % 3}", "prompt": f"look {i % 40}",
+                 "prompt_norm": f"look {i % 40}", "edit": WARM if i % 40 < 20 else NOIR, "label_source": "teacher",
+                 "ts": ts, "prompt_ts": ts, "export_ts": ts} for i in range(120)]
+    prompts = [{"event_id": f"q{i}", "project_id": f"p{i}", "user_id": "u", "ts": ts, "prompt": f"look {i % 40}",
+                "prompt_norm": f"look {i % 40}", "served_edit": None} for i in range(200)]
+    write_rows(settings, "accepted_examples", accepted, key="trainer-test")
+    write_rows(settings, "prompts", prompts, key="trainer-test")
+    snap = resolve_snapshot(settings, TrainConfig(auto_augment=False))
+    assert snap.manifest["source"] == {"kind": "warehouse", "accepted": 120}
+    rows = [r for s in snapshot.SPLITS for r in snap.rows(s)]
+    assert len(rows) == 40 and all(r.exporters == 3 for r in rows)  # 3 exports per intent, 3 distinct users
