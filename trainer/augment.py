@@ -7,9 +7,10 @@ Two kinds of augmented rows, both marked ``augmented=True`` and only ever placed
   them to look slices (``schemas.edit.look_slice``) with fewer than ``augment_min_slice``
   training examples: the low-data regime where the paper measured +25%.
 * **Neighbour intents** of the prompts the current student gets wrong on validation (the paper's
-  method: "cool tone" from "cool morning"): each wrong prompt keeps one of its words and takes a
-  partner word from the training vocabulary, or a framing. New intents mean new labels, so the
-  teacher labels them (OpenAI-compatible when configured, else the offline teacher).
+  method: "cool tone" from "cool morning"), written by the LLM when the OpenAI-compatible teacher
+  is configured (``trainer.intent_writer``), else offline: each wrong prompt keeps one of its
+  words and takes a partner word from the training vocabulary, or a framing. New intents mean new
+  labels, so the teacher labels them (OpenAI-compatible when configured, else offline).
 
 Leakage guard: a generated prompt is kept only if its normalised form hashes to the train split
 and is not in the pinned benchmark, so it can never become a validation/test intent later.
@@ -173,8 +174,12 @@ def targeted(student: Any, train: Sequence[Example], val: Sequence[Example], set
     vocabulary = [w for w, _ in counts.most_common(300)]
     ok = _train_only(settings)
     taken = {r.prompt_norm for r in (*train, *val)}
+    from trainer.intent_writer import llm_writer
+
+    writer = llm_writer(settings)
+    written = writer.write(wrong, per_prompt) if writer else neighbour_intents(wrong, vocabulary, per_prompt, rng)
     prompts = []
-    for text in neighbour_intents(wrong, vocabulary, per_prompt, rng):
+    for text in written:
         norm = normalise_prompt(text)
         if norm not in taken and ok(norm):
             taken.add(norm)
