@@ -88,7 +88,12 @@ class _Generative:
         self._torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         path = resolve_model_path(self.cfg.model)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+        except OSError as err:
+            msg = (f"cannot load base model {self.cfg.model!r}: not a local directory and not in the Hugging Face "
+                   f"cache (offline here?). Pass --base-model PATH to a downloaded copy. ({str(err)[:120]})")
+            raise TrainerError(msg) from None
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         kwargs: dict[str, Any] = {}
