@@ -34,9 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     env = add_command(sub, "env", "print versions and platform, for bug reports")
     env.set_defaults(func=_env)
 
-    demo = add_command(sub, "demo", "run the main job end to end on this machine (what `make demo` runs)",
-                       "Start the embedded broker (unless TONEFLOW_KAFKA_BOOTSTRAP is set), send sample app\n"
-                       "events through Kafka, read them back through the contracts, and stop what it started.")
+    demo = add_command(sub, "demo", "run the whole loop end to end on this machine (what `make demo` runs)",
+                       "Start an embedded broker, the stream worker and the server; simulate teacher-served\n"
+                       "traffic; label, join and sink it; train and promote the first student when the retrain\n"
+                       "trigger fires; A/B it against the teacher through the API; let the online gate decide;\n"
+                       "print a report. Everything goes to <data_dir>/demo; nothing is left running.")
+    demo.add_argument("--teacher-projects", type=int, default=3600, help="projects in the teacher-served phase")
+    demo.add_argument("--ab-projects", type=int, default=1600, help="projects in the A/B phase")
+    demo.add_argument("--threshold", type=int, default=1200, help="accepted examples that trigger the first training")
+    demo.add_argument("--train-minutes", type=float, default=5.0, help="time budget of the training run")
+    demo.add_argument("--share", type=float, default=0.4, help="traffic share of the student in the A/B phase")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quick", action="store_true",
+                      help="a small run (about a third of the data, 1.5 min of training) to check the setup")
     demo.set_defaults(func=_demo)
 
 
@@ -91,9 +101,15 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from toneflow.demo import run
+    from toneflow.demo import DemoPlan, run
 
-    return run(get_settings())
+    plan = DemoPlan(teacher_projects=args.teacher_projects, ab_projects=args.ab_projects,
+                    retrain_threshold=args.threshold, train_minutes=args.train_minutes,
+                    student_share=args.share, seed=args.seed)
+    if args.quick:
+        plan = DemoPlan(teacher_projects=1200, ab_projects=400, retrain_threshold=400, train_minutes=1.5,
+                        student_share=args.share, seed=args.seed)
+    return run(get_settings(), plan)
 
 
 def _env(args: argparse.Namespace) -> int:

@@ -1,83 +1,116 @@
-"""``toneflow demo``: the main job on a fresh machine, end to end with what exists today.
+"""``toneflow demo`` (what ``make demo`` runs): the whole loop on a fresh machine, no network.
 
-Starts the embedded broker (unless TONEFLOW_KAFKA_BOOTSTRAP is set), sends sample app events,
-reads them back through the contracts, and always stops what it started (Ctrl-C included).
+  1. an embedded broker and the stream worker (labeler, join, sinks, retrain trigger);
+  2. teacher-served app traffic from the simulator → labels → accepted examples in the warehouse;
+  3. the retrain trigger fires and launches ``toneflow train --incremental``: the first student is
+     trained, evaluated, and promoted by the offline gate;
+  4. ``toneflow serve`` starts; the student gets a share of traffic as an A/B arm next to the
+     teacher; simulated users call the API and export (or not) what they are served;
+  5. the online gate (``toneflow rollout step``) promotes the student to all traffic or rolls it back;
+  6. a report: events, DLQ, training runs, the paper-style metrics table, completion rate per
+     variant with intervals, teacher-vs-student latency, and a contact sheet of a few prompts.
+
+Everything lives in ``<data_dir>/demo`` (replaced on each run). Every process it starts is stopped
+on the way out, Ctrl-C included.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
-import uuid
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from pathlib import Path
 
-from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS, ExportEvent, PromptEvent, to_json_bytes
-from schemas.validation import validate_event
 from toneflow import broker
-from toneflow.errors import BrokerError
-from toneflow.kafka import consumer_config, producer_config
+from toneflow.errors import ToneflowError
 from toneflow.settings import Settings
 
-SAMPLE_PROMPTS = ("golden hour", "Morocco", "make it moodier", "black and white", "more teal")
+
+@dataclass(frozen=True)
+class DemoPlan:
+    teacher_projects: int = 3600
+    ab_projects: int = 1600
+    retrain_threshold: int = 1200
+    train_minutes: float = 5.0
+    student_share: float = 0.4
+    seed: int = 0
 
 
-def run(settings: Settings) -> int:
-    started_here = False
-    if not settings.kafka_bootstrap:
-        already = broker.read_state(settings)
-        started_here = already is None or not already.alive()
-        state = broker.start(settings)
-        print(f"[1/3] embedded broker at {state.bootstrap}")
-    else:
-        print(f"[1/3] using Kafka at {settings.kafka_bootstrap}")
+class Processes:
+    """Child processes started in their own process groups, stopped together (children too)."""
+
+    def __init__(self) -> None:
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        out = open(log, "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen([sys.executable, "-m", "toneflow", *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def stop_all(self) -> None:
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)  # the group: a training run the worker launched too
+                    proc.wait(20)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.poll()
+        self.procs.clear()
+
+
+def say(step: int, total: int, text: str) -> None:
+    print(f"\n[{step}/{total}] {text}", flush=True)
+
+
+def wait_for(check, timeout: float, what: str, procs: Processes | None = None, poll: float = 1.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        if procs is not None:
+            for name, proc in procs.procs.items():
+                if proc.poll() is not None and proc.returncode != 0:
+                    msg = f"{name} exited with code {proc.returncode} while waiting for {what}; see its log"
+                    raise ToneflowError(msg)
+        time.sleep(poll)
+    msg = f"timed out after {timeout:.0f} s waiting for {what}"
+    raise ToneflowError(msg)
+
+
+def run(settings: Settings, plan: DemoPlan | None = None) -> int:
+    from toneflow.demo_steps import Demo
+
+    plan = plan or DemoPlan()
+    root = settings.data_path / "demo"
+    if root.exists():
+        old = Settings(data_dir=root / "broker")
+        broker.stop(old)
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    own = Settings(data_dir=root / "broker")
+    procs = Processes()
+    started = time.monotonic()
     try:
-        return _round_trip(settings)
+        state = broker.start(own)
+        demo = Demo(root=root, bootstrap=state.bootstrap, plan=plan, procs=procs)
+        code = demo.run()
+        print(f"\ndemo finished in {(time.monotonic() - started) / 60:.1f} min; everything is in {root}")
+        return code
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping the server, the worker and the broker", file=sys.stderr)
+        return 130
     finally:
-        if started_here:
-            broker.stop(settings)
-            print("embedded broker stopped")
-
-
-def _round_trip(settings: Settings) -> int:
-    from confluent_kafka import Consumer, Producer
-
-    run_id = uuid.uuid4().hex[:8]
-    now = datetime.now(timezone.utc)
-    events: list[tuple[str, PromptEvent | ExportEvent]] = []
-    for i, prompt in enumerate(SAMPLE_PROMPTS):
-        project = f"demo-{run_id}-{i}"
-        events.append((TOPIC_PROMPTS, PromptEvent(event_id=f"p-{project}", project_id=project, user_id=f"u{i}",
-                                                  ts=now, prompt=prompt)))
-        if i % 2 == 0:
-            events.append((TOPIC_EXPORTS, ExportEvent(event_id=f"x-{project}", project_id=project,
-                                                      user_id=f"u{i}", ts=now)))
-    producer = Producer(producer_config(settings))
-    failures: list[str] = []
-    for topic, event in events:
-        producer.produce(topic, key=event.project_id.encode(), value=to_json_bytes(event),
-                         on_delivery=lambda err, _msg: err and failures.append(str(err)))
-    if producer.flush(15) or failures:
-        msg = f"could not deliver demo events: {failures or 'flush timed out'}"
-        raise BrokerError(msg)
-    print(f"[2/3] produced {len(events)} app events ({len(SAMPLE_PROMPTS)} prompts)")
-
-    consumer = Consumer(consumer_config(settings, f"toneflow-demo-{run_id}"))
-    consumer.subscribe([TOPIC_PROMPTS, TOPIC_EXPORTS])
-    wanted = {e.event_id for _, e in events}
-    seen: dict[str, str] = {}
-    deadline = time.monotonic() + 30
-    try:
-        while wanted - set(seen) and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error():
-                continue
-            event = validate_event(msg.topic(), msg.value())
-            if event.event_id in wanted:
-                seen[event.event_id] = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
-    finally:
-        consumer.close()
-    print(f"[3/3] consumed and validated {len(seen)}/{len(wanted)} events")
-    for event_id, where in sorted(seen.items()):
-        print(f"      {event_id:<28} {where}")
-    print(json.dumps({"produced": len(events), "consumed": len(seen)}))
-    return 0 if len(seen) == len(wanted) else 1
+        procs.stop_all()
+        broker.stop(own)

@@ -1,0 +1,105 @@
+"""The end-of-demo report: what flowed, what was trained, how it scored offline and online."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+PAPER_ROWS = (  # DESIGN.md §1: (tool-selection, quality, final) per tool, and overall
+    ("paper Llama-2-7b-chat", "All", ((.95, .63, .76), (.75, .66, .70), (.81, .71, .76)), .74),
+    ("paper FlanT5-base", "All", ((.95, .57, .72), (.76, .65, .70), (.78, .71, .74)), .72),
+    ("paper FlanT5-base", "r_5", ((.99, .68, .80), (.90, .71, .79), (.89, .82, .85)), .81),
+)
+TOOLS = ("adjust", "selective_adjust", "filter")
+SHEET_PROMPTS = ("golden hour", "make it moodier", "Morocco", "black and white", "cool tone")
+
+
+def _md_table(columns: list[str], rows: list[Any]) -> str:
+    def cell(v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def metrics_rows(con: Any) -> list[tuple[Any, ...]]:
+    rows = []
+    for name, subset, tools, overall in PAPER_ROWS:
+        rows.append((name, subset, *(" ".join(f"{x:.2f}" for x in t) for t in tools), overall))
+    evals = con.execute(
+        "SELECT version, subset, n, overall, " +
+        ", ".join(f"{t}_f1, {t}_quality, {t}_final" for t in TOOLS) +
+        " FROM model_evals ORDER BY version, subset").fetchall()
+    for version, subset, n, overall, *vals in evals:
+        triples = [" ".join(f"{x:.2f}" for x in vals[i:i + 3]) for i in range(0, 9, 3)]
+        rows.append((f"toneflow {version}", f"{subset} (n={n})", *triples, overall))
+    return rows
+
+
+def latency(settings: Any, prompts: list[str]) -> list[tuple[str, float, float, float]]:
+    """(who, p50 ms, p95 ms, ratio to the student) for one prompt at a time."""
+    from serving.models import load_version
+    from teacher.offline import OfflineTeacher
+    from trainer.registry import resolve
+
+    student = load_version(settings, resolve(settings, "current"))  # as the server loads it
+    teacher = OfflineTeacher()
+    teacher.label_sync(prompts[:2])
+    student.predict(prompts[:2])  # warm both
+
+    def timed(fn: Any) -> list[float]:
+        out = []
+        for p in prompts:
+            t0 = time.perf_counter()
+            fn([p])
+            out.append((time.perf_counter() - t0) * 1000)
+        return sorted(out)
+
+    s, t = timed(student.predict), timed(teacher.label_sync)
+    p95 = lambda xs: xs[int(0.95 * (len(xs) - 1))]  # noqa: E731
+    sm = statistics.median(s)
+    return [("student (current)", sm, p95(s), 1.0),
+            ("offline teacher", statistics.median(t), p95(t), statistics.median(t) / sm)]
+
+
+def write_report(demo: Any) -> Path:
+    from streams.vocabulary import INTENTS
+    from warehouse.catalog import connect
+    from warehouse.maintenance import stats
+
+    settings, root = demo.settings, demo.root
+    con = connect(settings)
+    st = stats(settings)
+    parts = ["# toneflow demo report", ""]
+    parts += ["## Events through the pipeline", "",
+              _md_table(["table", "rows", "physical rows", "files"],
+                        [(t, s["rows"], s["physical_rows"], s["files"]) for t, s in st["tables"].items()]), ""]
+    parts += ["DLQ by reason: " + (", ".join(f"{k}={v}" for k, v in st["dlq_by_reason"].items()) or "none"), ""]
+    runs = con.execute("SELECT version, student, train_rows, round(fit_seconds) AS fit_s, steps, epochs, promoted "
+                       "FROM training_runs ORDER BY version").fetchall()
+    parts += ["## Training runs", "", _md_table(["version", "student", "train rows", "fit s", "steps", "epochs",
+                                                 "promoted"], runs), ""]
+    parts += ["## Offline metrics (tool selection F1, quality, final per tool; held-out test split)", "",
+              _md_table(["model", "test", "adjust", "selective adjust", "filter", "overall"], metrics_rows(con)), ""]
+    ab = con.execute("SELECT variant, served_model, projects_started, projects_exported, project_completion_rate, "
+                     "ci95_low, ci95_high FROM ab_completion_total ORDER BY variant").fetchall()
+    parts += ["## Online A/B: project completion rate per variant (95% Wilson interval)", "",
+              _md_table(["variant", "served by", "started", "exported", "rate", "ci low", "ci high"], ab), "",
+              "Online gate: " + str(demo.facts.get("rollout", "not run")).replace("\n", "  \n"), ""]
+    lat = latency(settings, [p for p in INTENTS[:60]])
+    parts += ["## Latency, one prompt at a time on this CPU (ms)", "",
+              _md_table(["who", "p50 ms", "p95 ms", "x student"], lat),
+              "", "The paper's students: FlanT5-base 1.38 s (L4 GPU), Llama-2-7b 1.63 s (A100).", ""]
+    sheet = root / "contact_sheet.png"
+    args = ["contact-sheet", "sample:astronaut", str(sheet), "--model", "student", "--model", "teacher",
+            "--columns", str(len(SHEET_PROMPTS) + 1), "--tile-width", "240"]
+    for p in SHEET_PROMPTS:
+        args += ["--prompt", p]
+    demo.toneflow(*args)
+    parts += ["## Contact sheet", "", f"![student vs teacher]({sheet.name}) — {sheet}", ""]
+    path = root / "report.md"
+    path.write_text("\n".join(parts))
+    return path
