@@ -46,6 +46,7 @@ def _credentials(settings: Settings) -> Any:
 
 
 def make_faust_app(settings: Settings) -> faust.App:
+    settings.data_path.mkdir(parents=True, exist_ok=True)  # Faust creates its datadir, not the parents
     return faust.App(
         APP_ID,
         broker=[f"kafka://{hp.strip()}" for hp in bootstrap_servers(settings).split(",")],
