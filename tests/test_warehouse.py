@@ -40,6 +40,7 @@ def _write_prompts(wh, events, first_offset=0, partition=0):
 def test_empty_warehouse_has_typed_empty_views(wh):
     con = connect(wh)
     for view in ("prompts", "exports", "labels", "accepted_examples", "dlq", "training_runs", "model_evals",
+                 "rollout_decisions",
                  "ab_completion", "ab_completion_total", "teacher_spend"):
         assert con.execute(f"SELECT count(*) FROM {view}").fetchone()[0] == 0
 

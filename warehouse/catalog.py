@@ -22,8 +22,10 @@ from warehouse.views import DEDUP_KEYS, DERIVED_VIEWS
 CATALOG_FILE = "warehouse.duckdb"
 # Written by the trainer; their columns are the trainer's, so the views take whatever is there.
 FREE_TABLES: dict[str, str] = {
-    "training_runs": "run_id VARCHAR, ts TIMESTAMPTZ",
-    "model_evals": "run_id VARCHAR, ts TIMESTAMPTZ",
+    "training_runs": "run_id VARCHAR, version VARCHAR, ts TIMESTAMPTZ",
+    "model_evals": "eval_id VARCHAR, version VARCHAR, subset VARCHAR, overall DOUBLE, ts TIMESTAMPTZ",
+    # written by serving/rollout.py, one row per online-gate decision
+    "rollout_decisions": "decision_id VARCHAR, verdict VARCHAR, reason VARCHAR, ts TIMESTAMPTZ",
 }
 
 

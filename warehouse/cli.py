@@ -12,7 +12,7 @@ from toneflow.cli import add_command
 from toneflow.errors import ToneflowError
 from toneflow.settings import get_settings
 
-VIEWS_HELP = ("views: prompts, exports, labels, accepted_examples, dlq, training_runs, model_evals,\n"
+VIEWS_HELP = ("views: prompts, exports, labels, accepted_examples, dlq, training_runs, model_evals, rollout_decisions,\n"
               "ab_completion, ab_completion_total, teacher_spend")
 
 
