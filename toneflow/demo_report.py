@@ -45,7 +45,10 @@ def latency(settings: Any, prompts: list[str]) -> list[tuple[str, float, float, 
     from teacher.offline import OfflineTeacher
     from trainer.registry import resolve
 
-    student = load_version(settings, resolve(settings, "current"))  # as the server loads it
+    import torch
+
+    torch.set_num_threads(max(1, settings.serve_torch_threads))  # as the server runs it
+    student = load_version(settings, resolve(settings, "current"))  # as the server loads it (int8)
     teacher = OfflineTeacher()
     teacher.label_sync(prompts[:2])
     student.predict(prompts[:2])  # warm both
