@@ -67,7 +67,7 @@ def main() -> int:
         accepted = {r[0] for r in con.execute("SELECT event_id FROM accepted_examples").fetchall()}
         view_rows = con.execute("SELECT count(*) FROM accepted_examples").fetchone()[0]
         physical = con.execute("SELECT count(*) FROM read_parquet(?)",
-                               [str(settings.data_path / "warehouse/accepted_examples/*/*.parquet")]).fetchone()[0]
+                               [str(settings.data_path / "warehouse/accepted_examples/*/[!.]*.parquet")]).fetchone()[0]
         dlq = con.execute("SELECT count(*) FROM dlq WHERE stage LIKE '%.decode'").fetchone()[0]
         with_reason = con.execute("SELECT count(*) FROM dlq WHERE error <> '' AND bad_offset IS NOT NULL").fetchone()[0]
         labels = con.execute("SELECT count(*) FROM labels").fetchone()[0]

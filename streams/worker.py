@@ -34,7 +34,13 @@ def run(settings: Settings, *, loglevel: str = "warning", teacher: Any = None) -
     """Run the worker until SIGINT/SIGTERM (or until an agent crashes: then the process exits)."""
     import faust
 
+    from warehouse.layout import warehouse_root
+    from warehouse.writer import remove_stale_temp_files
+
     prepare_topics(settings)
+    removed = remove_stale_temp_files(warehouse_root(settings))
+    if removed:
+        log.warning("removed %d temp files left by a crashed writer", removed)
     pipe = build(settings, teacher=teacher)
     add_progress(pipe)
     worker = faust.Worker(pipe.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

@@ -51,6 +51,22 @@ def write_table(table: pa.Table, final: Path) -> Path:
     return final
 
 
+def remove_stale_temp_files(root: Path, older_than_s: float = 60.0) -> int:
+    """Delete ``.tmp-`` files left by a writer that died mid-write (readers already ignore them)."""
+    import time
+
+    removed = 0
+    cutoff = time.time() - older_than_s
+    for tmp in root.glob(f"*/date=*/{TMP_PREFIX}*"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def _day(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).date().isoformat()
