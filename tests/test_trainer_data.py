@@ -241,3 +241,25 @@ def test_snapshot_from_the_real_warehouse(settings: Settings) -> None:
     assert snap.manifest["source"] == {"kind": "warehouse", "accepted": 120}
     rows = [r for s in snapshot.SPLITS for r in snap.rows(s)]
     assert len(rows) == 40 and all(r.exporters == 3 for r in rows)  # 3 exports per intent, 3 distinct users
+
+
+def test_warehouse_source_caps_student_served_examples(tmp_path: Path) -> None:
+    """The feedback-loop guard: at most TONEFLOW_STUDENT_SHARE_CAP of the rows were served by a student."""
+    from datetime import datetime, timezone
+
+    from trainer.sources import from_warehouse
+    from warehouse.tables import SCHEMAS
+    from warehouse.writer import write_batch
+
+    settings = Settings(data_dir=tmp_path / "data", student_share_cap=0.25)
+    now = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    rows = [{**{f.name: None for f in SCHEMAS["accepted_examples"]}, "event_id": f"e{i}", "project_id": f"p{i}",
+             "user_id": f"u{i}", "prompt": f"warm look {i}", "prompt_norm": f"warm look {i}", "edit": WARM,
+             "label_source": "teacher", "served_model": "student/minilm" if i % 2 else "teacher/offline",
+             "ts": now, "ingested_at": now} for i in range(40)]
+    write_batch(settings, "accepted_examples", rows, topic="toneflow.accepted", partition=0, first_offset=0,
+                last_offset=39)
+    cands, _ = from_warehouse(settings)
+    students = [c for c in cands if int(c.event_id[1:]) % 2]
+    assert len(cands) - len(students) == 20  # every teacher-served example stays
+    assert len(students) == 6  # 0.25 share: s <= 0.25 * 20 / 0.75 = 6.67 → 6
