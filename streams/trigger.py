@@ -30,6 +30,7 @@ from typing import Any
 from schemas.events import TOPIC_RETRAIN, RetrainEvent
 from streams.app import Pipeline
 from streams.outputs import deliver
+from toneflow.osutil import atomic_write_json
 from toneflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,7 @@ def load_state(settings: Settings) -> dict[str, Any]:
 
 
 def save_state(settings: Settings, state: dict[str, Any]) -> None:
-    path = state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, path)
+    atomic_write_json(state_path(settings), state)
 
 
 def pending(settings: Settings, watermark: str) -> tuple[dict[str, int], str | None]:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from toneflow.errors import BrokerError
+from toneflow.osutil import atomic_write_json, pid_alive
 from toneflow.settings import Settings
 
 STATE_FILE = "broker.json"
@@ -43,25 +44,6 @@ class BrokerState:
 
     def alive(self) -> bool:
         return pid_alive(self.pid) and port_open(*self.host_port)
-
-
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs and is not a zombie (a dead child not yet reaped counts as dead)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own dead child
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True  # no /proc (macOS): trust kill(0)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -105,11 +87,7 @@ def read_state(settings: Settings) -> BrokerState | None:
 
 
 def _write_state(settings: Settings, state: BrokerState) -> None:
-    path = state_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(state)))
-    os.replace(tmp, path)
+    atomic_write_json(state_path(settings), asdict(state))
 
 
 def start(settings: Settings, *, create_topics: bool = True) -> BrokerState:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toneflow.failpoints import failpoint
+from toneflow.osutil import atomic_write_json, fsync_dir  # re-exported: trainer modules import them from here
 from trainer.exceptions import CorruptModel, GateRejected, ModelNotFound, NoCurrentModel, TrainerError
 from toneflow.settings import Settings
 
@@ -55,30 +56,6 @@ def models_dir(settings: Settings) -> Path:
 
 def _versions(settings: Settings) -> Path:
     return models_dir(settings) / "versions"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_json(path: Path, obj: Any, *, crash_point: str | None = None) -> None:
-    """Write JSON so that a reader (or a crash) sees the old file or the new one, never a mix.
-
-    ``crash_point`` names a failpoint between the fsynced temp file and the rename (fault tests)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if crash_point:
-        failpoint(crash_point)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from toneflow.osutil import pid_alive
 from trainer.registry import atomic_write_json, models_dir
 from toneflow.settings import Settings
 
@@ -27,16 +28,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 def _marker(settings: Settings, trigger_id: str) -> Path:
     return models_dir(settings) / "runs" / f"{_SAFE.sub('_', trigger_id)}.json"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def claim_trigger(settings: Settings, trigger_id: str) -> bool:
@@ -50,7 +41,7 @@ def claim_trigger(settings: Settings, trigger_id: str) -> bool:
     except FileExistsError:
         existing = json.loads(path.read_text(encoding="utf-8") or "{}")
         same_host = existing.get("host") == socket.gethostname()
-        if existing.get("status") == "running" and same_host and not _alive(int(existing.get("pid", 0))):
+        if existing.get("status") == "running" and same_host and not pid_alive(int(existing.get("pid", 0))):
             log.warning("trigger %s: previous run (pid %s) died; taking it over", trigger_id, existing.get("pid"))
             atomic_write_json(path, record)
             return True

@@ -21,17 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from toneflow.failpoints import failpoint
+from toneflow.osutil import fsync_dir
 from toneflow.settings import Settings
 from warehouse.layout import TMP_PREFIX, batch_name, key_name, partition_dir
 from warehouse.tables import SCHEMAS
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_table(table: pa.Table, final: Path) -> Path:
@@ -47,7 +40,7 @@ def write_table(table: pa.Table, final: Path) -> Path:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return final
 
 
