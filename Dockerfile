@@ -12,5 +12,6 @@ COPY streams ./streams
 COPY warehouse ./warehouse
 COPY trainer ./trainer
 COPY editor ./editor
+COPY serving ./serving
 RUN pip install .
 VOLUME /data

@@ -33,3 +33,13 @@ def test_every_toneflow_variable_is_a_setting():
                 assert var in fields, f"{name}: {var} is not a Settings field"
     worker_env = _compose()["services"]["worker"]["environment"]
     assert worker_env["TONEFLOW_KAFKA_BOOTSTRAP"] == "kafka:9092"
+
+
+def test_dockerfile_copies_every_package():
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p for p in include if "." not in p and "*" not in p}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in packages:
+        assert f"COPY {package} ./{package}" in dockerfile, package
