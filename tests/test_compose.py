@@ -15,7 +15,7 @@ def _compose():
 
 def test_services_and_images():
     services = _compose()["services"]
-    assert {"kafka", "worker", "trainer"} <= set(services)
+    assert {"kafka", "worker", "trainer", "server"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
     env = services["kafka"]["environment"]
     assert "broker" in env["KAFKA_PROCESS_ROLES"] and "controller" in env["KAFKA_PROCESS_ROLES"]  # KRaft
