@@ -17,7 +17,8 @@ untouched for ``TONEFLOW_JOIN_TTL_S`` are swept; exports that expire unmatched a
 DLQ (``unmatched_export``) rather than dropped silently.
 
 Records are handled one at a time (the table's changelog partition is the current record's), and
-each record is acked only after what it emitted is acknowledged by the broker.
+each record is acked only after what it emitted *and its table update* are acknowledged by the
+broker, so committed offsets never run ahead of the changelog.
 """
 
 from __future__ import annotations
@@ -61,20 +62,27 @@ def accept(label: LabelEvent, export: ExportEvent, export_src: SourceRef | None,
     )
 
 
-def matches(state: dict[str, Any]) -> list[AcceptedExample]:
-    """Accepted examples a project's state now supports (not yet emitted ones only)."""
+def matches(state: dict[str, Any], current: str, is_label: bool) -> list[AcceptedExample]:
+    """Accepted examples that the record ``current`` (a label or an export event_id) completes.
+
+    A label is accepted by the earliest export at or after its prompt; an arriving label emits its
+    own example, an arriving export emits the examples it is the earliest match for. Nothing is
+    suppressed by "already emitted" bookkeeping: a replayed record emits the same example again and
+    the sink de-duplicates it, so a crash between the table update and the produce loses nothing.
+    """
     out = []
     exports = sorted(((ExportEvent.model_validate(x["e"]), x["src"]) for x in state["exports"].values()),
                      key=lambda pair: pair[0].ts)
     for event_id, item in state["labels"].items():
-        if event_id in state["emitted"]:
+        if is_label and event_id != current:
             continue
         label = LabelEvent.model_validate(item["e"])
-        for export, src in exports:
-            if export.ts >= label.prompt_ts:
-                out.append(accept(label, export, SourceRef(**src) if src else None,
-                                  SourceRef(**item["src"]) if item["src"] else None))
-                break
+        first = next(((x, src) for x, src in exports if x.ts >= label.prompt_ts), None)
+        if first is None or (not is_label and first[0].event_id != current):
+            continue
+        export, src = first
+        out.append(accept(label, export, SourceRef(**src) if src else None,
+                          SourceRef(**item["src"]) if item["src"] else None))
     return out
 
 
@@ -124,7 +132,7 @@ def register(pipe: Pipeline) -> None:
                 bucket = state["labels"] if is_label else state["exports"]
                 bucket[record.event_id] = {"e": record.model_dump(mode="json"),
                                            "src": raw.source.model_dump()}
-                accepted = matches(state)
+                accepted = matches(state, record.event_id, is_label)
                 state["emitted"] = sorted({*state["emitted"], *(a.event_id for a in accepted)})
                 state["t"] = now
                 table[key] = state
@@ -132,4 +140,7 @@ def register(pipe: Pipeline) -> None:
                 pipe.count("accepted", len(accepted))
             outputs += await sweep(raw.partition, now)
             await deliver(pipe, outputs)
+            # The table update went to its changelog through Faust's send buffer; wait for it too, or
+            # a crash after the commit would forget this record's state (and lose its match).
+            await app.producer.flush()
             await stream.ack(event)

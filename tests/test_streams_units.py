@@ -57,23 +57,33 @@ def _state(labels=(), exports=(), emitted=()):
 
 def test_join_accepts_with_export_after_prompt_and_prefers_final_edit():
     export = ExportEvent(event_id="x1", project_id="p1", user_id="u", ts=T0 + timedelta(seconds=30))
-    [acc] = matches(_state([_label()], [export]))
+    [acc] = matches(_state([_label()], [export]), "e1", is_label=True)  # the label arrives last
     assert acc.event_id == "e1" and acc.label_source == "teacher" and acc.edit == acc.teacher_edit
     assert acc.look_slice == "adjust" and acc.quality == 1.0
+    [again] = matches(_state([_label()], [export]), "x1", is_label=False)  # or the export arrives last
+    assert again.model_dump(exclude={"ts"}) == acc.model_dump(exclude={"ts"})
 
     tweaked = ExportEvent(event_id="x2", project_id="p1", user_id="u", ts=T0 + timedelta(seconds=5),
                           final_edit=validate_edit({"filter": {"name": "mono_Noir", "intensity": 70}}))
-    [acc] = matches(_state([_label()], [export, tweaked]))  # the earliest export at/after the prompt wins
+    state = _state([_label()], [export, tweaked])
+    [acc] = matches(state, "e1", is_label=True)  # the earliest export at/after the prompt wins
     assert acc.label_source == "user_corrected" and acc.edit.filter.name == "mono_Noir"
     assert acc.export_event_id == "x2" and acc.look_slice == "mono_Noir"
+    assert matches(state, "x1", is_label=False) == []  # x1 is not the label's earliest export
+    assert [a.export_event_id for a in matches(state, "x2", is_label=False)] == ["x2"]
 
 
-def test_join_ignores_exports_before_the_prompt_and_already_emitted():
+def test_join_ignores_exports_before_the_prompt_and_other_labels():
     early = ExportEvent(event_id="x0", project_id="p1", user_id="u", ts=T0 - timedelta(seconds=1))
-    assert matches(_state([_label()], [early])) == []
+    assert matches(_state([_label()], [early]), "e1", is_label=True) == []
+    assert matches(_state([_label()], [early]), "x0", is_label=False) == []
     late = ExportEvent(event_id="x1", project_id="p1", user_id="u", ts=T0 + timedelta(hours=3))
-    assert matches(_state([_label()], [late], emitted=["e1"])) == []
-    assert matches(_state([], [late])) == []
+    two = _state([_label("e1"), _label("e2")], [late])
+    assert [a.event_id for a in matches(two, "e2", is_label=True)] == ["e2"]  # only the arriving label
+    assert sorted(a.event_id for a in matches(two, "x1", is_label=False)) == ["e1", "e2"]
+    assert matches(_state([], [late]), "x1", is_label=False) == []
+    # A replay of the same label emits the same example again (the sink de-duplicates it).
+    assert matches(_state([_label()], [late], emitted=["e1"]), "e1", is_label=True)
 
 
 def test_guard_reuses_teacher_served_and_relabels_student_served():
