@@ -23,19 +23,32 @@ for _name in list(os.environ):
 from toneflow.settings import Settings, get_settings  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def broker_settings() -> Iterator[Settings]:
-    """One embedded Tansu broker for the whole session, stopped at the end even on failure."""
+def _embedded_broker(root: Path) -> Iterator[Settings]:
+    """Settings for a data dir under ``root`` with its own embedded broker, stopped even on failure.
+
+    Tests pass these settings explicitly (or TONEFLOW_KAFKA_BOOTSTRAP to subprocesses); the process
+    environment stays broker-free so other tests see fresh-machine defaults.
+    """
     from toneflow import broker
 
-    settings = Settings(data_dir=_SESSION_DIR / "broker")
-    state = broker.start(settings)
+    own = Settings(data_dir=root / "broker")
+    state = broker.start(own)
     try:
-        # Tests pass these settings explicitly (or TONEFLOW_KAFKA_BOOTSTRAP to subprocesses);
-        # the process environment stays broker-free so other tests see fresh-machine defaults.
-        yield Settings(data_dir=_SESSION_DIR / "data", kafka_bootstrap=state.bootstrap)
+        yield Settings(data_dir=root / "data", kafka_bootstrap=state.bootstrap)
     finally:
-        broker.stop(settings)
+        broker.stop(own)
+
+
+@pytest.fixture(scope="session")
+def broker_settings() -> Iterator[Settings]:
+    """One embedded Tansu broker for the whole session."""
+    yield from _embedded_broker(_SESSION_DIR)
+
+
+@pytest.fixture
+def fresh_broker_settings(tmp_path: Path) -> Iterator[Settings]:
+    """A broker of this test's own: its topics and consumer groups start empty."""
+    yield from _embedded_broker(tmp_path)
 
 
 @pytest.fixture

@@ -11,20 +11,14 @@ import pytest
 
 from streams.simulator import plan_traffic, send
 from tests.streams_harness import count, start_worker, stop, wait_for
-from toneflow import broker
 from toneflow.settings import Settings
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 @pytest.fixture
-def pipeline_settings(tmp_path):
-    own = Settings(data_dir=tmp_path / "broker")
-    state = broker.start(own)
-    try:
-        yield Settings(data_dir=tmp_path / "data", kafka_bootstrap=state.bootstrap)
-    finally:
-        broker.stop(own)
+def pipeline_settings(fresh_broker_settings):
+    return fresh_broker_settings
 
 
 def _check_warehouse(settings: Settings, expected: set[str], malformed: int, valid_prompts: int) -> None:
