@@ -40,6 +40,12 @@ class Raw(NamedTuple):
         return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
+def raw_of(event: Any) -> Raw:
+    """The record behind a Faust event, as it came off the log."""
+    m = event.message
+    return Raw(m.topic, m.partition, m.offset, m.key, m.value)
+
+
 def dead_letter(raw: Raw, stage: str, error_kind: str, error: str, event_id: str | None = None) -> DlqRecord:
     value = raw.value or b""
     return DlqRecord(

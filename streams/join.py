@@ -33,8 +33,7 @@ from schemas.events import (
     SourceRef,
 )
 from streams.app import JOIN_TABLE, Pipeline
-from streams.codec import decode
-from streams.labeler import raw_of
+from streams.codec import decode, raw_of
 from streams.outputs import deliver
 
 log = logging.getLogger(__name__)

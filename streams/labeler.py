@@ -22,7 +22,7 @@ from typing import Any
 
 from schemas.events import TOPIC_DLQ, TOPIC_LABELS, LabelEvent, PromptEvent, TeacherRef
 from streams.app import Pipeline
-from streams.codec import Raw, decode, dead_letter
+from streams.codec import Raw, decode, dead_letter, raw_of
 from streams.guard import needs_teacher_call
 from streams.outputs import deliver
 from toneflow.failpoints import failpoint
@@ -35,11 +35,6 @@ log = logging.getLogger(__name__)
 LABEL_BATCH = 512
 LABEL_WITHIN_S = 0.25
 RETRY_BASE_S, RETRY_MAX_S = 0.5, 30.0
-
-
-def raw_of(event: Any) -> Raw:
-    m = event.message
-    return Raw(m.topic, m.partition, m.offset, m.key, m.value)
 
 
 def reused_label(prompt: PromptEvent, raw: Raw) -> LabelEvent:

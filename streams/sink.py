@@ -29,8 +29,7 @@ from schemas.events import (
     LabelEvent, PromptEvent,
 )
 from streams.app import Pipeline
-from streams.codec import Raw, decode
-from streams.labeler import raw_of
+from streams.codec import Raw, decode, raw_of
 from toneflow.failpoints import failpoint
 from warehouse import tables
 from warehouse.writer import write_batch
