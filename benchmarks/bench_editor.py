@@ -66,6 +66,8 @@ def bench_stills(repeats: int, cache: Path) -> None:
     pointwise = Renderer({k: v for k, v in FULL_EDIT.items() if k != "adjust"} | {"adjust": {
         k: v for k, v in FULL_EDIT["adjust"].items() if k not in ("bloom", "sharpen", "structure")}}, options)
     row("renderer: pointwise part only (LUT)", median_ms(lambda: pointwise(frame), repeats))
+    spatial = Renderer({"adjust": {k: FULL_EDIT["adjust"][k] for k in ("bloom", "sharpen", "structure")}}, options)
+    row("renderer: spatial part only (no LUT)", median_ms(lambda: spatial(frame), repeats))
     bare = LutApplier(renderer.lut.table, "ocio", renderer.lut.threads)
     row("bare LUT lookup, OCIO tetrahedral (lower bound)", median_ms(lambda: bare(frame), repeats))
     one = LutApplier(renderer.lut.table, "ocio", 1)

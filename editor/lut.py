@@ -56,18 +56,27 @@ def resolve_threads(threads: int) -> int:
     return threads if threads > 0 else max(1, os.cpu_count() or 1)
 
 
+def run_rows(fn: Callable[[int, int], None], rows: int, threads: int) -> None:
+    """Call ``fn(start, stop)`` on ``threads`` contiguous row ranges covering ``range(rows)``, in
+    parallel (the caller's thread runs the last range). Row ranges of C-contiguous frames are
+    contiguous memory, so OpenCV/OCIO calls on them need no copies."""
+    parts = max(1, min(threads, rows // _MIN_STRIP_ROWS))
+    if parts == 1:
+        fn(0, rows)
+        return
+    bounds = np.linspace(0, rows, parts + 1).astype(int).tolist()
+    futures = [_executor(threads).submit(fn, a, b) for a, b in zip(bounds[:-2], bounds[1:-1])]
+    try:
+        fn(bounds[-2], bounds[-1])
+    finally:
+        for fut in futures:
+            fut.result()
+
+
 def run_in_strips(fn: Callable[[np.ndarray, np.ndarray], None], img: np.ndarray, out: np.ndarray,
                   threads: int) -> None:
     """Call ``fn(src_strip, dst_strip)`` on horizontal strips of ``img``/``out`` in parallel."""
-    rows = img.shape[0]
-    parts = max(1, min(threads, rows // _MIN_STRIP_ROWS))
-    if parts == 1:
-        fn(img, out)
-        return
-    bounds = np.linspace(0, rows, parts + 1).astype(int)
-    futures = [_executor(threads).submit(fn, img[a:b], out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-    for fut in futures:
-        fut.result()
+    run_rows(lambda a, b: fn(img[a:b], out[a:b]), img.shape[0], threads)
 
 
 class LutApplier:

@@ -22,7 +22,7 @@ from editor.colour import F32
 from editor.cube import DEFAULT_SIZE
 from editor.exceptions import EditorError
 from editor.looks import RECIPES
-from editor.lut import Backend, LutApplier, edit_table
+from editor.lut import Backend, LutApplier, edit_table, resolve_threads
 from editor.pointwise import apply_pointwise
 from editor.spatial import apply_spatial
 from schemas.edit import Edit
@@ -78,6 +78,7 @@ class Renderer:
         self.sharpen = adjust.get("sharpen", 0) / 100
         self.structure = adjust.get("structure", 0) / 100
         self.bloom = adjust.get("bloom", 0) / 100
+        self.threads = resolve_threads(self.options.threads)
 
     @property
     def is_identity(self) -> bool:
@@ -87,9 +88,11 @@ class Renderer:
         _check_frame(img)
         if self.is_identity:
             return img.copy()
-        out = self.lut(img) if self.lut is not None else img
-        out = apply_spatial(out, self.sharpen, self.structure, self.bloom)
-        return out if out is not img else img.copy()
+        if self.lut is None:
+            return apply_spatial(img, self.sharpen, self.structure, self.bloom, threads=self.threads)
+        # The LUT's output is a new frame: the spatial ops finish it in place (no second frame).
+        out = self.lut(img)
+        return apply_spatial(out, self.sharpen, self.structure, self.bloom, out=out, threads=self.threads)
 
 
 def render_image(img: np.ndarray, edit: Edit | dict[str, Any], options: RenderOptions | None = None) -> np.ndarray:
