@@ -13,6 +13,8 @@ Reliability decisions (reliability.md §2), each closing a documented way Faust 
    and it resumes from the last committed offsets.
 4. Every agent runs with concurrency 1 (faust#606: concurrency > 1 can commit past an in-flight
    record); throughput comes from batching and bounded concurrency *inside* the agent.
+5. Faust's end-of-recovery drops records fetched while it seeks (``streams.faust_fixes``): patched
+   before the app is built, or a restarted worker stalls with records it will never process.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mode import CrashingSupervisor
 from schemas.events import (
     TOPIC_ACCEPTED, TOPIC_DLQ, TOPIC_EXPORTS, TOPIC_LABELS, TOPIC_PROMPTS, TOPIC_RETRAIN,
 )
+from streams import faust_fixes
 from toneflow.kafka import bootstrap_servers
 from toneflow.settings import Settings
 
@@ -46,6 +49,7 @@ def _credentials(settings: Settings) -> Any:
 
 
 def make_faust_app(settings: Settings) -> faust.App:
+    faust_fixes.apply()
     settings.data_path.mkdir(parents=True, exist_ok=True)  # Faust creates its datadir, not the parents
     return faust.App(
         APP_ID,

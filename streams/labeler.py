@@ -1,6 +1,6 @@
 """The labeler agent: prompts → teacher → ``toneflow.labels``.
 
-Per batch (at most ``LABEL_BATCH`` prompts or ``LABEL_WITHIN_S`` seconds):
+Per batch (at most ``settings.label_batch`` prompts or ``LABEL_WITHIN_S`` seconds):
   1. decode every record; bad ones become DLQ records (never raise, never block the partition);
   2. prompts the teacher already served keep their served edit (streams.guard), the rest are
      de-duplicated by text and sent to the teacher in one bounded call;
@@ -29,10 +29,6 @@ from toneflow.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
-# Crash-replay tests stalled (labeler stuck after its first batch) when a 64-record batch filled
-# exactly with more records pending, a suspected noack_take race in faust-streaming; with 512
-# a restart's backlog fits one batch. Not yet root-caused: see tests/test_streams_pipeline.py.
-LABEL_BATCH = 512
 LABEL_WITHIN_S = 0.25
 RETRY_BASE_S, RETRY_MAX_S = 0.5, 30.0
 
@@ -114,7 +110,7 @@ def register(pipe: Pipeline) -> None:
 
     @pipe.app.agent(pipe.topics["toneflow.prompts"], name="labeler", concurrency=1)
     async def labeler(stream: Any) -> None:
-        async for events in stream.noack_take(LABEL_BATCH, within=LABEL_WITHIN_S):
+        async for events in stream.noack_take(pipe.settings.label_batch, within=LABEL_WITHIN_S):
             await label_batch(pipe, [raw_of(e) for e in events])
             for event in events:
                 await stream.ack(event)

@@ -13,10 +13,13 @@ from toneflow.settings import Settings
 from warehouse.catalog import connect
 
 
-def start_worker(settings: Settings, log: Path, failpoints: str = "") -> subprocess.Popen:
+def start_worker(settings: Settings, log: Path, failpoints: str = "", module: str = "toneflow") -> subprocess.Popen:
+    """``toneflow worker`` in a subprocess (``module`` swaps in a test wrapper such as
+    ``tests.slow_seek_worker``)."""
     env = {**os.environ, "TONEFLOW_DATA_DIR": str(settings.data_dir), "TONEFLOW_KAFKA_BOOTSTRAP":
            settings.kafka_bootstrap, "TONEFLOW_FAILPOINTS": failpoints, "TONEFLOW_TRIGGER_CHECK_S": "1"}
-    return subprocess.Popen([sys.executable, "-m", "toneflow", "worker"], env=env, stdout=open(log, "ab"),
+    args = ["worker"] if module == "toneflow" else []
+    return subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=open(log, "ab"),
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 

@@ -106,3 +106,48 @@ def test_student_share_cap(cap):
     assert students / len(kept) <= cap + 1e-9
     assert students == min(50, int(cap * 50 / (1 - cap))) if cap < 1 else students == 50
     assert kept == sorted(kept)  # order preserved
+
+
+def test_faust_fix_refuses_a_changed_faust(monkeypatch):
+    from faust.tables.recovery import Recovery
+
+    from streams import faust_fixes
+
+    async def on_recovery_completed(self, generation_id=0):  # no flow_control.resume(): a new Faust
+        return None
+
+    monkeypatch.setattr(Recovery, "on_recovery_completed", on_recovery_completed)
+    with pytest.raises(RuntimeError, match="changed shape"):
+        faust_fixes.apply()
+
+
+def test_faust_fix_stops_the_flow_before_faust_resumes_it():
+    import asyncio
+
+    from faust.tables.recovery import Recovery
+
+    from streams import faust_fixes
+
+    faust_fixes.apply()
+    faust_fixes.apply()  # idempotent: one wrapper, not two
+    calls = []
+
+    class Consumer:
+        def stop_flow(self):
+            calls.append("stop_flow")
+
+    class App:
+        consumer = Consumer()
+
+    class Fake:
+        app = App()
+
+    wrapped = Recovery.on_recovery_completed
+    inner = wrapped.__wrapped__
+    assert not hasattr(inner, "_toneflow_stops_flow_first")
+
+    async def original(self, generation_id=0):
+        calls.append(f"original({generation_id})")
+
+    asyncio.run(faust_fixes._stop_flow_first(original)(Fake(), 7))
+    assert calls == ["stop_flow", "original(7)"]

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     teacher_cache: bool = Field(True, description="openai teacher: cache edits by (normalised prompt, teacher version) under data_dir")
 
     # --- streams -------------------------------------------------------------------------------
+    label_batch: int = Field(512, ge=1, le=10_000, description="labeler: most prompts per teacher call (one batch)")
     join_ttl_s: float = Field(6 * 3600, gt=0, description="how long the join waits for the other side")
     retrain_threshold: int = Field(500, ge=1, description="new accepted examples that trigger a retrain")
     retrain_min_interval_s: float = Field(600, ge=0, description="minimum seconds between retrains")
