@@ -54,11 +54,11 @@ def apply() -> None:
     """Patch Faust's recovery (idempotent). Fails loudly if Faust changed under us."""
     for name in PATCHED:
         method = getattr(Recovery, name, None)
-        if method is None or getattr(method, _MARK, False):
-            if method is None:
-                msg = (f"faust-streaming no longer has Recovery.{name}; streams/faust_fixes.py must be "
-                       "re-checked against the installed version before the worker can run")
-                raise RuntimeError(msg)
+        if method is None:
+            msg = (f"faust-streaming no longer has Recovery.{name}; streams/faust_fixes.py must be "
+                   "re-checked against the installed version before the worker can run")
+            raise RuntimeError(msg)
+        if getattr(method, _MARK, False):
             continue
         source = inspect.getsource(method)
         if "flow_control.resume()" not in source or "resume_flow()" not in source:

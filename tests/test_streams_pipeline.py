@@ -135,25 +135,25 @@ def test_restart_with_slow_seek_processes_every_record(pipeline_settings, tmp_pa
     _check_warehouse(settings, {*first.expected_accepted, *second.expected_accepted}, 0, 60)
 
 
-def test_faust_recovery_fix_is_applied(pipeline_settings):
-    from streams import faust_fixes
+@pytest.fixture
+def built_pipeline(pipeline_settings):
+    """The app with every agent registered, built the way the worker builds it (no teacher needed)."""
     from streams.app import build
 
     class NoTeacher:
         name, version = "none", "0"
 
-    build(pipeline_settings, teacher=NoTeacher())
+    return build(pipeline_settings, teacher=NoTeacher())
+
+
+def test_faust_recovery_fix_is_applied(built_pipeline):
+    from streams import faust_fixes
+
     assert faust_fixes.is_applied()
 
 
-def test_agents_run_with_concurrency_one(pipeline_settings):
+def test_agents_run_with_concurrency_one(built_pipeline):
     """faust#606: concurrency > 1 can commit past an in-flight record."""
-    from streams.app import build
-
-    class NoTeacher:
-        name, version = "none", "0"
-
-    pipe = build(pipeline_settings, teacher=NoTeacher())
-    agents = list(pipe.app.agents.values())
+    agents = list(built_pipeline.app.agents.values())
     assert {a.name.rsplit(".", 1)[-1] for a in agents} >= {"labeler", "join", "sink_prompts", "sink_accepted_examples"}
     assert all(a.concurrency == 1 for a in agents)
