@@ -9,6 +9,7 @@ import sys
 from importlib import metadata
 
 from toneflow.cli import add_command
+from toneflow.demo import DemoPlan
 from toneflow.settings import get_settings
 
 
@@ -39,12 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "traffic; label, join and sink it; train and promote the first student when the retrain\n"
                        "trigger fires; A/B it against the teacher through the API; let the online gate decide;\n"
                        "print a report. Everything goes to <data_dir>/demo; nothing is left running.")
-    demo.add_argument("--teacher-projects", type=int, default=3600, help="projects in the teacher-served phase")
-    demo.add_argument("--ab-projects", type=int, default=1600, help="projects in the A/B phase")
-    demo.add_argument("--threshold", type=int, default=1200, help="accepted examples that trigger the first training")
-    demo.add_argument("--train-minutes", type=float, default=5.0, help="time budget of the training run")
-    demo.add_argument("--share", type=float, default=0.4, help="traffic share of the student in the A/B phase")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--teacher-projects", type=int, default=DemoPlan.teacher_projects,
+                      help="projects in the teacher-served phase")
+    demo.add_argument("--ab-projects", type=int, default=DemoPlan.ab_projects, help="projects in the A/B phase")
+    demo.add_argument("--threshold", type=int, default=DemoPlan.retrain_threshold,
+                      help="accepted examples that trigger the first training")
+    demo.add_argument("--train-minutes", type=float, default=DemoPlan.train_minutes,
+                      help="time budget of the training run")
+    demo.add_argument("--share", type=float, default=DemoPlan.student_share,
+                      help="traffic share of the student in the A/B phase")
+    demo.add_argument("--seed", type=int, default=DemoPlan.seed)
     demo.add_argument("--quick", action="store_true",
                       help="a small run (about a third of the data, 1.5 min of training) to check the setup")
     demo.set_defaults(func=_demo)
@@ -101,7 +106,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from toneflow.demo import DemoPlan, run
+    from toneflow.demo import run
     from toneflow.errors import ToneflowError
 
     if not 0 < args.share < 1:
