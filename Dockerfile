@@ -6,6 +6,7 @@ ENV PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1
 RUN pip install "torch==2.13.0"
 COPY pyproject.toml README.md ./
 COPY toneflow ./toneflow
+COPY foundation ./foundation
 COPY schemas ./schemas
 COPY teacher ./teacher
 COPY streams ./streams

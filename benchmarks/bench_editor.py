@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 FULL_EDIT = {
     "adjust": {"exposure": 15, "contrast": 25, "brightness": 10, "highlights": -30, "shadows": 20,
                "saturation": 15, "vibrance": 25, "temperature": 20, "tint": 5, "hue": 3, "bloom": 20,

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS  # noqa: E402
+from foundation import broker  # noqa: E402
+from foundation.kafka import consumer_config  # noqa: E402
+from foundation.settings import Settings  # noqa: E402
+from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS, TOPICS  # noqa: E402
 from streams.simulator import plan_traffic, send  # noqa: E402
 from tests.streams_harness import count, start_worker, stop, wait_for  # noqa: E402
-from toneflow import broker  # noqa: E402
-from toneflow.kafka import consumer_config  # noqa: E402
-from toneflow.settings import Settings  # noqa: E402
 from warehouse.layout import data_files  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def main() -> int:
     for run in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="toneflow-bench-"))
         own = Settings(data_dir=root / "broker")
-        state = broker.start(own)
+        state = broker.start(own, TOPICS)
         try:
             settings = Settings(data_dir=root / "data", kafka_bootstrap=state.bootstrap)
             plan = plan_traffic(settings, args.projects, seed=run)

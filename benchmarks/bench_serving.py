@@ -64,9 +64,9 @@ def time_calls(fn, n: int, warmup: int = 10) -> list[float]:  # noqa: ANN001
 def latency(n: int) -> None:
     import torch
 
+    from foundation.settings import get_settings
     from serving.models import quantize
     from teacher import get_teacher
-    from toneflow.settings import get_settings
     from trainer.registry import load_student, read_current
     from trainer.students.minilm import MiniLMStudent
 
@@ -132,9 +132,9 @@ async def _load(url: str, clients: int, seconds: float, promote_at: float | None
 def http(clients: int, seconds: float, promote_during_load: bool, events: bool) -> None:
     import httpx
 
+    from foundation import broker
+    from foundation.settings import Settings
     from serving.testing import free_port, register_students
-    from toneflow import broker
-    from toneflow.settings import Settings
     from trainer import registry
 
     data = Path(tempfile.mkdtemp(prefix="toneflow-bench-serving-")) / "data"
@@ -143,8 +143,10 @@ def http(clients: int, seconds: float, promote_during_load: bool, events: bool) 
     registry.promote(settings, v1)
     port = free_port()
     env = {**os.environ, "TONEFLOW_DATA_DIR": str(data), "TONEFLOW_SERVE_EMIT_EVENTS": str(events).lower()}
+    from schemas.events import TOPICS
+
     if events:  # the embedded broker in the same data dir; the server finds it through its state file
-        broker.start(settings)
+        broker.start(settings, TOPICS)
     server = subprocess.Popen([sys.executable, "-m", "toneflow", "serve", "--port", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -189,10 +191,10 @@ def quality(n_test: int) -> None:
 
     import torch
 
+    from foundation.settings import get_settings
     from serving.models import quantize
     from teacher import get_teacher
     from teacher.library import load_library
-    from toneflow.settings import get_settings
     from trainer.data import make_example
     from trainer.metrics import score
     from trainer.students.base import FitConfig

@@ -28,10 +28,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from foundation.settings import Settings
     from trainer.config import TrainConfig
     from trainer.simulate import simulate
     from trainer.train import main as train
-    from toneflow.settings import Settings
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-acceptance-"))
     data_file = work / f"sim-{args.n}-{args.seed}.jsonl"

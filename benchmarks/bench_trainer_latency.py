@@ -41,11 +41,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
+    from foundation.settings import Settings
     from trainer import registry
     from trainer.data import make_example
     from trainer.students.base import FitConfig
     from trainer.students.minilm import MiniLMConfig, MiniLMStudent
-    from toneflow.settings import Settings
 
     if args.data_dir:
         student = registry.load_student(Settings(data_dir=Path(args.data_dir)))

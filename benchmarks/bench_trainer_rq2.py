@@ -32,6 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from foundation.settings import Settings
     from trainer import snapshot
     from trainer.augment import augment_round
     from trainer.config import TrainConfig
@@ -41,7 +42,6 @@ def main() -> None:
     from trainer.sources import from_file
     from trainer.students.base import set_threads
     from trainer.train import build_student
-    from toneflow.settings import Settings
 
     set_threads(args.threads)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-rq2-"))

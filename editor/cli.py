@@ -10,10 +10,15 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from toneflow.cli import add_command
+from foundation.cli import add_command
+
+# (settings, prompts, "student[:NAME]" | "teacher[:KIND]") -> (edits, who made them). The CLI root
+# passes one in (serving/edits.py), so the renderer never imports a model.
+PredictEdits = Callable[[Any, Sequence[str], str], tuple[list[Any], str]]
 
 _SAMPLE = "sample:"
 
@@ -36,7 +41,7 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
                    help="student to ask: current, previous or a version")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, predict_edits: PredictEdits) -> None:
     edit = add_command(sub, "edit", "render an edit on an image or a video",
                        "Apply an edit to IN and write OUT. The edit comes from a JSON file (--edit), inline JSON\n"
                        "(--json), or a look request (--prompt) answered by the current student or, with\n"
@@ -54,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     edit.add_argument("--preset", default=None, help=f"x264 preset for videos {_env('editor_video_preset')}")
     edit.add_argument("--crf", type=int, default=None, help=f"x264 CRF for videos {_env('editor_video_crf')}")
     edit.add_argument("--no-progress", action="store_true", help="hide the video progress bar")
-    edit.set_defaults(func=_edit)
+    edit.set_defaults(func=_edit, predict_edits=predict_edits)
 
     sheet = add_command(sub, "contact-sheet", "render one image under several looks/prompts/models, side by side",
                         "Render IN (a photo, or sample:astronaut|coffee|chelsea|rocket) under every --look,\n"
@@ -76,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sheet.add_argument("--no-original", action="store_true", help="leave out the unedited tile")
     sheet.add_argument("--no-html", action="store_true", help="write only the PNG")
     _render_flags(sheet)
-    sheet.set_defaults(func=_contact_sheet)
+    sheet.set_defaults(func=_contact_sheet, predict_edits=predict_edits)
 
     group = add_command(sub, "editor", "editor utilities (filter LUT files)")
     esub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -88,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _options(args: argparse.Namespace) -> Any:
     from editor.render import RenderOptions
-    from toneflow.settings import get_settings
+    from foundation.settings import get_settings
 
     base = RenderOptions.from_settings(get_settings())
     return RenderOptions(args.lut_size or base.lut_size, args.backend or base.backend,
@@ -125,10 +130,9 @@ def _parse_edit(text: str, where: str, error: Any, violation: Any, validate: Any
 def _edit(args: argparse.Namespace) -> int:
     from editor.exceptions import EditFileError
     from editor.images import media_kind
-    from editor.predict import predict_edits
+    from foundation.settings import get_settings
     from schemas.exceptions import SchemaViolation
     from schemas.validation import validate_edit
-    from toneflow.settings import get_settings
 
     settings = get_settings()
     kind = media_kind(args.input)
@@ -142,7 +146,7 @@ def _edit(args: argparse.Namespace) -> int:
         edit, who = _parse_edit(args.edit_json, "--json", EditFileError, SchemaViolation, validate_edit), "--json"
     else:
         model = f"teacher:{args.teacher}" if args.teacher is not None else f"student:{args.student}"
-        edits, who = predict_edits(settings, [args.prompt], model)
+        edits, who = args.predict_edits(settings, [args.prompt], model)
         edit = edits[0]
     options = _options(args)
     from editor.render import Renderer
@@ -185,10 +189,9 @@ def _read_sheet_input(spec: str) -> Any:
 def _contact_sheet(args: argparse.Namespace) -> int:
     from editor.contact import build_sheet, fit_width, render_tiles, write_html
     from editor.exceptions import EditFileError, UnsupportedFormat
-    from editor.predict import predict_edits
+    from foundation.settings import get_settings
     from schemas.edit import Edit
     from schemas.filters import FILTER_NAMES
-    from toneflow.settings import get_settings
 
     if args.output.suffix.lower() != ".png":
         msg = f"the contact sheet is a PNG: name it {args.output.with_suffix('.png')}"
@@ -202,7 +205,7 @@ def _contact_sheet(args: argparse.Namespace) -> int:
     entries += [(p.name, "edit file", load_edit_file(p)) for p in args.edit]
     if args.prompt:
         for model in args.model or ["student"]:
-            edits, who = predict_edits(get_settings(), args.prompt, model)
+            edits, who = args.predict_edits(get_settings(), args.prompt, model)
             entries += [(prompt, who, e) for prompt, e in zip(args.prompt, edits)]
     if not entries:
         msg = "nothing to render: give at least one --look, --all-looks, --edit or --prompt"
@@ -223,8 +226,8 @@ def _contact_sheet(args: argparse.Namespace) -> int:
 def _cubes(args: argparse.Namespace) -> int:
     from editor.cube import look_key, look_table
     from editor.render import RenderOptions
+    from foundation.settings import get_settings
     from schemas.filters import FILTER_NAMES
-    from toneflow.settings import get_settings
 
     out = args.out or RenderOptions.from_settings(get_settings()).looks_dir
     for name in FILTER_NAMES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toneflow.errors import ToneflowError
+from foundation.errors import ToneflowError
 
 
 class EditorError(ToneflowError):
@@ -27,10 +27,6 @@ class EditFileError(EditorError):
     """An ``--edit`` file is missing, not JSON, or breaks the edit contract."""
 
     exit_code = 2
-
-
-class ModelUnavailable(EditorError):
-    """``--prompt`` needs a trained student (or ``--teacher``) and none is available."""
 
 
 class VideoError(EditorError):

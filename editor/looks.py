@@ -9,9 +9,8 @@ Bump ``RECIPE_VERSION`` when any recipe changes: it is part of every cached file
 
 from __future__ import annotations
 
-from schemas.filters import FILTERS
-
 from editor.lookops import Curves, Fade, GradientMap, Mono, Recipe, SplitTone, adjust
+from schemas.filters import FILTERS
 
 RECIPE_VERSION = "1"
 

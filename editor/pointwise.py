@@ -19,8 +19,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from editor.colour import (
-    F32, linear_to_oklab, linear_to_srgb, luminance, oklab_hue_deg, oklab_to_linear, smoothstep,
-    srgb_to_linear, white_balance_matrix,
+    F32,
+    linear_to_oklab,
+    linear_to_srgb,
+    luminance,
+    oklab_hue_deg,
+    oklab_to_linear,
+    smoothstep,
+    srgb_to_linear,
+    white_balance_matrix,
 )
 from schemas.edit import COLOUR_RANGES
 

@@ -39,7 +39,7 @@ class RenderOptions:
     @classmethod
     def from_settings(cls, settings: Any = None) -> RenderOptions:
         if settings is None:
-            from toneflow.settings import get_settings
+            from foundation.settings import get_settings
 
             settings = get_settings()
         return cls(settings.editor_lut_size, settings.editor_lut_backend, settings.editor_threads,

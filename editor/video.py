@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from editor.exceptions import MediaDecodeError, MediaNotFound, VideoError
-from toneflow.errors import ToneflowError
+from foundation.errors import ToneflowError
 
 QUEUE_FRAMES = 8  # per queue: ≈ 3 × 8 × 6 MB at 1080p in flight, at most
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}

@@ -5,13 +5,34 @@ JSON Schema files for app producers in other languages are generated into ``sche
 """
 
 from schemas.edit import (
-    ADJUST_PARAMS, COLOUR_RANGES, EMPTY_EDIT, HSL_CHANNELS, TOOLS, Adjust, Edit, Filter,
-    RangeAdjust, SelectiveAdjust, Tool, adjust_vector, canonical_dict, canonical_json,
+    ADJUST_PARAMS,
+    COLOUR_RANGES,
+    EMPTY_EDIT,
+    HSL_CHANNELS,
+    TOOLS,
+    Adjust,
+    Edit,
+    Filter,
+    RangeAdjust,
+    SelectiveAdjust,
+    Tool,
+    adjust_vector,
+    canonical_dict,
+    canonical_json,
     selective_vector,
 )
 from schemas.events import (
-    SCHEMA_VERSION, TOPICS, AcceptedExample, DlqRecord, ExportEvent, LabelEvent, PromptEvent,
-    RetrainEvent, ServedBy, SourceRef, TeacherRef,
+    SCHEMA_VERSION,
+    TOPICS,
+    AcceptedExample,
+    DlqRecord,
+    ExportEvent,
+    LabelEvent,
+    PromptEvent,
+    RetrainEvent,
+    ServedBy,
+    SourceRef,
+    TeacherRef,
 )
 from schemas.exceptions import RepairFailed, SchemaViolation, Violation
 from schemas.filters import FILTER_CATALOGUE_VERSION, FILTER_NAMES, FILTERS

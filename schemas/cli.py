@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from toneflow.cli import add_command
-from toneflow.errors import ToneflowError
+from foundation.cli import add_command
+from foundation.errors import ToneflowError
 
 KINDS = ("auto", "edit", "prompt", "export", "label", "accepted", "retrain", "dlq")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from toneflow.errors import ToneflowError
+from foundation.errors import ToneflowError
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from schemas.edit import (
-    ADJUST_PARAMS, COLOUR_RANGES, DEFAULT_FILTER_INTENSITY, HSL_CHANNELS, INTENSITY_MAX,
-    INTENSITY_MIN, PARAM_MAX, PARAM_MIN, TOOLS, Edit,
+    ADJUST_PARAMS,
+    COLOUR_RANGES,
+    DEFAULT_FILTER_INTENSITY,
+    HSL_CHANNELS,
+    INTENSITY_MAX,
+    INTENSITY_MIN,
+    PARAM_MAX,
+    PARAM_MIN,
+    TOOLS,
+    Edit,
 )
 from schemas.exceptions import RepairFailed, SchemaViolation, Violation
 from schemas.filters import FILTER_NAMES, normalise_filter_name

@@ -19,10 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from foundation import broker  # noqa: E402
+from foundation.settings import Settings  # noqa: E402
+from schemas.events import TOPICS  # noqa: E402
 from streams.simulator import plan_traffic, send, write_manifest  # noqa: E402
 from tests.streams_harness import count, start_worker, stop, wait_for  # noqa: E402
-from toneflow import broker  # noqa: E402
-from toneflow.settings import Settings  # noqa: E402
 from warehouse.catalog import connect  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def main() -> int:
 
     root = args.data_dir or Path(tempfile.mkdtemp(prefix="toneflow-acceptance-"))
     own = Settings(data_dir=root / "broker")
-    state = broker.start(own)
+    state = broker.start(own, TOPICS)
     settings = Settings(data_dir=root / "data", kafka_bootstrap=state.bootstrap)
     log = root / "worker.log"
     started = time.monotonic()

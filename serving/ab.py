@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from foundation.settings import Settings
 from serving.exceptions import TrafficPlanError
-from toneflow.settings import Settings
 
 ArmKind = Literal["teacher", "student"]
 ARM_KINDS: tuple[ArmKind, ...] = ("teacher", "student")

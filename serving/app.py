@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
+from foundation.settings import Settings
 from schemas.edit import Edit
 from schemas.events import MAX_ID_CHARS, MAX_PROMPT_CHARS, PromptEvent, ServedBy
 from serving.ab import Arm
@@ -37,7 +38,6 @@ from serving.batching import Batcher
 from serving.events import EventEmitter
 from serving.exceptions import NoStudentLoaded
 from serving.models import Loader, ModelHolder, Reloader, load_version
-from toneflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def create_app(settings: Settings, *, loader: Loader = load_version, emit_events
         result, served = await rt.answer(req.prompt, arm)
         event_id = uuid.uuid4().hex
         rt.emitter.emit(PromptEvent(event_id=event_id, project_id=req.project_id, user_id=req.user_id,
-                                    ts=datetime.now(timezone.utc), prompt=req.prompt, served_by=served,
+                                    ts=datetime.now(UTC), prompt=req.prompt, served_by=served,
                                     served_edit=result))
         rt.by_variant[served.variant] += 1
         rt.served_versions[f"{served.model}@{served.version}"] += 1

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from toneflow.cli import add_command
-from toneflow.settings import Settings, get_settings
+from foundation.cli import add_command
+from foundation.settings import Settings, get_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

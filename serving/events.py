@@ -17,8 +17,8 @@ import queue
 import threading
 from typing import Any
 
+from foundation.settings import Settings
 from schemas.events import PromptEvent
-from toneflow.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toneflow.errors import ToneflowError
+from foundation.errors import ToneflowError
 
 
 class ServingError(ToneflowError):
@@ -35,3 +35,7 @@ class PredictInputError(ServingError):
     """A line of a ``toneflow predict --input`` file is not ``{"id", "prompt"}``."""
 
     exit_code = 2
+
+
+class ModelUnavailable(ServingError):
+    """The student or teacher asked for cannot give an edit (none trained, teacher failed)."""

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from foundation.settings import Settings
 from serving.ab import TrafficPlan, load_plan
 from serving.exceptions import NoStudentLoaded
-from toneflow.settings import Settings
 
 if TYPE_CHECKING:
     from trainer.students.base import Student

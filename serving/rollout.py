@@ -30,13 +30,13 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+from foundation.settings import Settings
 from serving.ab import Arm, TrafficPlan, load_plan, save_plan
 from serving.exceptions import RolloutError
 from serving.stats import compare, wilson
-from toneflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Decision:
     min_sample: int = 0
     action: str = "none"
     decision_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def row(self) -> dict[str, Any]:
         """The warehouse row (flat columns; see the report for the schema)."""
@@ -263,9 +263,7 @@ def watch_once(settings: Settings) -> Decision:
     cur = read_current(settings)
     if cur is not None and candidate_arm(plan) is None and cur["version"] not in tried_versions(plan):
         champion = plan.arm(plan.champion)
-        if not (champion.kind == "student" and champion.model_key == "current"):
-            start_candidate(settings, cur["version"])
-        elif cur.get("history"):
+        if not (champion.kind == "student" and champion.model_key == "current") or cur.get("history"):
             start_candidate(settings, cur["version"])
     return step(settings)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from toneflow.settings import Settings
+from foundation.settings import Settings
 
 
 def register_students(settings: Settings, n: int) -> list[str]:

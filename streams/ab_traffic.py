@@ -10,14 +10,14 @@ in the ``ab_completion`` view without any change to the app.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+from foundation.errors import ToneflowError
+from foundation.settings import Settings
 from schemas.events import ExportEvent
 from schemas.validation import validate_edit
 from streams.producer import EventProducer
 from streams.simulator import Users
-from toneflow.errors import ToneflowError
-from toneflow.settings import Settings
 
 
 @dataclass
@@ -53,7 +53,7 @@ def run_ab_traffic(settings: Settings, url: str, projects: int, seed: int, *, to
             if not exports:
                 continue
             # Exports happen later in user time; keep them within a minute so the run can finish.
-            ts = datetime.now(timezone.utc) + timedelta(seconds=min(delay, 60.0))
+            ts = datetime.now(UTC) + timedelta(seconds=min(delay, 60.0))
             producer.send_export(ExportEvent(event_id=f"ex-{project}", project_id=project, user_id=user, ts=ts,
                                              final_edit=final_edit))
             counts[1] += 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from toneflow.cli import add_command
-from toneflow.settings import get_settings
+from foundation.cli import add_command
+from foundation.settings import get_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from streams.simulator import plan_traffic, send, write_manifest
 
     if args.projects < 1:
-        from toneflow.errors import ToneflowError
+        from foundation.errors import ToneflowError
 
         raise ToneflowError("--projects must be at least 1")
     settings = get_settings()

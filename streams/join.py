@@ -29,12 +29,19 @@ from typing import Any
 
 from schemas.edit import look_slice
 from schemas.events import (
-    TOPIC_ACCEPTED, TOPIC_DLQ, TOPIC_EXPORTS, TOPIC_LABELS, AcceptedExample, DlqRecord, ExportEvent, LabelEvent,
+    TOPIC_ACCEPTED,
+    TOPIC_DLQ,
+    TOPIC_EXPORTS,
+    TOPIC_LABELS,
+    AcceptedExample,
+    DlqRecord,
+    ExportEvent,
+    LabelEvent,
     SourceRef,
 )
-from streams.app import JOIN_TABLE, Pipeline
 from streams.codec import decode, raw_of
 from streams.outputs import deliver
+from streams.pipeline import JOIN_TABLE, Pipeline
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 30.0

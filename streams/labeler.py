@@ -20,12 +20,12 @@ import logging
 import time
 from typing import Any
 
+from foundation.failpoints import failpoint
 from schemas.events import TOPIC_DLQ, TOPIC_LABELS, LabelEvent, PromptEvent, TeacherRef
-from streams.app import Pipeline
-from streams.codec import Raw, decode, dead_letter, raw_of
+from streams.codec import Raw, dead_letter, decode, raw_of
 from streams.guard import needs_teacher_call
 from streams.outputs import deliver
-from toneflow.failpoints import failpoint
+from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

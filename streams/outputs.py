@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.events import TOPIC_DLQ, to_json_bytes
-from streams.app import Pipeline
+from streams.pipeline import Pipeline
 
 
 async def send_all(pipe: Pipeline, records: Iterable[tuple[str, str | None, BaseModel]]) -> list[Any]:

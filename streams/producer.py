@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from foundation.errors import ToneflowError
+from foundation.kafka import producer_config
+from foundation.settings import Settings, get_settings
 from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS, ExportEvent, PromptEvent, to_json_bytes
-from toneflow.errors import ToneflowError
-from toneflow.kafka import producer_config
-from toneflow.settings import Settings, get_settings
 
 
 class DeliveryError(ToneflowError):

@@ -19,15 +19,15 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from foundation.settings import Settings
 from schemas import Edit, adjust_vector, selective_vector
 from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS, ExportEvent, PromptEvent, ServedBy, to_json_bytes
 from streams.malformed import malformed_records
 from streams.vocabulary import INTENTS, surface_form, zipf_weights
-from toneflow.settings import Settings
 
 SERVED_TEMPERATURE = 0.6
 TWEAK_RATE = 0.15
@@ -108,7 +108,7 @@ def plan_traffic(settings: Settings, projects: int, seed: int, *, malformed: int
     served_by = ServedBy(model=f"teacher/{served_teacher.name}", version=served_teacher.version, variant=variant)
 
     span_s = max(60.0, projects * 0.5)
-    base = datetime.now(timezone.utc) - timedelta(seconds=span_s + 6 * 3600)
+    base = datetime.now(UTC) - timedelta(seconds=span_s + 6 * 3600)
     timeline: list[tuple[float, str, str | None, bytes, str]] = []
     plan = Plan(projects=projects)
     for i, ((intent, text), label) in enumerate(zip(drawn, served)):

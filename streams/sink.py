@@ -24,13 +24,21 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from foundation.failpoints import failpoint
 from schemas.events import (
-    TOPIC_ACCEPTED, TOPIC_DLQ, TOPIC_EXPORTS, TOPIC_LABELS, TOPIC_PROMPTS, AcceptedExample, DlqRecord, ExportEvent,
-    LabelEvent, PromptEvent,
+    TOPIC_ACCEPTED,
+    TOPIC_DLQ,
+    TOPIC_EXPORTS,
+    TOPIC_LABELS,
+    TOPIC_PROMPTS,
+    AcceptedExample,
+    DlqRecord,
+    ExportEvent,
+    LabelEvent,
+    PromptEvent,
 )
-from streams.app import Pipeline
 from streams.codec import Raw, decode, raw_of
-from toneflow.failpoints import failpoint
+from streams.pipeline import Pipeline
 from warehouse import tables
 from warehouse.writer import write_batch
 

@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from foundation.osutil import atomic_write_json
+from foundation.settings import Settings
 from schemas.events import TOPIC_RETRAIN, RetrainEvent
-from streams.app import Pipeline
 from streams.outputs import deliver
-from toneflow.osutil import atomic_write_json
-from toneflow.settings import Settings
+from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 EPOCH = "1970-01-01T00:00:00+00:00"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from foundation.kafka import create_topics
+from foundation.settings import Settings
 from schemas.events import TOPICS
-from streams.app import Pipeline, build, changelog_topic
-from toneflow.kafka import create_topics
-from toneflow.settings import Settings
+from streams.app import build
+from streams.pipeline import Pipeline, changelog_topic
 
 log = logging.getLogger("toneflow.worker")
 PROGRESS_EVERY_S = 5.0

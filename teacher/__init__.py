@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from foundation.settings import Settings
 from teacher.base import RETRYABLE_KINDS, Label, Teacher
 from teacher.exceptions import TeacherConfigError, TeacherError
-from toneflow.settings import Settings
 
 TEACHER_KINDS: tuple[str, ...] = ("offline", "openai")
 

@@ -17,7 +17,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from toneflow.cli import add_command
+from foundation.cli import add_command
 
 # Exit code when some prompts could not be labelled *for now* (teacher busy, spend limit): the
 # same command, rerun, picks them up. Distinct from 1 (an error) so scripts can loop on it.
@@ -51,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace):  # -> Teacher (imported lazily)
+    from foundation.settings import get_settings
     from teacher import get_teacher
-    from toneflow.settings import get_settings
 
     settings = get_settings()
     kind = args.teacher or settings.teacher

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from toneflow.text_encoder import resolve_model_path
+from foundation.text_encoder import resolve_model_path
 
 # Look requests are a few words; 32 tokens holds any sensible one and keeps batches cheap.
 MAX_TOKENS = 32

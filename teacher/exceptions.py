@@ -4,7 +4,7 @@ unusable, where carrying on would only fail every prompt the same way."""
 
 from __future__ import annotations
 
-from toneflow.errors import ConfigError, ToneflowError
+from foundation.errors import ConfigError, ToneflowError
 
 
 class TeacherError(ToneflowError):

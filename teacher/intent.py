@@ -49,10 +49,7 @@ _MODIFIER_RE = re.compile(r"\b(?:" + "|".join(re.escape(m) for m in sorted(MODIF
                           + r")\b")
 # Words that never name a look on their own; the rest of a multi-word clause is matched word by word.
 STOPWORDS = frozenset(
-    "the and for with from into onto this that these those your my our his her its their look looks "
-    "like photo photos picture image pic shot shots scene style vibe vibes feel feeling mood tone tones "
-    "colour color colours colors lighting light edit filter effect please make made some very more "
-    "less day time way just bit lot".split()
+    ["the", "and", "for", "with", "from", "into", "onto", "this", "that", "these", "those", "your", "my", "our", "his", "her", "its", "their", "look", "looks", "like", "photo", "photos", "picture", "image", "pic", "shot", "shots", "scene", "style", "vibe", "vibes", "feel", "feeling", "mood", "tone", "tones", "colour", "color", "colours", "colors", "lighting", "light", "edit", "filter", "effect", "please", "make", "made", "some", "very", "more", "less", "day", "time", "way", "just", "bit", "lot"]
 )
 _WORD = re.compile(r"[a-z][a-z'&-]*")
 _GLUE = "_"  # a word character, so `\band\b` cannot match inside a glued protected phrase

@@ -81,7 +81,7 @@ class OfflineTeacher:
         """Library phrase embeddings, cached on disk per (library, weights): a warm start is instant."""
         cache_dir = self._cache_dir
         if cache_dir is None:
-            from toneflow.settings import get_settings
+            from foundation.settings import get_settings
 
             cache_dir = get_settings().data_path / "cache"
         weights = Path(self.encoder._path) / "model.safetensors"

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+from foundation.settings import Settings
 from schemas.events import TeacherRef
 from schemas.exceptions import RepairFailed
 from schemas.text import normalise_prompt
@@ -34,7 +35,6 @@ from teacher.cache import LabelCache
 from teacher.exceptions import TeacherConfigError
 from teacher.retry import Backoff, classify_status, retry_after_s
 from teacher.spend import SpendMeter
-from toneflow.settings import Settings
 
 StructuredOutput = Literal["json_schema", "tools"]
 # Repairs that remove content: if they leave an empty edit, the model's answer was not usable.

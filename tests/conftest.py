@@ -20,7 +20,7 @@ for _name in list(os.environ):
     if _name.startswith("TONEFLOW_") and _name not in ("TONEFLOW_DATA_DIR", "TONEFLOW_KAFKA"):
         del os.environ[_name]
 
-from toneflow.settings import Settings, get_settings  # noqa: E402
+from foundation.settings import Settings, get_settings  # noqa: E402
 
 
 def _embedded_broker(root: Path) -> Iterator[Settings]:
@@ -29,10 +29,11 @@ def _embedded_broker(root: Path) -> Iterator[Settings]:
     Tests pass these settings explicitly (or TONEFLOW_KAFKA_BOOTSTRAP to subprocesses); the process
     environment stays broker-free so other tests see fresh-machine defaults.
     """
-    from toneflow import broker
+    from foundation import broker
+    from schemas.events import TOPICS
 
     own = Settings(data_dir=root / "broker")
-    state = broker.start(own)
+    state = broker.start(own, TOPICS)
     try:
         yield Settings(data_dir=root / "data", kafka_bootstrap=state.bootstrap)
     finally:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from toneflow.settings import Settings
+from foundation.settings import Settings
 from warehouse.catalog import connect
 
 

@@ -10,10 +10,11 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from foundation import broker_state
+from foundation.kafka import consumer_config, create_topics, producer_config
+from foundation.osutil import pid_alive
+from foundation.settings import Settings
 from schemas.events import TOPICS
-from toneflow import broker
-from toneflow.kafka import consumer_config, create_topics, producer_config
-from toneflow.settings import Settings
 
 pytestmark = pytest.mark.broker
 
@@ -61,20 +62,20 @@ def test_cli_start_status_stop_leaves_no_process(tmp_path):
     assert started.returncode == 0, started.stderr
     status = json.loads(_cli(tmp_path, "broker", "status", "--json").stdout)
     assert status["running"] is True and status["bootstrap"].startswith("127.0.0.1:")
-    state = broker.read_state(Settings(data_dir=tmp_path))
+    state = broker_state.read_state(Settings(data_dir=tmp_path))
     try:
         again = _cli(tmp_path, "broker", "start")  # a second start reuses the running broker
         assert again.returncode == 0 and status["bootstrap"] in again.stdout
     finally:
         stopped = _cli(tmp_path, "broker", "stop")
     assert stopped.returncode == 0
-    assert not broker.pid_alive(state.pid)
+    assert not pid_alive(state.pid)
     assert json.loads(_cli(tmp_path, "broker", "status", "--json").stdout) == {"running": False, "bootstrap": None}
 
 
 def test_without_a_broker_the_error_says_what_to_do(tmp_path):
-    from toneflow.errors import BrokerError
-    from toneflow.kafka import bootstrap_servers
+    from foundation.errors import BrokerError
+    from foundation.kafka import bootstrap_servers
 
     with pytest.raises(BrokerError, match="toneflow broker start"):
         bootstrap_servers(Settings(data_dir=tmp_path))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from toneflow.settings import ENV_PREFIX, Settings
+from foundation.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from toneflow.osutil import pid_alive
+from foundation.osutil import pid_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 

@@ -3,8 +3,16 @@ import json
 import pytest
 
 from schemas import (
-    ADJUST_PARAMS, FILTER_NAMES, Edit, RepairFailed, SchemaViolation, adjust_vector, canonical_json,
-    repair_edit, selective_vector, validate_edit,
+    ADJUST_PARAMS,
+    FILTER_NAMES,
+    Edit,
+    RepairFailed,
+    SchemaViolation,
+    adjust_vector,
+    canonical_json,
+    repair_edit,
+    selective_vector,
+    validate_edit,
 )
 
 DESIGN_EXAMPLE = {

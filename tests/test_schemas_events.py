@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -54,6 +54,6 @@ def test_unknown_kind_is_an_error():
 
 
 def test_wire_form_is_compact_json():
-    event = PromptEvent(event_id="e", project_id="p", user_id="u", ts=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    event = PromptEvent(event_id="e", project_id="p", user_id="u", ts=datetime(2026, 1, 1, tzinfo=UTC),
                         prompt="moody")
     assert b"served_by" not in to_json_bytes(event)

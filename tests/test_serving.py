@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from foundation.settings import Settings
 from schemas import validate_edit
 from serving.ab import Arm, TrafficPlan, reset_plan, save_plan
 from serving.testing import edit, live_server, register_students, wait_for
-from toneflow.settings import Settings
 from trainer import registry
 
 TOKEN = "s3cret-token"
@@ -27,8 +27,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, broker_settings: Settings):
     """A registry with three MiniLM versions (v1 current) behind a live server with auth and events."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("serving") / "data", kafka_bootstrap=broker_settings.kafka_bootstrap,
                         serve_token=TOKEN, serve_reload_interval_s=0.2)
+    from foundation.kafka import create_topics
     from schemas.events import TOPIC_PROMPTS
-    from toneflow.kafka import create_topics
 
     create_topics(settings, [TOPIC_PROMPTS])
     versions = register_students(settings, 3)
@@ -68,8 +68,8 @@ def test_auth_and_clear_answers_to_bad_requests(served) -> None:
 def test_edit_is_served_and_its_prompt_event_lands_on_the_broker(served) -> None:
     from confluent_kafka import Consumer
 
+    from foundation.kafka import consumer_config
     from schemas.events import TOPIC_PROMPTS, PromptEvent
-    from toneflow.kafka import consumer_config
 
     settings, client, versions = served
     project = f"p-{uuid.uuid4().hex[:8]}"
@@ -186,8 +186,8 @@ def test_ab_arms_are_deterministic_and_fallback_is_labelled(served) -> None:
 
 def test_predict_cli_single_and_file(served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from foundation.settings import get_settings
     from toneflow.cli import main
-    from toneflow.settings import get_settings
 
     settings, _, _ = served
     monkeypatch.setenv("TONEFLOW_DATA_DIR", str(settings.data_dir))

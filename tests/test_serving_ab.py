@@ -7,10 +7,10 @@ import math
 
 import pytest
 
+from foundation.settings import Settings
 from serving.ab import Arm, TrafficPlan, bucket, default_plan, load_plan, plan_path, save_plan
 from serving.exceptions import TrafficPlanError
 from serving.stats import compare, normal_cdf, wilson
-from toneflow.settings import Settings
 
 PLAN = TrafficPlan("exp-1", (Arm("teacher", "teacher", 0.7), Arm("student", "student", 0.3, "current")), "teacher")
 

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
 
+from foundation.settings import Settings
 from schemas.events import ExportEvent, PromptEvent, ServedBy
 from serving import rollout
 from serving.ab import Arm, TrafficPlan, load_plan, save_plan
 from serving.exceptions import RolloutError
 from serving.testing import fake_version
-from toneflow.settings import Settings
 from trainer import registry
 from warehouse import tables
 from warehouse.layout import glob_pattern
 from warehouse.writer import write_batch
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 def _traffic(settings: Settings, variant: str, started: int, exported: int, offset: int) -> int:

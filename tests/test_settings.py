@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from toneflow.settings import Settings
+from foundation.settings import Settings
 
 
 def test_defaults_run_on_a_fresh_machine(monkeypatch):
@@ -34,7 +34,7 @@ def test_secrets_are_masked(monkeypatch):
 
 
 def test_sasl_settings_pass_through_to_clients(monkeypatch):
-    from toneflow.kafka import client_config
+    from foundation.kafka import client_config
 
     s = Settings(kafka_bootstrap="k:9093", kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN",
                  kafka_sasl_username="u", kafka_sasl_password="p")

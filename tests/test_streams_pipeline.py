@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
+from foundation.settings import Settings
 from streams.simulator import plan_traffic, send
 from tests.streams_harness import count, start_worker, stop, wait_for
-from toneflow.settings import Settings
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -88,8 +88,8 @@ def test_crash_points_replay_without_loss(pipeline_settings, tmp_path, failpoint
 def _changelog_records(settings: Settings) -> int:
     from confluent_kafka import Consumer, TopicPartition
 
-    from streams.app import changelog_topic
-    from toneflow.kafka import consumer_config
+    from foundation.kafka import consumer_config
+    from streams.pipeline import changelog_topic
 
     consumer = Consumer(consumer_config(settings, "test-changelog-watermarks"))
     try:

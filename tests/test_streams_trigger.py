@@ -1,13 +1,13 @@
 """The retrain trigger counts de-duplicated warehouse rows and keeps its watermark across restarts."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+from foundation.settings import Settings
 from streams import trigger
-from toneflow.settings import Settings
 from warehouse import tables
 from warehouse.writer import write_batch
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 def _accepted(settings, start, n, quality=1.0, look="warm_GoldenHour", offset=0):

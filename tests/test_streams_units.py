@@ -2,7 +2,7 @@
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from streams.guard import cap_student_share, needs_teacher_call
 from streams.join import matches
 from streams.malformed import KINDS, malformed_records
 
-T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 def _raw(value, topic="toneflow.prompts"):

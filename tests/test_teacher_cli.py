@@ -11,9 +11,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from foundation.settings import get_settings
 from schemas import validate_edit
 from toneflow.cli import main
-from toneflow.settings import get_settings
 
 
 def _lines(path: Path) -> list[dict]:

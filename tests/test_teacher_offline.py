@@ -10,8 +10,8 @@ import pytest
 from schemas import validate_edit
 from schemas.filters import FILTER_NAMES
 from teacher import get_teacher
-from teacher.library import load_library, parse_library
 from teacher.exceptions import LibraryError
+from teacher.library import load_library, parse_library
 from teacher.offline import OfflineTeacher
 
 # 46 look requests, none of them in looks.yaml verbatim: paraphrases, compounds, modifiers,

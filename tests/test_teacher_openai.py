@@ -244,7 +244,7 @@ def test_twenty_percent_faults_nothing_lost_nothing_duplicated(httpserver_thread
 
 
 def test_get_teacher_builds_openai_from_settings(settings, tmp_path):
-    from toneflow.settings import Settings
+    from foundation.settings import Settings
 
     with pytest.raises(TeacherConfigError, match="TONEFLOW_OPENAI_API_KEY"):
         get_teacher(settings, "openai")

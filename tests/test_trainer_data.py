@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
+from foundation.settings import Settings
 from schemas.text import normalise_prompt
 from trainer import snapshot
 from trainer.augment import auto_augment, neighbour_intents, paraphrase, paraphrases
 from trainer.data import make_example, read_examples
 from trainer.labels import Candidate, apply_policy
-from toneflow.settings import Settings
 
 WARM = json.dumps({"adjust": {"temperature": 30}}, separators=(",", ":"))
 COOL = json.dumps({"adjust": {"temperature": -30}}, separators=(",", ":"))
@@ -223,13 +224,13 @@ def test_train_config_yaml_merge(tmp_path: Path) -> None:
 
 def test_snapshot_from_the_real_warehouse(settings: Settings) -> None:
     pytest.importorskip("warehouse.catalog")
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from trainer.config import TrainConfig
     from trainer.train import resolve_snapshot
     from warehouse.writer import write_rows
 
-    ts = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    ts = datetime(2026, 11, 1, tzinfo=UTC)
     accepted = [{"event_id": f"a{i}", "project_id": f"p{i}", "user_id": f"u{i % 3}", "prompt": f"look {i % 40}",
                  "prompt_norm": f"look {i % 40}", "edit": WARM if i % 40 < 20 else NOIR, "label_source": "teacher",
                  "ts": ts, "prompt_ts": ts, "export_ts": ts} for i in range(120)]
@@ -245,14 +246,14 @@ def test_snapshot_from_the_real_warehouse(settings: Settings) -> None:
 
 def test_warehouse_source_caps_student_served_examples(tmp_path: Path) -> None:
     """The feedback-loop guard: at most TONEFLOW_STUDENT_SHARE_CAP of the rows were served by a student."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from trainer.sources import from_warehouse
     from warehouse.tables import SCHEMAS
     from warehouse.writer import write_batch
 
     settings = Settings(data_dir=tmp_path / "data", student_share_cap=0.25)
-    now = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, tzinfo=UTC)
     rows = [{**{f.name: None for f in SCHEMAS["accepted_examples"]}, "event_id": f"e{i}", "project_id": f"p{i}",
              "user_id": f"u{i}", "prompt": f"warm look {i}", "prompt_norm": f"warm look {i}", "edit": WARM,
              "label_source": "teacher", "served_model": "student/minilm" if i % 2 else "teacher/offline",

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from foundation.settings import Settings
 from trainer.intent_writer import LLMIntentWriter, llm_writer
-from toneflow.settings import Settings
 
 httpserver_mod = pytest.importorskip("pytest_httpserver")
 

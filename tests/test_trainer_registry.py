@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings import Settings
 from trainer import registry
 from trainer.exceptions import GateRejected, ModelNotFound, NoCurrentModel, TrainerError
-from toneflow.settings import Settings
 
 
 def _version(settings: Settings, payload: str = "w") -> str:
@@ -84,7 +84,7 @@ def test_crash_before_pointer_replace_keeps_old_current(settings: Settings, tmp_
 
 
 def test_crash_before_commit_rename_leaves_no_version(settings: Settings) -> None:
-    code = ("from trainer import registry; from toneflow.settings import get_settings; s = get_settings(); "
+    code = ("from trainer import registry; from foundation.settings import get_settings; s = get_settings(); "
             "p = registry.stage(s); (p / 'w').write_text('x'); registry.commit(s, p, {'student': 'minilm'})")
     env = {**os.environ, "TONEFLOW_DATA_DIR": str(settings.data_dir),
            "TONEFLOW_FAILPOINTS": "registry.commit.before_rename"}

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings import Settings
 from trainer import registry
 from trainer.config import TrainConfig
 from trainer.train import main
-from toneflow.settings import Settings
 
 LOOKS = {
     "golden hour": {"adjust": {"temperature": 30, "highlights": 20}, "filter": {"name": "warm_GoldenHour", "intensity": 60}},

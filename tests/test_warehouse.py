@@ -3,20 +3,20 @@
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from foundation.settings import Settings
 from schemas import validate_edit
 from schemas.events import ExportEvent, LabelEvent, PromptEvent, ServedBy, TeacherRef
-from toneflow.settings import Settings
 from warehouse import tables
 from warehouse.catalog import connect, refresh
 from warehouse.layout import data_files, table_dir
 from warehouse.maintenance import compact, stats
 from warehouse.writer import write_batch, write_rows
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture

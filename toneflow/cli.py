@@ -7,29 +7,25 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
-from toneflow.errors import ToneflowError
+import editor.cli
+import schemas.cli
+import serving.cli
+import streams.cli
+import teacher.cli
+import trainer.cli
+import warehouse.cli
+from foundation.cli import HelpFormatter
+from foundation.errors import ToneflowError
+from serving.edits import predict_edits
+from toneflow import core_cli
 
-# Each module exposes ``register(subparsers)``. Heavy imports stay inside the command handlers
-# so ``toneflow --help`` is instant.
-COMMAND_MODULES = (
-    "toneflow.core_cli",
-    "schemas.cli",
-    "teacher.cli",
-    "streams.cli",
-    "warehouse.cli",
-    "trainer.cli",
-    "editor.cli",
-    "serving.cli",
-)
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+# Each module exposes ``register(subparsers)``; they import only argparse-level code at the top,
+# so ``toneflow --help`` stays instant. This root is the one place that knows every package.
+COMMAND_MODULES = (core_cli, schemas.cli, teacher.cli, streams.cli, warehouse.cli, trainer.cli, serving.cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,25 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="toneflow",
         description="toneflow: distil a teacher LLM into a small, fast colour-tool-calling student.\n"
         "Every setting is also read from TONEFLOW_* environment variables (see `toneflow config`).",
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name in (name, name.rsplit(".", 1)[0]):
-                continue  # that package has no commands yet
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
+    editor.cli.register(sub, predict_edits=predict_edits)  # the renderer gets its models from here
     return parser
-
-
-def add_command(sub: argparse._SubParsersAction, name: str, help: str, description: str | None = None,  # noqa: A002
-                ) -> argparse.ArgumentParser:
-    """Add a subcommand with the house formatter (defaults shown, descriptions kept verbatim)."""
-    return sub.add_parser(name, help=help, description=description or help, formatter_class=_Formatter)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,9 +8,9 @@ import platform
 import sys
 from importlib import metadata
 
-from toneflow.cli import add_command
-from toneflow.demo import DemoPlan
-from toneflow.settings import get_settings
+from foundation.cli import add_command
+from foundation.settings import get_settings
+from toneflow.demo_support import DemoPlan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,24 +56,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _broker_start(args: argparse.Namespace) -> int:
-    from toneflow import broker
+    from foundation import broker
+    from schemas.events import TOPICS
 
     settings = get_settings()
     if settings.kafka_bootstrap:
         print(f"TONEFLOW_KAFKA_BOOTSTRAP is set ({settings.kafka_bootstrap}); creating topics there, no embedded broker")
-        from schemas.events import TOPICS
-        from toneflow.kafka import create_topics
+        from foundation.kafka import create_topics
 
         created = create_topics(settings, TOPICS)
         print(f"created topics: {', '.join(created) or 'none (all exist)'}")
         return 0
-    state = broker.start(settings)
+    state = broker.start(settings, TOPICS)
     print(f"broker running at {state.bootstrap} (pid {state.pid}); stop it with `toneflow broker stop`")
     return 0
 
 
 def _broker_stop(args: argparse.Namespace) -> int:
-    from toneflow import broker
+    from foundation import broker
 
     stopped = broker.stop(get_settings())
     print("broker stopped" if stopped else "no embedded broker was running")
@@ -81,7 +81,7 @@ def _broker_stop(args: argparse.Namespace) -> int:
 
 
 def _broker_status(args: argparse.Namespace) -> int:
-    from toneflow import broker
+    from foundation import broker
 
     status = broker.status(get_settings())
     if args.json:
@@ -106,8 +106,8 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from foundation.errors import ToneflowError
     from toneflow.demo import run
-    from toneflow.errors import ToneflowError
 
     if not 0 < args.share < 1:
         raise ToneflowError(f"--share must be between 0 and 1 (exclusive), got {args.share}")

@@ -41,11 +41,11 @@ def metrics_rows(con: Any) -> list[tuple[Any, ...]]:
 
 def latency(settings: Any, prompts: list[str]) -> list[tuple[str, float, float, float]]:
     """(who, p50 ms, p95 ms, ratio to the student) for one prompt at a time."""
+    import torch
+
     from serving.models import load_version
     from teacher.offline import OfflineTeacher
     from trainer.registry import resolve
-
-    import torch
 
     torch.set_num_threads(max(1, settings.serve_torch_threads))  # as the server runs it
     student = load_version(settings, resolve(settings, "current"))  # as the server loads it (int8)

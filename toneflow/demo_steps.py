@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from foundation.broker_state import free_port
+from foundation.errors import ToneflowError
+from foundation.settings import Settings
 from streams.simulator import SERVED_TEMPERATURE
-from toneflow.broker import free_port
-from toneflow.demo import DemoPlan, Processes, say, wait_for
-from toneflow.errors import ToneflowError
-from toneflow.settings import Settings
+from toneflow.demo_support import DemoPlan, Processes, say, wait_for
 
 STEPS = 7
 MAX_AB_ROUNDS = 3  # more A/B rounds while the gate says keep_collecting

@@ -26,13 +26,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from foundation.settings import Settings
 from schemas.edit import look_slice
 from schemas.text import normalise_prompt
 from trainer.data import Example, make_example
 from trainer.exceptions import TeacherUnavailable
 from trainer.metrics import sample_score
 from trainer.snapshot import pinned_rows, split_of
-from toneflow.settings import Settings
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "warm": ("warmer", "toasty"), "cool": ("cold", "chilly"), "moody": ("moodier", "brooding"),
@@ -43,8 +43,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 FRAMES: tuple[str, ...] = ("{p}", "make it {p}", "{p} please", "give it a {p} look", "{p} vibe", "i want {p}",
                            "{p} style", "go for {p}", "can you make this {p}", "{p} feel")
-STOPWORDS = frozenset("a an the it this make me please i want give look style vibe feel with and of to for "
-                      "more less very slightly bit some".split())
+STOPWORDS = frozenset(["a", "an", "the", "it", "this", "make", "me", "please", "i", "want", "give", "look", "style", "vibe", "feel", "with", "and", "of", "to", "for", "more", "less", "very", "slightly", "bit", "some"])
 _WORD = re.compile(r"[a-z][a-z&'-]+")
 
 

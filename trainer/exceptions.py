@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toneflow.errors import ToneflowError
+from foundation.errors import ToneflowError
 
 
 class TrainerError(ToneflowError):

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from toneflow.settings import Settings
+from foundation.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toneflow.failpoints import failpoint
-from toneflow.osutil import atomic_write_json, fsync_dir  # re-exported: trainer modules import them from here
+from foundation.failpoints import failpoint
+from foundation.osutil import atomic_write_json, fsync_dir  # re-exported: trainer modules import them from here
+from foundation.settings import Settings
 from trainer.exceptions import CorruptModel, GateRejected, ModelNotFound, NoCurrentModel, TrainerError
-from toneflow.settings import Settings
 
 if TYPE_CHECKING:
     from trainer.students.base import Student

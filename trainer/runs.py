@@ -14,13 +14,13 @@ import os
 import re
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from toneflow.osutil import pid_alive
+from foundation.osutil import pid_alive
+from foundation.settings import Settings
 from trainer.registry import atomic_write_json, models_dir
-from toneflow.settings import Settings
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -75,12 +75,12 @@ def write_warehouse_rows(settings: Settings, outcome: dict[str, Any], meta: dict
         "parent": meta.get("parent"), "train_rows": meta["train_rows"], "fit_seconds": meta["fit"]["seconds"],
         "steps": meta["fit"]["steps"], "epochs": meta["fit"]["epochs"], "seed": meta["seed"],
         "promoted": bool(outcome.get("promoted")), "trained_at": meta["trained_at"], "config": json.dumps(meta["config"]),
-        "ts": datetime.fromtimestamp(meta["trained_at"], timezone.utc),
+        "ts": datetime.fromtimestamp(meta["trained_at"], UTC),
     }], key=version)
     rows = []
     for subset, scores in result.subsets.items():
         row: dict[str, Any] = {"eval_id": f"{version}:{meta['test_set']}:{subset}", "version": version,
-                               "ts": datetime.now(timezone.utc),
+                               "ts": datetime.now(UTC),
                                "test_set": meta["test_set"], "subset": subset, "n": scores.n, "overall": scores.overall}
         for tool, t in scores.tools.items():
             row.update({f"{tool}_{k}": v for k, v in t.public().items()})

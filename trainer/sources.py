@@ -13,13 +13,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from foundation.settings import Settings
 from schemas.exceptions import SchemaViolation
 from schemas.text import normalise_prompt
 from schemas.validation import validate_edit
 from trainer.data import read_examples
 from trainer.exceptions import DataError
 from trainer.labels import Candidate, candidates_from_examples
-from toneflow.settings import Settings
 
 _ACCEPTED_SQL = """
 SELECT event_id, project_id, user_id, prompt, prompt_norm, edit, label_source

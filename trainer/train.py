@@ -23,11 +23,11 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from foundation.settings import Settings, get_settings
 from trainer import registry, snapshot
 from trainer.config import DEFAULT_BASE_MODELS, TrainConfig
 from trainer.data import Example
 from trainer.exceptions import GateRejected, NothingNew, TrainerError
-from toneflow.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from toneflow.errors import ToneflowError
-from toneflow.settings import Settings
+from foundation.errors import ToneflowError
+from foundation.settings import Settings
 from warehouse.layout import data_files, glob_pattern
 from warehouse.tables import SCHEMAS
 from warehouse.views import DEDUP_KEYS, DERIVED_VIEWS

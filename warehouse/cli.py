@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from toneflow.cli import add_command
-from toneflow.errors import ToneflowError
-from toneflow.settings import get_settings
+from foundation.cli import add_command
+from foundation.errors import ToneflowError
+from foundation.settings import get_settings
 
 VIEWS_HELP = ("views: prompts, exports, labels, accepted_examples, dlq, training_runs, model_evals, rollout_decisions,\n"
               "ab_completion, ab_completion_total, teacher_spend")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from toneflow.settings import Settings
+from foundation.settings import Settings
 
 WAREHOUSE_DIR = "warehouse"
 TMP_PREFIX = ".tmp-"

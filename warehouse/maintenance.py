@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from toneflow.settings import Settings
+from foundation.settings import Settings
 from warehouse.catalog import FREE_TABLES, connect
 from warehouse.layout import data_files, table_dir
 from warehouse.tables import SCHEMAS
@@ -22,7 +22,7 @@ def stats(settings: Settings) -> dict[str, Any]:
     """Rows (after de-duplication), physical rows, files and freshness per table; DLQ by reason."""
     con = connect(settings)
     tables: dict[str, Any] = {}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for table in (*SCHEMAS, *FREE_TABLES):
         files = data_files(settings, table)
         rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

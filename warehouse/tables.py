@@ -8,7 +8,7 @@ Edits are stored as canonical edit JSON text (schemas.canonical_json). Timestamp
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -88,7 +88,7 @@ def _served(served_by: ServedBy | None, served_edit: Edit | None) -> dict[str, A
 
 def _lineage(src: Source) -> dict[str, Any]:
     return {"src_topic": src.topic, "src_partition": src.partition, "src_offset": src.offset,
-            "ingested_at": datetime.now(timezone.utc)}
+            "ingested_at": datetime.now(UTC)}
 
 
 def prompt_row(e: PromptEvent, src: Source) -> dict[str, Any]:

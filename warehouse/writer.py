@@ -13,16 +13,16 @@ import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from toneflow.failpoints import failpoint
-from toneflow.osutil import fsync_dir
-from toneflow.settings import Settings
+from foundation.failpoints import failpoint
+from foundation.osutil import fsync_dir
+from foundation.settings import Settings
 from warehouse.layout import TMP_PREFIX, batch_name, key_name, partition_dir
 from warehouse.tables import SCHEMAS
 
@@ -62,10 +62,10 @@ def remove_stale_temp_files(root: Path, older_than_s: float = 60.0) -> int:
 
 def _day(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).date().isoformat()
+        return value.astimezone(UTC).date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    return datetime.now(timezone.utc).date().isoformat()
+    return datetime.now(UTC).date().isoformat()
 
 
 def _to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:

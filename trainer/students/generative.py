@@ -2,7 +2,7 @@
 
 The model reads the look request and writes the edit as canonical JSON. LoRA adapters via peft
 (full fine-tune selectable); 4-bit NF4 loading via bitsandbytes when ``load_in_4bit`` and CUDA
-is present. Loading takes any HF id or local path (``toneflow.text_encoder.resolve_model_path``).
+is present. Loading takes any HF id or local path (``foundation.text_encoder.resolve_model_path``).
 
 Decoding is *repaired*: greedy output is parsed, a truncated object is closed, and the result
 goes through ``schemas.repair_edit`` (clamps, renames, drops unknowns, each change counted in
@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from foundation.text_encoder import resolve_model_path
 from schemas.edit import Edit
 from schemas.exceptions import RepairFailed
 from schemas.validation import repair_edit
 from trainer.data import Example
 from trainer.exceptions import TrainerError
 from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
-from toneflow.text_encoder import resolve_model_path
 
 
 @dataclass

@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from foundation.text_encoder import MINILM_ID, resolve_model_path
 from schemas.edit import Edit
 from schemas.filters import FILTER_CATALOGUE_VERSION
 from trainer.data import Example
 from trainer.metrics import score
 from trainer.students import structured
 from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
-from toneflow.text_encoder import MINILM_ID, resolve_model_path
 
 Finetune = Literal["lora", "full", "frozen"]
 _PREDICT_BATCH = 128

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toneflow.errors import ConfigError
+from foundation.errors import ConfigError
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIM = 384

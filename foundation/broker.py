@@ -11,53 +11,21 @@ uses Apache Kafka (docker-compose.yml) through ``TONEFLOW_KAFKA_BOOTSTRAP``.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
-from toneflow.errors import BrokerError
-from toneflow.osutil import atomic_write_json, pid_alive
-from toneflow.settings import Settings
+from foundation.broker_state import BrokerState, free_port, port_open, read_state, state_path, write_state
+from foundation.errors import BrokerError
+from foundation.kafka import create_topics as create
+from foundation.osutil import pid_alive
+from foundation.settings import Settings
 
-STATE_FILE = "broker.json"
 LOG_FILE = "broker.log"
 START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
-
-
-@dataclass(frozen=True)
-class BrokerState:
-    pid: int
-    bootstrap: str
-    started_at: float
-    binary: str
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, port = self.bootstrap.rsplit(":", 1)
-        return host, int(port)
-
-    def alive(self) -> bool:
-        return pid_alive(self.pid) and port_open(*self.host_port)
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tansu_binary() -> str:
@@ -72,37 +40,19 @@ def tansu_binary() -> str:
         raise BrokerError(str(err)) from None
 
 
-def state_path(settings: Settings) -> Path:
-    return settings.data_path / STATE_FILE
+def start(settings: Settings, topics: Sequence[str] = ()) -> BrokerState:
+    """Start the embedded broker (or return the running one) and create ``topics`` on it.
 
-
-def read_state(settings: Settings) -> BrokerState | None:
-    path = state_path(settings)
-    try:
-        return BrokerState(**json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError):
-        return None  # a torn or foreign file: treat as no broker
-
-
-def _write_state(settings: Settings, state: BrokerState) -> None:
-    atomic_write_json(state_path(settings), asdict(state))
-
-
-def start(settings: Settings, *, create_topics: bool = True) -> BrokerState:
-    """Start the embedded broker (or return the running one) and create the toneflow topics."""
-    from schemas.events import TOPICS
-
+    The caller names the topics (the toneflow ones are ``schemas.events.TOPICS``): this floor
+    package knows no contract.
+    """
     current = read_state(settings)
     if current is not None and current.alive():
         state = current
     else:
         state = _spawn(settings)
-    if create_topics:
-        from toneflow.kafka import create_topics as create
-
-        create(settings, TOPICS)
+    if topics:
+        create(settings, list(topics))
     return state
 
 
@@ -129,7 +79,7 @@ def _spawn(settings: Settings) -> BrokerState:
             msg = f"the embedded broker exited with code {proc.returncode} on port {port}: {tail.strip()}"
             raise BrokerError(msg)
         if port_open("127.0.0.1", port):
-            _write_state(settings, state)
+            write_state(settings, state)
             return state
         time.sleep(0.05)
     _terminate(proc.pid)

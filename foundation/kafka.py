@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from toneflow.errors import BrokerError
-from toneflow.settings import Settings
+from foundation.broker_state import read_state
+from foundation.errors import BrokerError
+from foundation.settings import Settings
 
 # Safety defaults, merged under user overrides. Each has a reason.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -35,8 +36,6 @@ def bootstrap_servers(settings: Settings) -> str:
     """The bootstrap servers to use, or a BrokerError saying how to get a broker."""
     if settings.kafka_bootstrap:
         return settings.kafka_bootstrap
-    from toneflow.broker import read_state
-
     state = read_state(settings)
     if state is None or not state.alive():
         msg = (

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from toneflow.failpoints import failpoint
+from foundation.failpoints import failpoint
 
 
 def fsync_dir(path: Path) -> None:

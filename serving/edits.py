@@ -1,7 +1,8 @@
-"""Turn look requests into edits with the current student or the teacher, for ``--prompt``.
+"""Turn look requests into edits with the current student or the teacher.
 
-Both packages are imported lazily: the editor works (``--edit``) without either, and a missing
-student or teacher becomes one line telling the user what to do.
+The editor's ``--prompt`` flags use this: the CLI root hands :func:`predict_edits` to
+``editor.cli.register``, so the editor itself never imports a model. Heavy imports stay inside the
+functions; a missing student or teacher becomes one line telling the user what to do.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from editor.exceptions import ModelUnavailable
+from foundation.errors import ToneflowError
 from schemas.edit import Edit
-from toneflow.errors import ToneflowError
+from serving.exceptions import ModelUnavailable
 
 NO_STUDENT = "no trained student{detail}: train one with `toneflow train`, or pass --teacher to use the teacher"
 
 
 def student_edits(settings: Any, prompts: Sequence[str], name: str = "current") -> tuple[list[Edit], str]:
     """Edits from the student ``name`` and a label naming it (``student:<version>``)."""
-    try:
-        from trainer.registry import load_student
-    except ImportError as err:
-        raise ModelUnavailable(NO_STUDENT.format(detail=f" (the trainer package is unavailable: {err})")) from None
+    from trainer.registry import load_student
+
     try:
         student = load_student(settings, name)
     except ToneflowError as err:
@@ -44,11 +43,6 @@ async def _label(settings: Any, prompts: Sequence[str], kind: str | None) -> tup
 
 def teacher_edits(settings: Any, prompts: Sequence[str], kind: str | None = None) -> tuple[list[Edit], str]:
     """Edits from the teacher (``kind`` default: settings.teacher); a failed label is an error."""
-    try:
-        import teacher  # noqa: F401
-    except ImportError as err:
-        msg = f"the teacher package is unavailable ({err}); pass --edit FILE instead"
-        raise ModelUnavailable(msg) from None
     labels, who = asyncio.run(_label(settings, prompts, kind))
     edits = []
     for label in labels:
