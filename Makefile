@@ -23,6 +23,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/toneflow demo
 
+# ruff (rules in pyproject.toml), mypy on every package, the layer contract (import-linter) and no
+# import circles between modules (scripts/check_cycles.py).
+PACKAGES := foundation schemas teacher warehouse editor streams trainer serving toneflow
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(PACKAGES)
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/check_cycles.py
+
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
 

@@ -81,7 +81,7 @@ def main() -> int:
             broker.stop(own)
     raw, pipe = statistics.median(raws), statistics.median(pipes)
     print()
-    print("| path | events/s (median of %d) | vs raw |" % args.runs)
+    print(f"| path | events/s (median of {args.runs}) | vs raw |")
     print("|---|---|---|")
     print(f"| raw confluent-kafka consume (prompts+exports) | {raw:,.0f} | 1.00 |")
     print(f"| toneflow pipeline, offline teacher, to accepted Parquet | {pipe:,.0f} | {pipe / raw:.3f} |")

@@ -47,7 +47,8 @@ def main() -> None:
     print(f"\n# Acceptance: default student (MiniLM + LoRA) on {args.n} simulated examples\n")
     print(outcome["table"])
     print(f"\nlabelling (offline teacher): {t_label:.0f} s (not part of training)")
-    print(f"train job (snapshot + fit + eval + register): {t_train / 60:.1f} min; fit alone {outcome['fit_seconds'] / 60:.1f} min")
+    print(f"train job (snapshot + fit + eval + register): {t_train / 60:.1f} min; "
+          f"fit alone {outcome['fit_seconds'] / 60:.1f} min")
     print(f"train rows {outcome['train_rows']}, held-out test rows {outcome['n_test']}, "
           f"overall {outcome['overall']:.4f} (target ≥ 0.85, ≤ 15 min) -> "
           f"{'PASS' if outcome['overall'] >= 0.85 and t_train <= 900 else 'FAIL'}")

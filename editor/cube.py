@@ -113,7 +113,7 @@ def look_table(name: str, size: int, cache_dir: Path) -> np.ndarray:
 
     path = cache_dir / look_key(name, size)
     if not path.exists():
-        recipe = RECIPES[name] if name in RECIPES else None
+        recipe = RECIPES.get(name)
         table = generate_look(name, size)
         write_cube(path, table, name, f"toneflow look: {recipe.description if recipe else ''}\n"
                    f"generated from editor/looks.py; ops: {recipe.ops if recipe else ()}")

@@ -47,7 +47,7 @@ SELECTIVE_HUE_DEG = 30.0
 SELECTIVE_LUM = 0.3        # Oklab L × (1 ± 0.3)
 VIBRANCE_CMAX = 0.25       # Oklab chroma treated as "fully saturated"
 SKIN_HUE_DEG = 52.0        # measured Oklab hue of typical skin tones (≈ 50–54°)
-MID_GREY = float(linear_to_srgb(np.float32(0.18)))
+MID_GREY = float(linear_to_srgb(np.array(0.18, dtype=np.float32)))
 
 # Node hues of the 8 colour ranges: the Oklab hue of each sRGB primary/secondary (and orange,
 # purple between them), in ascending order, measured rather than typed in.

@@ -198,10 +198,10 @@ def render_video(src: Path, dst: Path, render: Callable[[np.ndarray], np.ndarray
         inp.close()
     if errors or not counted:
         tmp.unlink(missing_ok=True)
-        err = errors[0] if errors else RuntimeError("pipeline stopped")
-        if isinstance(err, ToneflowError):
-            raise err
-        msg = f"video rendering of {src} failed: {type(err).__name__}: {err}"
-        raise VideoError(msg) from err
+        first = errors[0] if errors else RuntimeError("pipeline stopped")
+        if isinstance(first, ToneflowError):
+            raise first
+        msg = f"video rendering of {src} failed: {type(first).__name__}: {first}"
+        raise VideoError(msg) from first
     os.replace(tmp, dst)
     return VideoStats(counted[0], time.perf_counter() - start, audio_mode)

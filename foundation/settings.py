@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     teacher_temperature: float = Field(0.0, ge=0, le=2, description="offline teacher: seeded LLM-like variation")
     teacher_structured_output: Literal["json_schema", "tools"] = Field(
         "json_schema", description="openai teacher: JSON-Schema response format, or a forced tool call for endpoints without it")
-    teacher_cache: bool = Field(True, description="openai teacher: cache edits by (normalised prompt, teacher version) under data_dir")
+    teacher_cache: bool = Field(True, description="openai teacher: cache edits by (normalised prompt, teacher version) "
+                                                     "under data_dir")
 
     # --- streams -------------------------------------------------------------------------------
     label_batch: int = Field(512, ge=1, le=10_000, description="labeler: most prompts per teacher call (one batch)")
@@ -81,8 +82,10 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = 8080
     serve_token: SecretStr | None = Field(None, description="bearer token required by `toneflow serve` if set")
-    serve_reload_interval_s: float = Field(0.5, gt=0, description="how often the server checks for a promoted model / new traffic plan")
-    serve_student_share: float = Field(1.0, ge=0, le=1, description="student share of traffic when no traffic plan exists and a student is current")
+    serve_reload_interval_s: float = Field(0.5, gt=0,
+                                          description="how often the server checks for a promoted model / new traffic plan")
+    serve_student_share: float = Field(1.0, ge=0, le=1, description="student share of traffic when no traffic plan "
+                                                                    "exists and a student is current")
     serve_max_batch: int = Field(32, ge=1, description="requests answered by one student forward pass (micro-batching)")
     serve_emit_events: bool = Field(True, description="`toneflow serve` sends each served prompt to toneflow.prompts")
     serve_torch_threads: int = Field(1, ge=0, description="torch threads per student forward pass in `serve`; 0 = all cores")

@@ -101,8 +101,8 @@ class Edit(BaseModel):
     """One edit: up to three tools. A missing key means the tool is not used."""
 
     model_config = _FROZEN_STRICT
-    adjust: Adjust | None = None  # type: ignore[valid-type]
-    selective_adjust: SelectiveAdjust | None = None  # type: ignore[valid-type]
+    adjust: Adjust | None = None
+    selective_adjust: SelectiveAdjust | None = None
     filter: Filter | None = None
 
     def canonical_dict(self) -> dict[str, Any]:

@@ -8,13 +8,13 @@ a producer's typo fails loudly instead of silently losing data.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.edit import Edit
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_PROMPT_CHARS = 500  # longer "prompts" are pasted text, not looks; they go to the DLQ
 MAX_ID_CHARS = 128
 
@@ -43,15 +43,37 @@ class _Record(BaseModel):
     )
 
 
+ServedKind = Literal["teacher", "student"]
+
+
 class ServedBy(BaseModel):
-    """Which model produced the edit the user saw (the A/B arm)."""
+    """Which model produced the edit the user saw (the A/B arm).
+
+    ``kind`` says whether a teacher or a student answered; the feedback-loop guard
+    (streams/guard.py) and the trainer's student-share cap decide on it. Records written before
+    ``kind`` existed said ``model: "teacher/<name>"``; they are still read (split into kind and name).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ServedKind
     model: str = Field(min_length=1, max_length=MAX_ID_CHARS,
-                       description="'teacher/<name>' for teacher-served edits (e.g. 'teacher/openai'), "
-                                   "'student/<type>' for student-served ones")
+                       description="the model's name within its kind, e.g. 'offline' or 'openai' for a teacher, "
+                                   "'minilm' for a student")
     version: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     variant: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="A/B arm name")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_prefixed_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data and isinstance(data.get("model"), str):
+            kind, sep, name = data["model"].partition("/")
+            if sep and kind in ("teacher", "student") and name:
+                return {**data, "kind": kind, "model": name}
+        return data
+
+    @property
+    def by_teacher(self) -> bool:
+        return self.kind == "teacher"
 
 
 class PromptEvent(_Record):

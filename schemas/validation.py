@@ -209,9 +209,12 @@ def repair_edit(raw: Any) -> RepairResult:
     Raises RepairFailed only when there is no JSON object to work with at all.
     """
     repairs: list[Repair] = []
-    obj = _parse_text(raw, repairs) if isinstance(raw, (str, bytes, bytearray)) else raw
-    if isinstance(raw, (bytes, bytearray)):
+    if isinstance(raw, bytes | bytearray):
         obj = _parse_text(raw.decode("utf-8", errors="replace"), repairs)
+    elif isinstance(raw, str):
+        obj = _parse_text(raw, repairs)
+    else:
+        obj = raw
     if isinstance(obj, Edit):
         return RepairResult(obj, [])
     if not isinstance(obj, dict):
@@ -262,5 +265,6 @@ def validate_event(kind: str, obj: Any) -> Any:
     if model is None:
         known = ", ".join(sorted(EVENT_MODELS))
         msg = f"unknown event kind {kind!r}; use one of: {known}"
-        raise SchemaViolation("event kind", [Violation("kind", kind, msg)])
+        where = "event kind"
+        raise SchemaViolation(where, [Violation("kind", kind, msg)])
     return validate_model(model, obj, f"{kind} event")

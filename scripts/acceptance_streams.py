@@ -55,7 +55,7 @@ def main() -> int:
         valid = args.projects
         for k in range(1, args.kills + 1):
             threshold = valid * k // (args.kills + 1)
-            wait_for(lambda: count(settings, "SELECT count(*) FROM prompts") >= threshold, 300, f"{threshold} prompts")
+            wait_for(lambda n=threshold: count(settings, "SELECT count(*) FROM prompts") >= n, 300, f"{threshold} prompts")
             worker.kill()
             worker.wait(10)
             print(f"SIGKILL #{k} at {count(settings, 'SELECT count(*) FROM prompts')} prompts in the warehouse; restarting")

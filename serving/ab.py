@@ -168,7 +168,7 @@ def load_plan(settings: Settings) -> TrafficPlan:
 
 def save_plan(settings: Settings, plan: TrafficPlan) -> Path:
     """Replace the plan file atomically; servers pick it up within their reload interval."""
-    from trainer.registry import atomic_write_json
+    from foundation.osutil import atomic_write_json
 
     path = plan_path(settings)
     atomic_write_json(path, plan.to_dict())

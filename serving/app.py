@@ -60,15 +60,9 @@ class EditRequest(BaseModel):
         return value
 
 
-class ServedByOut(BaseModel):
-    model: str = Field(examples=["student/minilm"])
-    version: str = Field(examples=["v000003"])
-    variant: str = Field(examples=["student"])
-
-
 class EditResponse(BaseModel):
-    edit: dict[str, Any] = Field(description="canonical edit JSON (DESIGN.md §2); {} = no tool applies")
-    served_by: ServedByOut
+    edit: dict[str, Any] = Field(description="canonical edit JSON (the contract in schemas/edit.py); {} = no tool applies")
+    served_by: ServedBy
     event_id: str = Field(description="id of the prompt event sent to toneflow.prompts; use it in exports")
     latency_ms: float
 
@@ -106,7 +100,8 @@ class Runtime:
                 batcher = self.batchers[name] = Batcher(self.holder, name, self.settings.serve_max_batch)
             try:
                 edit, slot = await batcher.predict(prompt)
-                return edit, ServedBy(model=f"student/{slot.student.name}", version=slot.version, variant=arm.variant)
+                return edit, ServedBy(kind="student", model=slot.student.name, version=slot.version,
+                                    variant=arm.variant)
             except NoStudentLoaded as err:
                 self.counters["fallbacks"] += 1
                 log.warning("arm %s answered by the teacher: %s", arm.variant, err)
@@ -120,7 +115,7 @@ class Runtime:
             self.counters["teacher_failures"] += 1
             raise HTTPException(503, f"the teacher could not answer ({label.error_kind}: {label.error}); retry shortly",
                                 headers={"Retry-After": "1"})
-        return label.edit, ServedBy(model=f"teacher/{label.teacher.model}", version=label.teacher.version,
+        return label.edit, ServedBy(kind="teacher", model=label.teacher.model, version=label.teacher.version,
                                     variant=variant)
 
     def health(self) -> dict[str, Any]:

@@ -80,17 +80,17 @@ def _predict(args: argparse.Namespace) -> int:
     settings = get_settings()
     set_threads(settings.torch_threads)
     student = load_student(settings, args.model)
-    model = {"name": f"student/{student.name}", "version": student.version}
+    model = {"kind": "student", "name": student.name, "version": student.version}
     if args.input:
         n = predict_file(student, rows, Path(args.output))
-        print(f"{n} predictions by {model['name']}@{model['version']} -> {args.output}", file=sys.stderr)
+        print(f"{n} predictions by student {model['name']}@{model['version']} -> {args.output}", file=sys.stderr)
         return 0
     [edit] = student.predict([args.prompt])
     if args.json:
         print(json.dumps({"prompt": args.prompt, "edit": edit.canonical_dict(), "model": model}))
     else:
         print(json.dumps(edit.canonical_dict(), indent=2))
-        print(f"# {model['name']}@{model['version']}", file=sys.stderr)
+        print(f"# student {model['name']}@{model['version']}", file=sys.stderr)
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from foundation.settings import Settings
 from schemas.events import PromptEvent
+from streams.producer import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ class EventEmitter:
         return self._queue.qsize()
 
     def _drain(self, first: PromptEvent) -> None:
-        from streams.producer import DeliveryError
-
         batch = [first]
         while len(batch) < DRAIN_MAX:
             try:
@@ -86,7 +85,7 @@ class EventEmitter:
             self._producer.flush(FLUSH_TIMEOUT_S)
             self.delivered += len(batch)
         except DeliveryError as err:
-            lost = len(err.failed) if "<queued>" not in err.failed else len(batch)
+            lost = len(batch) if err.still_queued else len(err.failed)
             self.failed += lost
             self.delivered += len(batch) - lost
             self.last_error = str(err)
@@ -114,7 +113,10 @@ class EventEmitter:
             self._thread.join(timeout=timeout_s)
         if self._producer is not None:
             # Release librdkafka's threads and sockets now, not whenever the app object is collected.
-            self._producer._producer.close()
+            try:
+                self._producer.close(timeout=1.0)  # the thread above already flushed what it could
+            except DeliveryError as err:
+                self.failed += len(err.failed) + err.still_queued
             self._producer = None
 
     def stats(self) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def read_prompts(path: Path) -> list[tuple[Any, str]]:
 
 def predict_file(student: Any, rows: list[tuple[Any, str]], dst: Path) -> int:
     """Write one ``{"id", "prompt", "edit", "model"}`` line per row (from ``read_prompts``); returns the count."""
-    model = {"name": f"student/{student.name}", "version": student.version}
+    model = {"kind": "student", "name": student.name, "version": student.version}
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
     with tmp.open("w", encoding="utf-8") as out:

@@ -123,8 +123,8 @@ def decide(settings: Settings, plan: TrafficPlan | None = None,
            stats: dict[str, ArmStats] | None = None) -> Decision:
     """The verdict for the current plan's candidate; reads, never changes anything."""
     plan = plan or load_plan(settings)
-    base = {"experiment": plan.experiment, "margin": settings.rollout_margin, "alpha": settings.rollout_alpha,
-            "min_sample": settings.rollout_min_sample}
+    base: dict[str, Any] = {"experiment": plan.experiment, "margin": settings.rollout_margin,
+                            "alpha": settings.rollout_alpha, "min_sample": settings.rollout_min_sample}
     cand = candidate_arm(plan)
     if cand is None:
         return Decision("no_candidate", f"{plan.champion} serves all traffic; start one with "
@@ -137,9 +137,10 @@ def decide(settings: Settings, plan: TrafficPlan | None = None,
         return Decision("keep_collecting", f"need {settings.rollout_min_sample} projects per arm "
                         f"(have {c.n} and {h.n})", champion=h, candidate=c, candidate_model=model, **base)
     cmp = compare(c.x, c.n, h.x, h.n, settings.rollout_margin)
-    numbers = {"diff": cmp.diff, "z_noninferior": cmp.z_noninferior, "p_noninferior": cmp.p_noninferior,
+    numbers: dict[str, Any] = {"diff": cmp.diff, "z_noninferior": cmp.z_noninferior, "p_noninferior": cmp.p_noninferior,
                "z_worse": cmp.z_worse, "p_worse": cmp.p_worse}
     alpha = settings.rollout_alpha
+    verdict: Verdict
     if cmp.p_noninferior < alpha:
         verdict, reason = "promote", f"not worse than the champion by more than {settings.rollout_margin} (p < {alpha})"
     elif cmp.p_worse < alpha:

@@ -44,7 +44,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.projects < 1:
         from foundation.errors import ToneflowError
 
-        raise ToneflowError("--projects must be at least 1")
+        msg = "--projects must be at least 1"
+        raise ToneflowError(msg)
     settings = get_settings()
     plan = plan_traffic(settings, args.projects, args.seed, malformed=args.malformed)
     manifest = write_manifest(settings, plan, args.seed)

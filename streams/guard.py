@@ -17,25 +17,14 @@ import random
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from schemas.events import PromptEvent, ServedBy
-
-TEACHER_PREFIX = "teacher/"
-STUDENT_PREFIX = "student/"
+from schemas.events import PromptEvent
 
 T = TypeVar("T")
 
 
-def served_by_teacher(served_by: ServedBy | None) -> bool:
-    return served_by is not None and served_by.model.startswith(TEACHER_PREFIX)
-
-
-def served_by_student(served_by: ServedBy | None) -> bool:
-    return served_by is not None and served_by.model.startswith(STUDENT_PREFIX)
-
-
 def needs_teacher_call(event: PromptEvent) -> bool:
     """False only when the teacher already produced the served edit (reuse it, do not pay twice)."""
-    return not (served_by_teacher(event.served_by) and event.served_edit is not None)
+    return not (event.served_by is not None and event.served_by.by_teacher and event.served_edit is not None)
 
 
 def cap_student_share(rows: Sequence[T], is_student: Sequence[bool], cap: float, seed: int = 0) -> list[T]:

@@ -57,7 +57,7 @@ def label_quality(label: LabelEvent, user_corrected: bool) -> float:
 def accept(label: LabelEvent, export: ExportEvent, export_src: SourceRef | None,
            label_src: SourceRef | None) -> AcceptedExample:
     corrected = export.final_edit is not None
-    edit = export.final_edit if corrected else label.edit
+    edit = export.final_edit if export.final_edit is not None else label.edit
     return AcceptedExample(
         event_id=label.event_id, project_id=label.project_id, user_id=label.user_id, prompt=label.prompt,
         edit=edit, label_source="user_corrected" if corrected else "teacher", teacher_edit=label.edit,
@@ -127,10 +127,12 @@ def register(pipe: Pipeline) -> None:
         async for event in stream.noack().events():
             raw = raw_of(event)
             is_label = raw.topic == TOPIC_LABELS
-            record, bad = decode(raw, LabelEvent if is_label else ExportEvent, "join.decode")
+            record: LabelEvent | ExportEvent | None
+            record, bad = decode(raw, LabelEvent if is_label else ExportEvent, "join.decode")  # type: ignore[assignment]
             outputs: list[tuple[str, str | None, Any]] = []
             now = time.time()
-            if bad is not None:
+            if record is None:
+                assert bad is not None  # decode returns exactly one of the two
                 outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
             else:
                 key = record.project_id

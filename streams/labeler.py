@@ -38,7 +38,7 @@ def reused_label(prompt: PromptEvent, raw: Raw) -> LabelEvent:
     assert served is not None and prompt.served_edit is not None
     return LabelEvent(
         event_id=prompt.event_id, project_id=prompt.project_id, user_id=prompt.user_id, prompt=prompt.prompt,
-        prompt_ts=prompt.ts, teacher=TeacherRef(model=served.model.split("/", 1)[1], version=served.version),
+        prompt_ts=prompt.ts, teacher=TeacherRef(model=served.model, version=served.version),
         edit=prompt.served_edit, latency_ms=0.0, reused_served_edit=True, served_by=served,
         served_edit=prompt.served_edit, source=raw.source,
     )
@@ -74,7 +74,8 @@ async def label_batch(pipe: Pipeline, raws: list[Raw]) -> None:
     to_teacher: list[tuple[PromptEvent, Raw]] = []
     for raw in raws:
         prompt, bad = decode(raw, PromptEvent, "labeler.decode")
-        if bad is not None:
+        if prompt is None:
+            assert bad is not None  # decode returns exactly one of the two
             outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
             log.info("dead-lettered %s: %s", raw.where, bad.error)
         elif needs_teacher_call(prompt):

@@ -21,12 +21,19 @@ from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS, ExportEvent, PromptEven
 
 
 class DeliveryError(ToneflowError):
-    """Some events were not acknowledged by the broker; ``failed`` maps event_id → reason."""
+    """Some events were not acknowledged by the broker.
 
-    def __init__(self, failed: dict[str, str]) -> None:
-        self.failed = failed
-        sample = ", ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
-        msg = f"{len(failed)} events were not delivered ({sample}); resend them with the same event_id"
+    ``failed`` maps event_id → reason for events the broker refused; ``still_queued`` counts events
+    that were neither delivered nor refused when the flush timed out (their ids are not known yet).
+    """
+
+    def __init__(self, failed: dict[str, str], still_queued: int = 0) -> None:
+        self.failed, self.still_queued = failed, still_queued
+        parts = [f"{k}: {v}" for k, v in list(failed.items())[:3]]
+        if still_queued:
+            parts.append(f"{still_queued} still queued")
+        msg = (f"{len(failed) + still_queued} events were not delivered ({', '.join(parts)}); "
+               "resend them with the same event_id")
         super().__init__(msg)
 
 
@@ -76,14 +83,16 @@ class EventProducer:
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every queued event; raise DeliveryError if any was not acknowledged."""
         remaining = self._producer.flush(timeout)
-        if remaining:
-            self._failed.setdefault("<queued>", f"{remaining} events still queued after {timeout:.0f} s")
-        if self._failed:
+        if self._failed or remaining:
             failed, self._failed = self._failed, {}
-            raise DeliveryError(failed)
+            raise DeliveryError(failed, still_queued=remaining)
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush (raising DeliveryError as ``flush`` does), then release librdkafka's threads and sockets."""
+        try:
+            self.flush(timeout)
+        finally:
+            self._producer.close()
 
     def __enter__(self) -> EventProducer:
         return self

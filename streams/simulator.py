@@ -105,7 +105,7 @@ def plan_traffic(settings: Settings, projects: int, seed: int, *, malformed: int
     served_teacher = teacher or OfflineTeacher(temperature=SERVED_TEMPERATURE, seed=seed)
     drawn = users.draw(projects)
     served = served_teacher.label_sync([text for _, text in drawn])
-    served_by = ServedBy(model=f"teacher/{served_teacher.name}", version=served_teacher.version, variant=variant)
+    served_by = ServedBy(kind="teacher", model=served_teacher.name, version=served_teacher.version, variant=variant)
 
     span_s = max(60.0, projects * 0.5)
     base = datetime.now(UTC) - timedelta(seconds=span_s + 6 * 3600)

@@ -8,11 +8,13 @@ hash of the file's bytes, so any change to the library changes the offline teach
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, HSL_CHANNELS, Edit
@@ -112,7 +114,7 @@ def load_library(path: Path = LIBRARY_PATH) -> Library:
     return parse_library(path.read_text(encoding="utf-8"))
 
 
-def vector_to_edit(vector: list[float] | tuple[float, ...], flt: tuple[str, int] | None) -> Edit:
+def vector_to_edit(vector: Sequence[float] | np.ndarray, flt: tuple[str, int] | None) -> Edit:
     """Round and clamp a parameter vector (plus an optional filter) into a valid Edit."""
     adjust: dict[str, int] = {}
     ranges: dict[str, dict[str, int]] = {}

@@ -159,9 +159,9 @@ class OpenAITeacher:
             async with self._sem:
                 # Checked after the semaphore: calls queued behind it see the spend of those ahead.
                 if self.meter.exhausted:
-                    reason = (f"spend limit reached: ${self.meter.cost_usd:.4f} of ${self.meter.limit_usd:.4f}; "
-                              "raise TONEFLOW_TEACHER_SPEND_LIMIT_USD to continue")
-                    return self._failure(prompt, "spend_limit", reason, started, (tokens_in, tokens_out), cost)
+                    limit_reason = (f"spend limit reached: ${self.meter.cost_usd:.4f} of ${self.meter.limit_usd:.4f}; "
+                                    "raise TONEFLOW_TEACHER_SPEND_LIMIT_USD to continue")
+                    return self._failure(prompt, "spend_limit", limit_reason, started, (tokens_in, tokens_out), cost)
                 self.meter.requests += 1
                 try:
                     response = await self._client.chat.completions.create(

@@ -36,7 +36,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, poll: flo
         if predicate():
             return
         time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    msg = f"timed out after {timeout:.0f} s waiting for {what}"
+    raise AssertionError(msg)
 
 
 def stop(proc: subprocess.Popen) -> None:

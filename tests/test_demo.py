@@ -30,7 +30,7 @@ def test_quick_demo_runs_the_loop_and_cleans_up(tmp_path):
                     "## Online A/B", "## Latency", "## Contact sheet"):
         assert section in report
     assert "toneflow v000001" in report and "paper FlanT5-base" in report
-    assert "| student | student/minilm |" in report and "| teacher | teacher/offline |" in report
+    assert "| student | student minilm |" in report and "| teacher | teacher offline |" in report
     assert (root / "contact_sheet.png").stat().st_size > 10_000
     assert "Online gate: " in report and "not run" not in report
     # Nothing it started is still running: no new broker, worker, server or training process.

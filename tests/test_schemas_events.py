@@ -1,14 +1,15 @@
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from schemas import SchemaViolation, validate_event
-from schemas.events import PromptEvent, to_json_bytes
+from schemas.events import PromptEvent, ServedBy, to_json_bytes
 
 GOOD_PROMPT = {
     "schema_version": 1, "event_id": "e1", "project_id": "p1", "user_id": "u1",
     "ts": "2026-11-25T10:00:00Z", "prompt": "golden hour",
-    "served_by": {"model": "teacher", "version": "gpt-4o-mini", "variant": "control"},
+    "served_by": {"kind": "teacher", "model": "openai", "version": "gpt-4o-mini", "variant": "control"},
     "served_edit": {"adjust": {"temperature": 40}},
 }
 GOOD_EXPORT = {"schema_version": 1, "event_id": "x1", "project_id": "p1", "user_id": "u1",
@@ -57,3 +58,11 @@ def test_wire_form_is_compact_json():
     event = PromptEvent(event_id="e", project_id="p", user_id="u", ts=datetime(2026, 1, 1, tzinfo=UTC),
                         prompt="moody")
     assert b"served_by" not in to_json_bytes(event)
+
+
+def test_served_by_written_before_kind_existed_is_still_read():
+    """Records on the log from before ``kind``: ``model`` said "teacher/<name>" or "student/<name>"."""
+    old = ServedBy.model_validate({"model": "student/minilm", "version": "v3", "variant": "B"})
+    assert (old.kind, old.model, old.by_teacher) == ("student", "minilm", False)
+    with pytest.raises(ValidationError):
+        ServedBy.model_validate({"model": "minilm", "version": "v3", "variant": "B"})  # no kind: not guessed

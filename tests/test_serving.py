@@ -77,7 +77,8 @@ def test_edit_is_served_and_its_prompt_event_lands_on_the_broker(served) -> None
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert validate_edit(body["edit"]).canonical_dict() == body["edit"]
-    assert body["served_by"] == {"model": "student/minilm", "version": versions[0], "variant": "student"}
+    assert body["served_by"] == {"kind": "student", "model": "minilm", "version": versions[0],
+                                "variant": "student"}
     consumer = Consumer(consumer_config(settings, f"test-serving-{uuid.uuid4().hex[:8]}"))
     try:
         consumer.subscribe([TOPIC_PROMPTS])
@@ -168,15 +169,15 @@ def test_ab_arms_are_deterministic_and_fallback_is_labelled(served) -> None:
             answers = [edit(client, user=user).json()["served_by"] for _ in range(3)]
             assert all(a == answers[0] for a in answers)  # same user, same arm, same model
             assert answers[0]["variant"] == variant
-            expected = "teacher/offline" if variant == "teacher" else "student/minilm"
-            assert answers[0]["model"] == expected
+            expected = ("teacher", "offline") if variant == "teacher" else ("student", "minilm")
+            assert (answers[0]["kind"], answers[0]["model"]) == expected
             if variant == "student":
                 assert answers[0]["version"] == versions[0]  # the pinned version, not `current`
         # A student arm whose model cannot be loaded is answered by the teacher, tagged as a fallback.
         save_plan(settings, TrafficPlan("exp-f", (Arm("ghost", "student", 1.0, "v000099"),), "ghost"))
         assert wait_for(lambda: client.get("/healthz").json()["plan"]["experiment"] == "exp-f")
         fb = edit(client).json()["served_by"]
-        assert fb["variant"] == "ghost-fallback" and fb["model"] == "teacher/offline"
+        assert fb["variant"] == "ghost-fallback" and (fb["kind"], fb["model"]) == ("teacher", "offline")
         health = client.get("/healthz").json()
         assert health["status"] == "degraded" and health["missing_models"] == ["v000099"]
         assert health["requests"]["fallbacks"] >= 1
@@ -196,7 +197,7 @@ def test_predict_cli_single_and_file(served, tmp_path: Path, monkeypatch: pytest
     try:
         assert main(["predict", "golden hour", "--json"]) == 0
         out = json.loads(capsys.readouterr().out)
-        assert out["model"] == {"name": "student/minilm", "version": cur} and validate_edit(out["edit"])
+        assert out["model"] == {"kind": "student", "name": "minilm", "version": cur} and validate_edit(out["edit"])
         src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
         prompts = ["golden hour", "Morocco"] * 100
         src.write_text("".join(json.dumps({"id": i, "prompt": p}) + "\n" for i, p in enumerate(prompts)))

@@ -23,7 +23,8 @@ T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 def _traffic(settings: Settings, variant: str, started: int, exported: int, offset: int) -> int:
     """``started`` projects served by ``variant``, the first ``exported`` of them exported."""
-    served = ServedBy(model="student/minilm" if variant != "teacher" else "teacher/offline", version="v", variant=variant)
+    served = ServedBy(kind="teacher" if variant == "teacher" else "student",
+                      model="offline" if variant == "teacher" else "minilm", version="v", variant=variant)
     prompts = [tables.prompt_row(PromptEvent(event_id=f"{variant}-e{i}", project_id=f"{variant}-p{i}", user_id=f"u{i}",
                                              ts=T0 + timedelta(seconds=i), prompt="golden hour", served_by=served),
                                  tables.Source("toneflow.prompts", 0, offset + i)) for i in range(started)]

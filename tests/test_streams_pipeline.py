@@ -48,7 +48,7 @@ def test_sigkill_twice_mid_stream_loses_and_duplicates_nothing(pipeline_settings
     sender.start()
     try:
         for threshold in (60, 250):  # kill once early, once later in the stream
-            wait_for(lambda: count(settings, "SELECT count(*) FROM prompts") >= threshold, 240,
+            wait_for(lambda n=threshold: count(settings, "SELECT count(*) FROM prompts") >= n, 240,
                      f"{threshold} prompts in the warehouse")
             worker.kill()
             worker.wait(10)

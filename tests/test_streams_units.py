@@ -50,7 +50,7 @@ def _label(event_id="e1", ts=T0, served=None):
 
 
 def _state(labels=(), exports=(), emitted=()):
-    return {"p": 0, "labels": {l.event_id: {"e": l.model_dump(mode="json"), "src": None} for l in labels},
+    return {"p": 0, "labels": {lab.event_id: {"e": lab.model_dump(mode="json"), "src": None} for lab in labels},
             "exports": {x.event_id: {"e": x.model_dump(mode="json"), "src": None} for x in exports},
             "emitted": list(emitted)}
 
@@ -89,8 +89,8 @@ def test_join_ignores_exports_before_the_prompt_and_other_labels():
 def test_guard_reuses_teacher_served_and_relabels_student_served():
     base = {"event_id": "e", "project_id": "p", "user_id": "u", "ts": T0, "prompt": "moody",
             "served_edit": validate_edit({"adjust": {"contrast": 20}})}
-    teacher = PromptEvent(**base, served_by=ServedBy(model="teacher/openai", version="gpt", variant="A"))
-    student = PromptEvent(**base, served_by=ServedBy(model="student/minilm", version="v3", variant="B"))
+    teacher = PromptEvent(**base, served_by=ServedBy(kind="teacher", model="openai", version="gpt", variant="A"))
+    student = PromptEvent(**base, served_by=ServedBy(kind="student", model="minilm", version="v3", variant="B"))
     assert not needs_teacher_call(teacher)
     assert needs_teacher_call(student)
     assert needs_teacher_call(PromptEvent(**{**base, "served_edit": None}))

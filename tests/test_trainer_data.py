@@ -228,14 +228,19 @@ def test_snapshot_from_the_real_warehouse(settings: Settings) -> None:
 
     from trainer.config import TrainConfig
     from trainer.train import resolve_snapshot
+    from warehouse.tables import SCHEMAS
     from warehouse.writer import write_rows
 
+    def full(table: str, **values: object) -> dict[str, object]:  # columns this test does not set are null
+        return {**{f.name: None for f in SCHEMAS[table]}, **values}
+
     ts = datetime(2026, 11, 1, tzinfo=UTC)
-    accepted = [{"event_id": f"a{i}", "project_id": f"p{i}", "user_id": f"u{i % 3}", "prompt": f"look {i % 40}",
+    accepted = [full("accepted_examples", **{"event_id": f"a{i}", "project_id": f"p{i}", "user_id": f"u{i % 3}",
+                                             "prompt": f"look {i % 40}",
                  "prompt_norm": f"look {i % 40}", "edit": WARM if i % 40 < 20 else NOIR, "label_source": "teacher",
-                 "ts": ts, "prompt_ts": ts, "export_ts": ts} for i in range(120)]
-    prompts = [{"event_id": f"q{i}", "project_id": f"p{i}", "user_id": "u", "ts": ts, "prompt": f"look {i % 40}",
-                "prompt_norm": f"look {i % 40}", "served_edit": None} for i in range(200)]
+                 "ts": ts, "prompt_ts": ts, "export_ts": ts}) for i in range(120)]
+    prompts = [full("prompts", event_id=f"q{i}", project_id=f"p{i}", user_id="u", ts=ts, prompt=f"look {i % 40}",
+                    prompt_norm=f"look {i % 40}", served_edit=None) for i in range(200)]
     write_rows(settings, "accepted_examples", accepted, key="trainer-test")
     write_rows(settings, "prompts", prompts, key="trainer-test")
     snap = resolve_snapshot(settings, TrainConfig(auto_augment=False))
@@ -256,7 +261,8 @@ def test_warehouse_source_caps_student_served_examples(tmp_path: Path) -> None:
     now = datetime(2026, 11, 25, tzinfo=UTC)
     rows = [{**{f.name: None for f in SCHEMAS["accepted_examples"]}, "event_id": f"e{i}", "project_id": f"p{i}",
              "user_id": f"u{i}", "prompt": f"warm look {i}", "prompt_norm": f"warm look {i}", "edit": WARM,
-             "label_source": "teacher", "served_model": "student/minilm" if i % 2 else "teacher/offline",
+             "label_source": "teacher", "served_kind": "student" if i % 2 else "teacher",
+             "served_model": "minilm" if i % 2 else "offline",
              "ts": now, "ingested_at": now} for i in range(40)]
     write_batch(settings, "accepted_examples", rows, topic="toneflow.accepted", partition=0, first_offset=0,
                 last_offset=39)

@@ -26,7 +26,7 @@ def wh(tmp_path):
 
 def _prompt(i, variant="A"):
     return PromptEvent(event_id=f"e{i}", project_id=f"p{i}", user_id=f"u{i % 7}", ts=T0 + timedelta(minutes=i),
-                       prompt="Golden Hour!", served_by=ServedBy(model="teacher/offline", version="v1", variant=variant),
+                       prompt="Golden Hour!", served_by=ServedBy(kind="teacher", model="offline", version="v1", variant=variant),
                        served_edit=validate_edit({"adjust": {"temperature": 20}}))
 
 
@@ -156,3 +156,55 @@ def test_stale_temp_files_are_cleaned_fresh_ones_kept(wh):
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
     assert remove_stale_temp_files(warehouse_root(wh)) == 1
     assert not stale.exists() and fresh.exists() and len(data_files(wh, "prompts")) == 1
+
+
+def _leaf_fields(model, prefix=""):
+    """Every stored leaf of an event model, walked independently of warehouse/tables.py."""
+    from pydantic import BaseModel
+
+    from schemas import Edit
+
+    out = []
+    for name, info in model.model_fields.items():
+        if name == "schema_version":
+            continue
+        kinds = [a for a in (getattr(info.annotation, "__args__", None) or (info.annotation,)) if a is not type(None)]
+        nested = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel) and k is not Edit]
+        out += _leaf_fields(nested[0], prefix + name + ".") if nested else [prefix + name]
+    return out
+
+
+def test_every_event_field_is_a_column_and_nothing_else():
+    """The Parquet row schemas come from the event contracts: a field added to an event appears
+    as a column (and one removed disappears), with only the lineage and computed columns besides."""
+    lineage = {"src_topic", "src_partition", "src_offset", "ingested_at"}
+    for table, spec in tables.SPECS.items():
+        columns = set(tables.SCHEMAS[table].names) - lineage - {name for name, _, _ in spec.derived}
+        leaves = _leaf_fields(spec.model)
+        assert len(columns) == len(leaves), (table, sorted(columns), leaves)
+        for leaf in leaves:  # each nested leaf lands under its documented prefix
+            head, _, tail = leaf.rpartition(".")
+            assert (spec.prefixes[head] + tail if head else tail) in columns, (table, leaf)
+
+
+def test_a_new_event_field_becomes_a_column(monkeypatch):
+    from pydantic import Field
+
+    from schemas.events import PromptEvent
+
+    class PromptEventV2(PromptEvent):
+        device: str | None = Field(None)
+
+    spec = tables.TableSpec(PromptEventV2, tables.SPECS["prompts"].prefixes, tables.SPECS["prompts"].derived)
+    assert "device" in tables._schema(spec).names
+    assert "device" not in tables.SCHEMAS["prompts"].names
+
+
+def test_rows_have_exactly_the_table_columns_or_the_write_fails(tmp_path):
+    row = tables.prompt_row(_prompt(1), tables.Source("toneflow.prompts", 0, 1))
+    assert set(row) == set(tables.SCHEMAS["prompts"].names)
+    assert row["served_kind"] == "teacher" and row["served_model"] == "offline"
+    settings = Settings(data_dir=tmp_path)
+    partial = {k: v for k, v in row.items() if k != "served_kind"}
+    with pytest.raises(ValueError, match=r"missing \['served_kind'\]"):
+        write_batch(settings, "prompts", [partial], topic="toneflow.prompts", partition=0, first_offset=1, last_offset=1)

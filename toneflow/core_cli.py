@@ -110,12 +110,15 @@ def _demo(args: argparse.Namespace) -> int:
     from toneflow.demo import run
 
     if not 0 < args.share < 1:
-        raise ToneflowError(f"--share must be between 0 and 1 (exclusive), got {args.share}")
+        msg = f"--share must be between 0 and 1 (exclusive), got {args.share}"
+        raise ToneflowError(msg)
     if min(args.teacher_projects, args.ab_projects, args.threshold) < 1 or args.train_minutes <= 0:
-        raise ToneflowError("--teacher-projects, --ab-projects, --threshold and --train-minutes must be positive")
+        msg = "--teacher-projects, --ab-projects, --threshold and --train-minutes must be positive"
+        raise ToneflowError(msg)
     if args.threshold > args.teacher_projects:
-        raise ToneflowError(f"--threshold {args.threshold} can never be reached with "
-                            f"--teacher-projects {args.teacher_projects} (about half the projects are exported)")
+        msg = (f"--threshold {args.threshold} can never be reached with "
+               f"--teacher-projects {args.teacher_projects} (about half the projects are exported)")
+        raise ToneflowError(msg)
 
     plan = DemoPlan(teacher_projects=args.teacher_projects, ab_projects=args.ab_projects,
                     retrain_threshold=args.threshold, train_minutes=args.train_minutes,

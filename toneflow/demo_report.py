@@ -87,7 +87,8 @@ def write_report(demo: Any) -> Path:
                                                  "promoted"], runs), ""]
     parts += ["## Offline metrics (tool selection F1, quality, final per tool; held-out test split)", "",
               _md_table(["model", "test", "adjust", "selective adjust", "filter", "overall"], metrics_rows(con)), ""]
-    ab = con.execute("SELECT variant, served_model, projects_started, projects_exported, project_completion_rate, "
+    ab = con.execute("SELECT variant, served_kind || ' ' || served_model, "
+                     "projects_started, projects_exported, project_completion_rate, "
                      "ci95_low, ci95_high FROM ab_completion_total ORDER BY variant").fetchall()
     parts += ["## Online A/B: project completion rate per variant (95% Wilson interval)", "",
               _md_table(["variant", "served by", "started", "exported", "rate", "ci low", "ci high"], ab), "",

@@ -59,7 +59,8 @@ class Demo:
         from warehouse.catalog import connect
 
         try:
-            return int(connect(self.settings).execute(sql).fetchone()[0])
+            row = connect(self.settings).execute(sql).fetchone()
+            return int(row[0]) if row else 0
         except Exception:  # noqa: BLE001 - a file mid-rename: ask again next poll
             return 0
 

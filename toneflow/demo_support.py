@@ -7,10 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from foundation.errors import ToneflowError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Processes:
         return proc
 
     def stop_all(self) -> None:
-        for name, proc in reversed(list(self.procs.items())):
+        for proc in reversed(list(self.procs.values())):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)  # the group: a training run the worker launched too
@@ -56,7 +60,8 @@ def say(step: int, total: int, text: str) -> None:
     print(f"\n[{step}/{total}] {text}", flush=True)
 
 
-def wait_for(check, timeout: float, what: str, procs: Processes | None = None, poll: float = 1.0):  # type: ignore[no-untyped-def]
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, procs: Processes | None = None,
+             poll: float = 1.0) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()

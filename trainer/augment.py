@@ -29,8 +29,8 @@ from typing import Any
 from foundation.settings import Settings
 from schemas.edit import look_slice
 from schemas.text import normalise_prompt
+from streams.vocabulary import typo
 from trainer.data import Example, make_example
-from trainer.exceptions import TeacherUnavailable
 from trainer.metrics import sample_score
 from trainer.snapshot import pinned_rows, split_of
 
@@ -47,17 +47,6 @@ STOPWORDS = frozenset(["a", "an", "the", "it", "this", "make", "me", "please", "
 _WORD = re.compile(r"[a-z][a-z&'-]+")
 
 
-def _typo(text: str, rng: random.Random) -> str:
-    words = text.split()
-    idx = [i for i, w in enumerate(words) if len(w) >= 4]
-    if not idx:
-        return text
-    i = rng.choice(idx)
-    w, j = words[i], rng.randrange(1, len(words[i]) - 1)
-    words[i] = rng.choice([w[:j] + w[j + 1:], w[:j] + w[j] + w[j:], w[:j - 1] + w[j] + w[j - 1] + w[j + 1:]])
-    return " ".join(words)
-
-
 def paraphrase(prompt: str, rng: random.Random) -> str:
     """One meaning-preserving variant: a synonym, a framing, a word-order swap or a typo."""
     text = normalise_prompt(prompt)
@@ -72,7 +61,7 @@ def paraphrase(prompt: str, rng: random.Random) -> str:
         left, right = text.split(" and ", 1)
         return f"{right} and {left}"
     if kind == "typo":
-        return _typo(text, rng)
+        return typo(text, rng)
     return rng.choice(FRAMES[1:]).format(p=text)
 
 
@@ -148,17 +137,9 @@ def neighbour_intents(wrong: Sequence[str], vocabulary: Sequence[str], per_promp
 
 def label_with_teacher(prompts: Sequence[str], settings: Settings) -> list[tuple[str, str]]:
     """(prompt, canonical edit JSON) for every prompt the teacher labelled successfully."""
-    try:
-        from teacher import get_teacher  # type: ignore[attr-defined]
+    from teacher import get_teacher
 
-        teacher = get_teacher(settings)
-    except ImportError:
-        try:
-            from teacher.offline import OfflineTeacher
-        except ImportError:
-            msg = "augmentation needs the teacher package (teacher/) to label new intents"
-            raise TeacherUnavailable(msg) from None
-        teacher = OfflineTeacher(temperature=0.0, seed=settings.seed)
+    teacher = get_teacher(settings)
     labels = asyncio.run(teacher.label(list(prompts)))
     return [(lab.prompt, lab.edit.canonical_json()) for lab in labels if lab.ok and lab.edit is not None]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,6 @@ class Example:
     @property
     def edit_obj(self) -> Edit:
         return validate_edit(self.edit)
-
-    def as_row(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def make_example(prompt: str, edit: Edit | dict[str, Any] | str, *, id: str | None = None,  # noqa: A002
                  **extra: Any) -> Example:
@@ -154,5 +150,3 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def prompts_of(rows: Sequence[Example]) -> list[str]:
-    return [r.prompt for r in rows]

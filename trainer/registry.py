@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foundation.failpoints import failpoint
-from foundation.osutil import atomic_write_json, fsync_dir  # re-exported: trainer modules import them from here
+from foundation.osutil import atomic_write_json, fsync_dir
 from foundation.settings import Settings
 from trainer.exceptions import CorruptModel, GateRejected, ModelNotFound, NoCurrentModel, TrainerError
 

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from foundation.osutil import pid_alive
+from foundation.osutil import atomic_write_json, pid_alive
 from foundation.settings import Settings
-from trainer.registry import atomic_write_json, models_dir
+from trainer.registry import models_dir
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -59,16 +59,11 @@ def finish_trigger(settings: Settings, trigger_id: str, version: str) -> None:
 
 def write_warehouse_rows(settings: Settings, outcome: dict[str, Any], meta: dict[str, Any], result: Any) -> None:
     """Write this run to the warehouse tables ``training_runs`` and ``model_evals`` (idempotent per key:
-    one file per version, and per version and test set).
-
-    Skipped with a log line while the warehouse package is not installed: the registry already
-    holds everything, the warehouse copy is for SQL over history.
+    one file per version, and per version and test set). The registry holds everything too; the
+    warehouse copy is for SQL over history.
     """
-    try:
-        from warehouse.writer import write_rows
-    except ImportError:
-        log.info("warehouse.writer not available; training_runs/model_evals not written")
-        return
+    from warehouse.writer import write_rows
+
     version = outcome["version"]
     write_rows(settings, "training_runs", [{
         "run_id": f"{version}", "version": version, "student": meta["student"], "snapshot": meta["snapshot"],

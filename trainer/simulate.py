@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas.text import normalise_prompt
-from trainer.augment import FRAMES, _typo
+from streams.vocabulary import typo
+from trainer.augment import FRAMES
 from trainer.data import write_jsonl
 
 _MODIFIERS = ("slightly", "a bit", "very", "a lot more", "a touch of", "super", "subtle", "really",
@@ -53,7 +54,7 @@ def generate_prompts(n: int, seed: int = 0, phrases: Sequence[str] | None = None
             left = f"{rng.choice(_MODIFIERS)} {p}" if rng.random() < 0.3 else p
             text = f"{left}{rng.choice(_JOINERS)}{q}"
         else:
-            text = _typo(rng.choice(FRAMES).format(p=p), rng)
+            text = typo(rng.choice(FRAMES).format(p=p), rng)
         norm = normalise_prompt(text)
         if norm and norm not in seen:
             seen.add(norm)

@@ -24,10 +24,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from foundation.osutil import atomic_write_json, fsync_dir
 from foundation.settings import Settings
 from trainer.data import Example
 from trainer.exceptions import DataError, SnapshotNotFound
-from trainer.registry import atomic_write_json, fsync_dir
 
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")

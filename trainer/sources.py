@@ -60,16 +60,13 @@ def from_duckdb(con: Any) -> tuple[list[Candidate], dict[tuple[str, str], int]]:
 
 
 def from_warehouse(settings: Settings) -> tuple[list[Candidate], dict[tuple[str, str], int]]:
-    try:
-        from warehouse.catalog import connect
-    except ImportError:
-        msg = "the warehouse is not available yet: pass --input FILE.jsonl|parquet of (prompt, edit) pairs"
-        raise DataError(msg) from None
+    from warehouse.catalog import connect
+
     con = connect(settings)
     try:
         cands, served = from_duckdb(con)
         student_served = {r[0] for r in con.execute(
-            "SELECT event_id FROM accepted_examples WHERE served_model LIKE 'student/%'").fetchall()}
+            "SELECT event_id FROM accepted_examples WHERE served_kind = 'student'").fetchall()}
     finally:
         con.close()
     # The feedback-loop guard (streams/guard.py): student-served examples are capped at

@@ -62,7 +62,7 @@ def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
         return snap
     if cfg.input:
         cands, served = sources.from_file(cfg.input)
-        source = {"kind": "file", "path": str(cfg.input)}
+        source: dict[str, Any] = {"kind": "file", "path": str(cfg.input)}
     else:
         cands, served = sources.from_warehouse(settings)
         source = {"kind": "warehouse", "accepted": len(cands)}

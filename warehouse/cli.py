@@ -76,7 +76,8 @@ def _sql(args: argparse.Namespace) -> int:
         return 0
     if args.format == "parquet":
         if not args.output:
-            raise ToneflowError("--format parquet needs --output FILE")
+            msg = "--format parquet needs --output FILE"
+            raise ToneflowError(msg)
         import pyarrow.parquet as pq
 
         pq.write_table(rel.arrow(), args.output)

@@ -1,23 +1,39 @@
-"""Table schemas of the stream-fed tables, and how an event becomes a row.
+"""Table schemas of the stream-fed tables, and how an event becomes a row, both derived from the
+event contracts in ``schemas/events.py``.
+
+One ``TableSpec`` per table says which event model feeds it, the column prefix of each nested
+model (``served_by`` → ``served_kind``, ``served_model``, ...), and the few columns computed from
+the event (``prompt_norm``, ``n_repairs``). The Arrow schema and the row come out of the same walk
+over the model's fields, so a field added to an event is a column at once, and a row can never
+miss a column (it would raise here, not turn into a silent null in Parquet).
 
 Every stream row carries lineage: ``src_topic``/``src_partition``/``src_offset`` say where it was
 read from the log, so any row can be traced back and the warehouse rebuilt by replaying the log.
-Edits are stored as canonical edit JSON text (schemas.canonical_json). Timestamps are UTC.
+Edits are stored as canonical edit JSON text (schemas.canonical_json); lists as JSON text.
+Timestamps are UTC.
 """
 
 from __future__ import annotations
 
 import json
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import pyarrow as pa
+from pydantic import AwareDatetime, BaseModel
 
 from schemas import Edit, canonical_json
-from schemas.events import AcceptedExample, DlqRecord, ExportEvent, LabelEvent, PromptEvent, ServedBy
+from schemas.events import AcceptedExample, DlqRecord, ExportEvent, LabelEvent, PromptEvent
 from schemas.text import normalise_prompt
 
 TS = pa.timestamp("us", tz="UTC")
+NOT_STORED = frozenset({"schema_version"})  # the contract version is checked on read, not kept per row
+# Partitions fit in 32 bits, and earlier Parquet files stored them so.
+_LEAF_TYPES: dict[str, pa.DataType] = {"partition": pa.int32()}
 
 
 class Source(NamedTuple):
@@ -28,115 +44,140 @@ class Source(NamedTuple):
     offset: int
 
 
-_LINEAGE = [("src_topic", pa.string()), ("src_partition", pa.int32()), ("src_offset", pa.int64()),
-            ("ingested_at", TS)]
-_SERVED = [("served_model", pa.string()), ("served_version", pa.string()), ("served_variant", pa.string()),
-           ("served_edit", pa.string())]
+Derived = tuple[str, pa.DataType, Callable[[Any], Any]]
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "prompts": pa.schema([
-        ("event_id", pa.string()), ("project_id", pa.string()), ("user_id", pa.string()), ("ts", TS),
-        ("prompt", pa.string()), ("prompt_norm", pa.string()), *_SERVED, *_LINEAGE,
-    ]),
-    "exports": pa.schema([
-        ("event_id", pa.string()), ("project_id", pa.string()), ("user_id", pa.string()), ("ts", TS),
-        ("final_edit", pa.string()), *_LINEAGE,
-    ]),
-    "labels": pa.schema([
-        ("event_id", pa.string()), ("project_id", pa.string()), ("user_id", pa.string()),
-        ("prompt", pa.string()), ("prompt_norm", pa.string()), ("prompt_ts", TS), ("ts", TS),
-        ("edit", pa.string()), ("teacher_model", pa.string()), ("teacher_version", pa.string()),
-        ("repairs", pa.string()), ("n_repairs", pa.int32()), ("latency_ms", pa.float64()),
-        ("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64()), ("cost", pa.float64()),
-        ("cached", pa.bool_()), ("reused_served_edit", pa.bool_()), *_SERVED,
-        ("prompt_src_topic", pa.string()), ("prompt_src_partition", pa.int32()), ("prompt_src_offset", pa.int64()),
-        *_LINEAGE,
-    ]),
-    "accepted_examples": pa.schema([
-        ("event_id", pa.string()), ("project_id", pa.string()), ("user_id", pa.string()),
-        ("prompt", pa.string()), ("prompt_norm", pa.string()), ("edit", pa.string()),
-        ("label_source", pa.string()), ("teacher_edit", pa.string()), ("teacher_model", pa.string()),
-        ("teacher_version", pa.string()), ("teacher_tokens", pa.int64()), ("teacher_cost", pa.float64()),
-        *_SERVED, ("export_event_id", pa.string()), ("prompt_ts", TS), ("export_ts", TS), ("ts", TS),
-        ("look_slice", pa.string()), ("quality", pa.float64()),
-        ("label_src_topic", pa.string()), ("label_src_partition", pa.int32()), ("label_src_offset", pa.int64()),
-        ("export_src_topic", pa.string()), ("export_src_partition", pa.int32()), ("export_src_offset", pa.int64()),
-        *_LINEAGE,
-    ]),
-    "dlq": pa.schema([
-        ("stage", pa.string()), ("error_kind", pa.string()), ("error", pa.string()),
-        ("bad_topic", pa.string()), ("bad_partition", pa.int32()), ("bad_offset", pa.int64()),
-        ("key", pa.string()), ("raw", pa.string()), ("raw_truncated", pa.bool_()), ("event_id", pa.string()),
-        ("ts", TS), *_LINEAGE,
-    ]),
+
+@dataclass(frozen=True)
+class TableSpec:
+    model: type[BaseModel]
+    prefixes: dict[str, str] = field(default_factory=dict)  # nested-model field -> column prefix
+    derived: tuple[Derived, ...] = ()                      # (column, type, f(event)), after the field it follows
+
+
+_LINEAGE: list[tuple[str, pa.DataType]] = [("src_topic", pa.string()), ("src_partition", pa.int32()),
+                                           ("src_offset", pa.int64()), ("ingested_at", TS)]
+_PROMPT_NORM: Derived = ("prompt_norm", pa.string(), lambda e: normalise_prompt(e.prompt))
+_SERVED = {"served_by": "served_"}
+
+SPECS: dict[str, TableSpec] = {
+    "prompts": TableSpec(PromptEvent, _SERVED, (_PROMPT_NORM,)),
+    "exports": TableSpec(ExportEvent),
+    "labels": TableSpec(LabelEvent, {**_SERVED, "teacher": "teacher_", "source": "prompt_src_"},
+                        (_PROMPT_NORM, ("n_repairs", pa.int32(), lambda e: len(e.repairs)))),
+    "accepted_examples": TableSpec(AcceptedExample, {**_SERVED, "teacher": "teacher_", "label_source_ref": "label_src_",
+                                                     "export_source_ref": "export_src_"}, (_PROMPT_NORM,)),
+    "dlq": TableSpec(DlqRecord, {"source": "bad_"}),
 }
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; ``Literal[...]`` -> the type of its values."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap(args[0])
+    if typing.get_origin(annotation) is typing.Literal:
+        return type(typing.get_args(annotation)[0])
+    return annotation
+
+
+def _arrow_type(name: str, annotation: Any) -> pa.DataType:
+    kind = _unwrap(annotation)
+    if name in _LEAF_TYPES:
+        return _LEAF_TYPES[name]
+    if kind is bool:
+        return pa.bool_()
+    if kind is int:
+        return pa.int64()
+    if kind is float:
+        return pa.float64()
+    if kind in (datetime, AwareDatetime):
+        return TS
+    if kind is str or kind is Edit or typing.get_origin(kind) in (list, dict):
+        return pa.string()
+    msg = f"no Parquet type for field {name!r} ({annotation}); add one in warehouse/tables.py"
+    raise TypeError(msg)
+
+
+def _is_model(annotation: Any) -> bool:
+    kind = _unwrap(annotation)
+    return isinstance(kind, type) and issubclass(kind, BaseModel) and kind is not Edit
+
+
+def _columns(model: type[BaseModel], prefixes: dict[str, str], prefix: str = "") -> list[tuple[str, pa.DataType]]:
+    cols: list[tuple[str, pa.DataType]] = []
+    for name, info in model.model_fields.items():
+        if name in NOT_STORED:
+            continue
+        if _is_model(info.annotation):
+            if name not in prefixes:
+                msg = f"{model.__name__}.{name} is a nested model: give it a column prefix in warehouse/tables.py SPECS"
+                raise TypeError(msg)
+            cols += _columns(_unwrap(info.annotation), {}, prefixes[name])
+        else:
+            cols.append((prefix + name, _arrow_type(name, info.annotation)))
+    return cols
+
+
+def _schema(spec: TableSpec) -> pa.Schema:
+    cols = _columns(spec.model, spec.prefixes)
+    cols += [(name, kind) for name, kind, _ in spec.derived]
+    return pa.schema([*cols, *_LINEAGE])
+
+
+SCHEMAS: dict[str, pa.Schema] = {table: _schema(spec) for table, spec in SPECS.items()}
 STREAM_TABLES = tuple(SCHEMAS)
 
 
-def _edit(edit: Edit | None) -> str | None:
-    return None if edit is None else canonical_json(edit)
+def _value(value: Any) -> Any:
+    if isinstance(value, Edit):
+        return canonical_json(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
-def _served(served_by: ServedBy | None, served_edit: Edit | None) -> dict[str, Any]:
-    return {
-        "served_model": served_by.model if served_by else None,
-        "served_version": served_by.version if served_by else None,
-        "served_variant": served_by.variant if served_by else None,
-        "served_edit": _edit(served_edit),
-    }
+def _flatten(record: BaseModel | None, model: type[BaseModel], prefixes: dict[str, str], prefix: str,
+             out: dict[str, Any]) -> None:
+    for name, info in model.model_fields.items():
+        if name in NOT_STORED:
+            continue
+        value = getattr(record, name) if record is not None else None
+        if _is_model(info.annotation):
+            _flatten(value, _unwrap(info.annotation), {}, prefixes[name], out)
+        else:
+            out[prefix + name] = _value(value)
 
 
-def _lineage(src: Source) -> dict[str, Any]:
-    return {"src_topic": src.topic, "src_partition": src.partition, "src_offset": src.offset,
-            "ingested_at": datetime.now(UTC)}
+def to_row(table: str, event: BaseModel, src: Source) -> dict[str, Any]:
+    """The row of ``table`` for ``event`` read at ``src``; has exactly the columns of ``SCHEMAS[table]``."""
+    spec = SPECS[table]
+    if not isinstance(event, spec.model):
+        msg = f"table {table} stores {spec.model.__name__} records, not {type(event).__name__}"
+        raise TypeError(msg)
+    row: dict[str, Any] = {}
+    _flatten(event, spec.model, spec.prefixes, "", row)
+    for name, _, compute in spec.derived:
+        row[name] = compute(event)
+    row.update(src_topic=src.topic, src_partition=src.partition, src_offset=src.offset, ingested_at=datetime.now(UTC))
+    return row
 
 
 def prompt_row(e: PromptEvent, src: Source) -> dict[str, Any]:
-    return {"event_id": e.event_id, "project_id": e.project_id, "user_id": e.user_id, "ts": e.ts,
-            "prompt": e.prompt, "prompt_norm": normalise_prompt(e.prompt),
-            **_served(e.served_by, e.served_edit), **_lineage(src)}
+    return to_row("prompts", e, src)
 
 
 def export_row(e: ExportEvent, src: Source) -> dict[str, Any]:
-    return {"event_id": e.event_id, "project_id": e.project_id, "user_id": e.user_id, "ts": e.ts,
-            "final_edit": _edit(e.final_edit), **_lineage(src)}
+    return to_row("exports", e, src)
 
 
 def label_row(e: LabelEvent, src: Source) -> dict[str, Any]:
-    ps = e.source
-    return {
-        "event_id": e.event_id, "project_id": e.project_id, "user_id": e.user_id, "prompt": e.prompt,
-        "prompt_norm": normalise_prompt(e.prompt), "prompt_ts": e.prompt_ts, "ts": e.ts, "edit": _edit(e.edit),
-        "teacher_model": e.teacher.model, "teacher_version": e.teacher.version,
-        "repairs": json.dumps(e.repairs), "n_repairs": len(e.repairs), "latency_ms": e.latency_ms,
-        "prompt_tokens": e.prompt_tokens, "completion_tokens": e.completion_tokens, "cost": e.cost,
-        "cached": e.cached, "reused_served_edit": e.reused_served_edit, **_served(e.served_by, e.served_edit),
-        "prompt_src_topic": ps.topic if ps else None, "prompt_src_partition": ps.partition if ps else None,
-        "prompt_src_offset": ps.offset if ps else None, **_lineage(src),
-    }
+    return to_row("labels", e, src)
 
 
 def accepted_row(e: AcceptedExample, src: Source) -> dict[str, Any]:
-    lr, xr = e.label_source_ref, e.export_source_ref
-    return {
-        "event_id": e.event_id, "project_id": e.project_id, "user_id": e.user_id, "prompt": e.prompt,
-        "prompt_norm": normalise_prompt(e.prompt), "edit": _edit(e.edit), "label_source": e.label_source,
-        "teacher_edit": _edit(e.teacher_edit), "teacher_model": e.teacher.model,
-        "teacher_version": e.teacher.version, "teacher_tokens": e.teacher_tokens, "teacher_cost": e.teacher_cost,
-        **_served(e.served_by, e.served_edit), "export_event_id": e.export_event_id, "prompt_ts": e.prompt_ts,
-        "export_ts": e.export_ts, "ts": e.ts, "look_slice": e.look_slice, "quality": e.quality,
-        "label_src_topic": lr.topic if lr else None, "label_src_partition": lr.partition if lr else None,
-        "label_src_offset": lr.offset if lr else None, "export_src_topic": xr.topic if xr else None,
-        "export_src_partition": xr.partition if xr else None, "export_src_offset": xr.offset if xr else None,
-        **_lineage(src),
-    }
+    return to_row("accepted_examples", e, src)
 
 
 def dlq_row(e: DlqRecord, src: Source) -> dict[str, Any]:
-    bad = e.source
-    return {
-        "stage": e.stage, "error_kind": e.error_kind, "error": e.error,
-        "bad_topic": bad.topic if bad else None, "bad_partition": bad.partition if bad else None,
-        "bad_offset": bad.offset if bad else None, "key": e.key, "raw": e.raw, "raw_truncated": e.raw_truncated,
-        "event_id": e.event_id, "ts": e.ts, **_lineage(src),
-    }
+    return to_row("dlq", e, src)

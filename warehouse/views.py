@@ -26,6 +26,7 @@ DERIVED_VIEWS: dict[str, str] = {
     "ab_projects": """
         SELECT project_id,
                arg_min(coalesce(served_variant, 'unassigned'), ts) AS variant,
+               arg_min(served_kind, ts) AS served_kind,
                arg_min(served_model, ts) AS served_model,
                arg_min(served_version, ts) AS served_version,
                CAST(min(ts) AS DATE) AS day,
@@ -33,17 +34,19 @@ DERIVED_VIEWS: dict[str, str] = {
         FROM prompts GROUP BY project_id
     """,
     "ab_completion": f"""
-        SELECT variant, day, served_model, n AS projects_started,
+        SELECT variant, day, served_kind, served_model, n AS projects_started,
                x AS projects_exported, p AS project_completion_rate, {_WILSON}
-        FROM (SELECT variant, day, any_value(served_model) AS served_model, count(*) AS n,
+        FROM (SELECT variant, day, any_value(served_kind) AS served_kind, any_value(served_model) AS served_model,
+                     count(*) AS n,
                      count(*) FILTER (WHERE exported) AS x, x / n AS p
               FROM ab_projects GROUP BY variant, day)
         ORDER BY day, variant
     """,
     "ab_completion_total": f"""
-        SELECT variant, served_model, n AS projects_started, x AS projects_exported,
+        SELECT variant, served_kind, served_model, n AS projects_started, x AS projects_exported,
                p AS project_completion_rate, {_WILSON}
-        FROM (SELECT variant, any_value(served_model) AS served_model, count(*) AS n,
+        FROM (SELECT variant, any_value(served_kind) AS served_kind, any_value(served_model) AS served_model,
+                     count(*) AS n,
                      count(*) FILTER (WHERE exported) AS x, x / n AS p
               FROM ab_projects GROUP BY variant)
         ORDER BY variant

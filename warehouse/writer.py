@@ -72,6 +72,14 @@ def _to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     schema = SCHEMAS.get(table)
     if schema is None:
         return pa.Table.from_pylist(rows)
+    # from_pylist would store a missing column as null without a word: a row must have them all.
+    columns = set(schema.names)
+    for row in rows:
+        if row.keys() != columns:
+            missing, extra = sorted(columns - row.keys()), sorted(row.keys() - columns)
+            msg = (f"a {table} row does not match the table's columns (missing {missing}, unknown {extra}); "
+                   "build rows with warehouse.tables.to_row")
+            raise ValueError(msg)
     return pa.Table.from_pylist(rows, schema=schema)
 
 

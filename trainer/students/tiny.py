@@ -38,10 +38,10 @@ def build_tiny(kind: str, path: str | Path, *, d_model: int = 32, layers: int = 
     tok = char_tokenizer()
     vocab = len(tok)  # type: ignore[arg-type]
     if kind == "seq2seq":
-        config = T5Config(vocab_size=vocab, d_model=d_model, d_kv=8, d_ff=2 * d_model, num_layers=layers,
-                          num_decoder_layers=layers, num_heads=4, pad_token_id=0, eos_token_id=1,
-                          decoder_start_token_id=0)
-        model: object = T5ForConditionalGeneration(config)
+        t5 = T5Config(vocab_size=vocab, d_model=d_model, d_kv=8, d_ff=2 * d_model, num_layers=layers,
+                      num_decoder_layers=layers, num_heads=4, pad_token_id=0, eos_token_id=1)
+        t5.decoder_start_token_id = 0  # set after: T5Config's typed signature does not list it
+        model: object = T5ForConditionalGeneration(t5)
     elif kind == "causal":
         config = LlamaConfig(vocab_size=vocab, hidden_size=d_model, intermediate_size=2 * d_model,
                              num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
