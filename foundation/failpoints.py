@@ -1,4 +1,4 @@
-"""Named crash points for fault tests (reliability.md §9).
+"""Named crash points for fault tests (docs/reliability.md §8).
 
 ``TONEFLOW_FAILPOINTS=sink.after_write_before_ack`` makes the process die with ``os._exit(137)``
 (like SIGKILL: no cleanup, no commit) when it reaches that point; ``name:raise`` raises

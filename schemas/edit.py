@@ -1,4 +1,4 @@
-"""The edit: the output contract of every teacher and student (DESIGN.md §2).
+"""The edit: the output contract of every teacher and student (documented in the README, "The edit contract").
 
 An edit is a JSON object with up to three keys, one per tool; a missing key means the tool is not
 used and ``{}`` means no tool applies. All parameters are integers; 0 means "unchanged".

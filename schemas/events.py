@@ -1,4 +1,4 @@
-"""Event contracts for the Kafka topics (DESIGN.md §3).
+"""Event contracts for the Kafka topics (the README's "Events" table lists them).
 
 Every record is JSON, keyed by ``project_id``, and carries ``schema_version``. App producers send
 ``PromptEvent`` and ``ExportEvent``; the agents produce the rest. Models forbid unknown fields so

@@ -4,7 +4,7 @@
   and value. Use it for app producers and for anything already repaired.
 * ``repair_edit`` is for model output (teacher or student): it clamps ranges, rounds numbers,
   drops unknown keys and unknown filter names, and returns every change it made as a ``Repair``
-  so callers can count them (DESIGN.md §2: "clamps nothing silently").
+  so callers can count them (nothing is clamped silently).
 """
 
 from __future__ import annotations

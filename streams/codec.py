@@ -1,6 +1,6 @@
 """Decoding raw Kafka records into events, with errors as a second output.
 
-Faust acks and skips records it cannot decode (reliability.md §2.3), so every toneflow topic is
+Faust acks and skips records it cannot decode (docs/reliability.md §2.3), so every toneflow topic is
 consumed as raw bytes and decoded here: a record either becomes an event or a ``DlqRecord`` that
 names its topic/partition/offset, the stage and the reason. Nothing raises on bad data.
 """

@@ -1,6 +1,6 @@
 """The Faust app and what every agent shares (``Pipeline``); ``streams/app.py`` wires the agents in.
 
-Reliability decisions (reliability.md §2), each closing a documented way Faust loses data:
+Reliability decisions (docs/reliability.md §2), each closing a documented way Faust loses data:
 
 1. Every topic is consumed as raw bytes and decoded by ``streams.codec``: Faust would ack and skip
    an undecodable record; ours go to the DLQ with their offset.

@@ -1,6 +1,6 @@
 """Sink agents: every toneflow topic → Parquet tables in the warehouse.
 
-Sinks have two steps, in this order (style.md §8):
+Sinks have two steps, in this order (docs/reliability.md §3):
   1. ``add``: decode a batch (at most ``SINK_BATCH`` records or ``SINK_WITHIN_S`` seconds) and turn
      each record into a row carrying its topic/partition/offset;
   2. ``flush``: write one Parquet file per (partition, date) named after the batch's offset range,

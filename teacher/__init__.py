@@ -1,4 +1,4 @@
-"""Teachers: turn a look request into an edit (DESIGN.md §2). See ``teacher.base`` for the contract.
+"""Teachers: turn a look request into an edit. See ``teacher.base`` for the contract.
 
 ``get_teacher(settings)`` builds the configured one: ``offline`` (the embedded default, a curated
 look library + MiniLM, no network) or ``openai`` (any OpenAI-compatible endpoint). Heavy imports

@@ -23,7 +23,7 @@ from schemas.events import TeacherRef
 ErrorKind = Literal["teacher_unavailable", "teacher_invalid_output", "teacher_rejected", "spend_limit"]
 
 # The prompt itself is fine in these cases; the labeler must retry later, never dead-letter it
-# (reliability.md §6: "never DLQ a valid prompt because the teacher was busy"). A spend limit is
+# (docs/reliability.md §5: never dead-letter a valid prompt because the teacher was busy). A spend limit is
 # lifted by raising TONEFLOW_TEACHER_SPEND_LIMIT_USD or by a new process budget.
 RETRYABLE_KINDS: frozenset[str] = frozenset({"teacher_unavailable", "spend_limit"})
 

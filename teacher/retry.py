@@ -1,4 +1,4 @@
-"""Retry policy for the OpenAI-compatible teacher (reliability.md §6).
+"""Retry policy for the OpenAI-compatible teacher (docs/reliability.md §5).
 
 Classification of a failed call:
 * transient — 408, 409, 429, 5xx, timeouts, connection errors: retried with exponential backoff and

@@ -1,4 +1,4 @@
-"""Registry: immutable versions, gated atomic promote, rollback, crash consistency (reliability.md §8)."""
+"""Registry: immutable versions, gated atomic promote, rollback, crash consistency (docs/reliability.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Students on tiny data: the MiniLM default (LoRA) and the tiny generative students (style.md item 14)."""
+"""Students on tiny data: the MiniLM default (LoRA) and the tiny generative students."""
 
 from __future__ import annotations
 

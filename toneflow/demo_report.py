@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PAPER_ROWS = (  # DESIGN.md §1: (tool-selection, quality, final) per tool, and overall
+PAPER_ROWS = (  # Sultan et al. 2024, Table 2: (tool-selection, quality, final) per tool, and overall
     ("paper Llama-2-7b-chat", "All", ((.95, .63, .76), (.75, .66, .70), (.81, .71, .76)), .74),
     ("paper FlanT5-base", "All", ((.95, .57, .72), (.76, .65, .70), (.78, .71, .74)), .72),
     ("paper FlanT5-base", "r_5", ((.99, .68, .80), (.90, .71, .79), (.89, .82, .85)), .81),

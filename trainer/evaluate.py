@@ -1,7 +1,7 @@
 """Evaluate a student on examples, or prediction/reference files, with ``trainer.metrics``.
 
 Also holds the table in the paper's format (tool selection F1, quality, final per tool; overall)
-and the paper's own rows to print next to ours (DESIGN.md §1).
+and the paper's own rows to print next to ours (docs/trainer.md).
 """
 
 from __future__ import annotations

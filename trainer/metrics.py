@@ -1,4 +1,4 @@
-"""The paper's offline metrics (DESIGN.md §6), with the exact definitions of the trainer issue.
+"""The paper's offline metrics (docs/trainer.md), with their exact definitions below.
 
 Every model, every benchmark and ``toneflow eval`` go through :func:`score`; nothing else computes
 a score. For each tool t in (adjust, selective_adjust, filter), over all n test samples:
@@ -31,7 +31,7 @@ from typing import Any
 from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, HSL_CHANNELS, TOOLS, Edit, adjust_vector, selective_vector
 
 SUBSET_THRESHOLDS: tuple[int, ...] = (3, 5)
-"""r_k = test intents whose chosen edit was exported by ≥ k distinct users (DESIGN.md §1)."""
+"""r_k = test intents whose chosen edit was exported by ≥ k distinct users (docs/trainer.md)."""
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:

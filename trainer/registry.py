@@ -1,6 +1,6 @@
 """The model registry: immutable versions, one ``current`` pointer that moves atomically.
 
-Layout under ``<data_dir>/models/`` (reliability.md §8)::
+Layout under ``<data_dir>/models/`` (docs/reliability.md §7)::
 
     versions/v000007/            immutable: weights + student files + manifest.json (written last)
     .tmp-v000008-<uuid>/         a version being written; readers ignore it, ``gc`` removes it

@@ -1,6 +1,6 @@
 """Bookkeeping around a training run: retrain-trigger idempotency and the warehouse tables.
 
-Trigger idempotency (reliability.md §8, Dagster's run_key): the streams trigger derives
+Trigger idempotency (docs/reliability.md §7, like Dagster's run_key): the streams trigger derives
 ``trigger_id`` from the data it covers and may deliver it more than once; the first run claims
 ``models/runs/<trigger_id>.json`` with O_EXCL, a later run for a *finished* trigger is refused,
 and a claim whose process died (crash mid-training) may be taken over.

@@ -1,7 +1,7 @@
 """DuckDB over the Parquet files: ``connect`` for readers, ``refresh`` for the catalogue file.
 
 Readers get an in-memory connection whose views read the Parquet files at query time, so they
-never lock anything a writer needs (reliability.md §7). ``refresh`` writes the same views into
+never lock anything a writer needs (docs/reliability.md §6). ``refresh`` writes the same views into
 ``<data_dir>/warehouse.duckdb`` for tools that want a database file; it opens that file only
 briefly and says who holds it when it is locked.
 """
