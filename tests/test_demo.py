@@ -1,5 +1,6 @@
 """`toneflow demo --quick`, as a new user runs it: the whole loop, a report, nothing left running."""
 
+import json
 import os
 import subprocess
 import sys
@@ -33,6 +34,11 @@ def test_quick_demo_runs_the_loop_and_cleans_up(tmp_path):
     assert "| student | student/minilm |" in report and "| teacher | teacher/offline |" in report
     assert (root / "contact_sheet.png").stat().st_size > 10_000
     assert "Online gate: " in report and "not run" not in report
+    # The trigger the worker fired reached the trainer service, which trained it (and only it).
+    assert "## Retrain triggers run by the trainer service" in report
+    fired = json.loads((root / "streams" / "trigger.json").read_text())["fired"]
+    assert fired and f"| {fired[0]} | done | v000001 |" in report
+    assert f"trainer: trigger {fired[0]} received" in report
     # Nothing it started is still running: no new broker, worker, server or training process.
     assert not (root / "broker" / "broker.json").exists()
     assert _ours() - before == set()

@@ -40,7 +40,7 @@ class Processes:
         for name, proc in reversed(list(self.procs.items())):
             if proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)  # the group: a training run the worker launched too
+                    os.killpg(proc.pid, signal.SIGTERM)  # the group: any process the child started too
                     proc.wait(20)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     pass

@@ -100,13 +100,14 @@ class TrainerService:
                 msg = consumer.poll(1.0)
                 if msg is None:
                     continue
-                if msg.error():
-                    if msg.error().fatal():
-                        text = f"Kafka consumer failed: {msg.error()}; check the broker and restart the trainer"
+                error = msg.error()
+                if error is not None:
+                    if error.fatal():
+                        text = f"Kafka consumer failed: {error}; check the broker and restart the trainer"
                         raise BrokerError(text)
-                    log.warning("consumer error (retrying): %s", msg.error())
+                    log.warning("consumer error (retrying): %s", error)
                     continue
-                handled = self.handle(msg.value(), msg.partition(), msg.offset())
+                handled = self.handle(msg.value(), msg.partition() or 0, msg.offset() or 0)
                 try:
                     consumer.commit(message=msg, asynchronous=False)
                     committed = f"offset {msg.offset()} committed"
