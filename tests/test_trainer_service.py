@@ -33,7 +33,7 @@ LOOKS = {
 FRAMES = ("{p}", "make it {p}", "{p} please", "give me {p}", "{p} look", "{p} vibe", "i want {p}", "go for {p}")
 # The smallest real run: frozen encoder, one epoch, no augmentation (as tests/test_trainer_train.py).
 TINY = {"finetune": "frozen", "epochs": 1, "progress": False, "auto_augment": False}
-TINY_FLAGS = ["--finetune", "frozen", "--epochs", "1", "--no-progress", "--no-auto-augment"]
+TINY_FLAGS = ("--finetune", "frozen", "--epochs", "1", "--no-progress", "--no-auto-augment")
 
 
 def _data(tmp_path: Path) -> Path:
@@ -89,12 +89,13 @@ def test_duplicate_trigger_does_nothing(fresh_broker_settings: Settings, tmp_pat
     assert any("t-dup duplicate: already trained (v000001)" in line for line in lines)
 
 
-def _start(settings: Settings, group: str, data: Path, log: Path, failpoints: str = "") -> subprocess.Popen:
+def _start(settings: Settings, group: str, data: Path, log: Path, failpoints: str = "",
+           flags: tuple[str, ...] | list[str] = TINY_FLAGS) -> subprocess.Popen:
     env = {**os.environ, "TONEFLOW_DATA_DIR": str(settings.data_dir), "TONEFLOW_KAFKA_BOOTSTRAP":
            str(settings.kafka_bootstrap), "TONEFLOW_TEST_FRACTION": "0.2", "TONEFLOW_VAL_FRACTION": "0.2",
            "TONEFLOW_FAILPOINTS": failpoints}
     return subprocess.Popen([sys.executable, "-m", "toneflow", "trainer", "--group", group, "--input", str(data),
-                             *TINY_FLAGS], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                             *flags], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
                             stdin=subprocess.DEVNULL)
 
 
@@ -132,3 +133,24 @@ def test_killed_mid_run_the_trigger_is_redone_exactly_once(fresh_broker_settings
     assert record is not None and (record["status"], record["version"]) == ("done", "v000001")
     assert registry.read_current(settings)["version"] == "v000001"  # the first model passes the gate
     assert _committed(settings, group, partition) == 1  # committed once the run was recorded
+
+
+def test_sigterm_mid_run_stops_at_once_and_leaves_the_trigger_to_the_next_start(fresh_broker_settings: Settings,
+                                                                     tmp_path: Path, unique: str) -> None:
+    settings = _settings(fresh_broker_settings, tmp_path)
+    group, data, log = f"trainer-{unique}", _data(tmp_path), tmp_path / "service.log"
+    (partition,) = _send(settings, "t-term")
+    # A run far longer than the test waits (LoRA, many epochs, no early stop), so SIGTERM lands mid-fit.
+    proc = _start(settings, group, data, log, flags=["--epochs", "500", "--patience", "500", "--no-progress",
+                                                     "--no-auto-augment"])
+    try:
+        wait_for(lambda: "trigger t-term training" in log.read_text(), 120, "the run to start")
+        wait_for(lambda: trigger_record(settings, "t-term") is not None, 120, "the run to claim its trigger")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()
+    finally:
+        proc.kill()
+    assert "t-term abandoned" in log.read_text() and "trainer: stopped" in log.read_text()
+    assert trigger_record(settings, "t-term") is None  # claim released: the redelivery trains it
+    assert registry.version_names(settings) == []
+    assert _committed(settings, group, partition) < 0  # and the trigger is redelivered
