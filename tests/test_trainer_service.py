@@ -74,6 +74,14 @@ def _models_for(settings: Settings, trigger_id: str) -> list[str]:
             if registry.manifest(settings, v)["config"]["trigger_id"] == trigger_id]
 
 
+def _runs_for(settings: Settings, trigger_id: str) -> list[str]:
+    """Versions of the warehouse's ``training_runs`` rows trained for ``trigger_id``."""
+    from warehouse.catalog import connect
+
+    rows = connect(settings).execute("SELECT version, config FROM training_runs ORDER BY version").fetchall()
+    return [v for v, config in rows if json.loads(config)["trigger_id"] == trigger_id]
+
+
 def test_duplicate_trigger_does_nothing(fresh_broker_settings: Settings, tmp_path: Path, unique: str) -> None:
     settings = _settings(fresh_broker_settings, tmp_path)
     group = f"trainer-{unique}"
@@ -83,10 +91,24 @@ def test_duplicate_trigger_does_nothing(fresh_broker_settings: Settings, tmp_pat
     done = TrainerService(settings, cfg, group=group, say=lines.append).run(max_records=2)
     assert [(h.trigger_id, h.outcome) for h in done] == [("t-dup", "trained"), ("t-dup", "duplicate")]
     assert _models_for(settings, "t-dup") == ["v000001"] == registry.version_names(settings)
+    assert _runs_for(settings, "t-dup") == ["v000001"]
     assert trigger_record(settings, "t-dup")["status"] == "done"
     assert _committed(settings, group, partition) == 2  # both records committed, the second without a run
     assert sum("t-dup training" in line for line in lines) == 1
     assert any("t-dup duplicate: already trained (v000001)" in line for line in lines)
+
+
+def test_a_failed_run_is_recorded_and_committed_not_retried_forever(fresh_broker_settings: Settings,
+                                                                   tmp_path: Path, unique: str) -> None:
+    settings = _settings(fresh_broker_settings, tmp_path)
+    group = f"trainer-{unique}"
+    (partition,) = _send(settings, "t-bad")
+    cfg = TrainConfig(input=str(tmp_path / "missing.jsonl"), **TINY)  # type: ignore[arg-type]
+    (handled,) = TrainerService(settings, cfg, group=group, say=lambda line: None).run(max_records=1)
+    assert handled.outcome == "failed" and "--trigger-id t-bad" in handled.detail
+    record = trigger_record(settings, "t-bad")
+    assert record is not None and record["status"] == "failed" and "missing.jsonl" in record["error"]
+    assert _committed(settings, group, partition) == 1 and registry.version_names(settings) == []
 
 
 def _start(settings: Settings, group: str, data: Path, log: Path, failpoints: str = "",
@@ -129,6 +151,7 @@ def test_killed_mid_run_the_trigger_is_redone_exactly_once(fresh_broker_settings
     log = second_log.read_text()
     assert log.count("trigger t-kill received") == 1 and "trainer: stopped" in log
     assert _models_for(settings, "t-kill") == ["v000001"] == registry.version_names(settings)
+    assert _runs_for(settings, "t-kill") == ["v000001"]  # one recorded training run, also after recovery
     record = trigger_record(settings, "t-kill")
     assert record is not None and (record["status"], record["version"]) == ("done", "v000001")
     assert registry.read_current(settings)["version"] == "v000001"  # the first model passes the gate

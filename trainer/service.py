@@ -7,7 +7,7 @@ production, see docker-compose.yml) reads the topic in a consumer group and runs
 1. decode the RetrainEvent (a record that is not one is logged and skipped);
 2. a trigger whose run marker (``trainer/runs.py``) says *done* is a duplicate: nothing to do;
 3. a trigger whose model is already registered (killed between the registry commit and the
-   marker) is finished without training again: gate, marker;
+   marker) is finished without training again: eval, gate, warehouse rows, marker;
 4. otherwise train (``--incremental``: continue from the current model), register, gate;
 5. only then commit the record's offset.
 
@@ -172,18 +172,27 @@ class TrainerService:
             self._training = False
 
     def _finish_registered(self, trigger_id: str, version: str) -> str:
-        """Gate and mark done a model that was registered for ``trigger_id`` by a run that then died."""
+        """Do what a run that died after registering ``version`` left undone: its eval, the gate, the
+        warehouse rows (written per version, so a second write replaces the first) and the marker."""
+        from trainer import snapshot
+        from trainer.evaluate import evaluate_student
+        from trainer.runs import write_warehouse_rows
         from trainer.train import gate_eval
 
+        meta = registry.manifest(self.settings, version)
+        test_id, rows = snapshot.benchmark_set(self.settings, snapshot.load(self.settings, meta["snapshot"]))
+        result = evaluate_student(registry.load_student(self.settings, version), rows)
+        registry.record_eval(self.settings, version, test_id, result.record())
         cur = registry.read_current(self.settings)
-        judged = cur is not None and (cur["version"] == version or version in cur.get("history", []))
-        verdict = "already promoted once" if judged else "not promoted (--no-promote)"
-        if self.cfg.promote and not judged:
+        promoted = cur is not None and (cur["version"] == version or version in cur.get("history", []))
+        verdict = "already promoted once" if promoted else "not promoted (--no-promote)"
+        if self.cfg.promote and not promoted:
             try:
-                test_id = gate_eval(self.settings, version)
-                registry.promote(self.settings, version, test_set=test_id, margin=self.cfg.margin)
+                promoted = registry.promote(self.settings, version, test_set=gate_eval(self.settings, version),
+                                            margin=self.cfg.margin)["promoted"]
                 verdict = "promoted to current"
             except GateRejected as err:
                 verdict = f"kept current ({err})"
+        write_warehouse_rows(self.settings, {"version": version, "promoted": promoted}, meta, result)
         finish_trigger(self.settings, trigger_id, version)
         return f"{version} was registered before a crash; not training again, {verdict}"
