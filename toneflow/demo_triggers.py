@@ -10,7 +10,9 @@ def trigger_section(settings: Any, seen: dict[str, str] | None) -> list[str]:
     """Markdown lines: one row per trigger marker (``trainer/runs.py``), then the service's own lines."""
     from trainer.runs import trigger_records
 
-    rows = [f"| {r['trigger_id']} | {r['status']} | {r.get('version') or r.get('error', '')} | "
+    # "running" at report time: a later trigger (fired by the A/B traffic) is still training.
+    status = {"running": "running (in flight)"}
+    rows = [f"| {r['trigger_id']} | {status.get(r['status'], r['status'])} | {r.get('version') or r.get('error', '')} | "
             f"{datetime.fromtimestamp(float(r['at']), UTC):%H:%M:%S} |" for r in trigger_records(settings)]
     lines = ["## Retrain triggers run by the trainer service", "",
              "| trigger id | status | model | recorded at (UTC) |", "|---|---|---|---|", *rows, ""]
