@@ -63,9 +63,7 @@ class Settings(BaseSettings):
     retrain_threshold: int = Field(500, ge=1, description="new accepted examples that trigger a retrain")
     retrain_min_interval_s: float = Field(600, ge=0, description="minimum seconds between retrains")
     retrain_quality_floor: float = Field(0.0, ge=0, le=1, description="min example quality counted by the trigger")
-    retrain_launch: bool = Field(False, description="launch `toneflow train --incremental` on a trigger")
     trigger_check_s: float = Field(5.0, gt=0, description="how often the retrain trigger counts new data")
-    retrain_args: str = Field("", description="extra flags for the launched `toneflow train`, e.g. '--max-minutes 5'")
     student_share_cap: float = Field(0.5, ge=0, le=1, description="max share of student-served examples in a training set")
 
     # --- trainer -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The retrain trigger: enough new accepted data → a ``toneflow.retrain`` record (and a training job).
+"""The retrain trigger: enough new accepted data → a ``toneflow.retrain`` record.
 
 It counts from the warehouse, not from the stream: ``accepted_examples`` is de-duplicated by
 event_id, so replays and duplicate events never inflate the count. State is a small JSON file
@@ -9,8 +9,9 @@ Every ``TONEFLOW_TRIGGER_CHECK_S`` seconds: count accepted examples newer than t
 ``quality >= TONEFLOW_RETRAIN_QUALITY_FLOOR``, per look slice. When the total reaches
 ``TONEFLOW_RETRAIN_THRESHOLD`` and ``TONEFLOW_RETRAIN_MIN_INTERVAL_S`` has passed since the last
 one, emit a RetrainEvent whose ``trigger_id`` is derived from the old watermark (a re-fire after a
-crash repeats the same id, which the trainer runs once), move the watermark, and, with
-``TONEFLOW_RETRAIN_LAUNCH=true``, start ``toneflow train --incremental --trigger-id ID``.
+crash repeats the same id, which the trainer runs once), and move the watermark. The worker starts
+no process: the trainer service (``toneflow trainer``, ``trainer/service.py``) consumes the topic,
+on another machine in production.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
-import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -94,17 +91,6 @@ def commit(settings: Settings, event: RetrainEvent, now: float | None = None) ->
     save_state(settings, state)
 
 
-def launch_training(settings: Settings, trigger_id: str) -> subprocess.Popen[bytes]:
-    logs = settings.data_path / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    out = open(logs / f"train-{trigger_id}.log", "ab")  # noqa: SIM115 - owned by the child
-    cmd = [sys.executable, "-m", "toneflow", "train", "--incremental", "--trigger-id", trigger_id,
-           *shlex.split(settings.retrain_args)]
-    log.warning("retrain %s: launching %s", trigger_id, " ".join(cmd[2:]))
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "TONEFLOW_DATA_DIR": str(settings.data_path)})
-
-
 def register(pipe: Pipeline) -> None:
     settings = pipe.settings
 
@@ -117,5 +103,3 @@ def register(pipe: Pipeline) -> None:
         commit(settings, event)
         pipe.count("retrain_triggers")
         log.warning("retrain %s fired: %s", event.trigger_id, event.reason)
-        if settings.retrain_launch:
-            launch_training(settings, event.trigger_id)

@@ -21,7 +21,10 @@ def test_services_and_images():
     assert "broker" in env["KAFKA_PROCESS_ROLES"] and "controller" in env["KAFKA_PROCESS_ROLES"]  # KRaft
     assert any("kafka-data" in v for v in services["kafka"]["volumes"])  # persistent log
     assert services["worker"]["command"][:2] == ["toneflow", "worker"]
-    assert services["trainer"]["command"][:2] == ["toneflow", "train"]
+    assert services["trainer"]["command"][:2] == ["toneflow", "trainer"]  # the service, not a one-off run
+    assert "profiles" not in services["trainer"]  # it runs with the stack, listening for triggers
+    gpu = services["trainer"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
     assert (ROOT / services["worker"]["build"]["dockerfile"]).exists()
 
 

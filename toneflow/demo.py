@@ -1,9 +1,10 @@
 """``toneflow demo`` (what ``make demo`` runs): the whole loop on a fresh machine, no network.
 
-  1. an embedded broker and the stream worker (labeler, join, sinks, retrain trigger);
+  1. an embedded broker, the stream worker (labeler, join, sinks, retrain trigger) and the trainer
+     service (``toneflow trainer``, which consumes the trigger's ``toneflow.retrain`` records);
   2. teacher-served app traffic from the simulator → labels → accepted examples in the warehouse;
-  3. the retrain trigger fires and launches ``toneflow train --incremental``: the first student is
-     trained, evaluated, and promoted by the offline gate;
+  3. the retrain trigger fires; the trainer service receives it and runs an incremental training:
+     the first student is trained, evaluated, and promoted by the offline gate;
   4. ``toneflow serve`` starts; the student gets a share of traffic as an A/B arm next to the
      teacher; simulated users call the API and export (or not) what they are served;
   5. the online gate (``toneflow rollout step``) promotes the student to all traffic or rolls it back;
@@ -45,7 +46,7 @@ def run(settings: Settings, plan: DemoPlan | None = None) -> int:
         print(f"\ndemo finished in {(time.monotonic() - started) / 60:.1f} min; everything is in {root}")
         return code
     except KeyboardInterrupt:
-        print("\ninterrupted: stopping the server, the worker and the broker", file=sys.stderr)
+        print("\ninterrupted: stopping the server, the trainer, the worker and the broker", file=sys.stderr)
         return 130
     finally:
         procs.stop_all()

@@ -70,6 +70,7 @@ def latency(settings: Any, prompts: list[str]) -> list[tuple[str, float, float, 
 
 def write_report(demo: Any) -> Path:
     from streams.vocabulary import INTENTS
+    from toneflow.demo_triggers import trigger_section
     from warehouse.catalog import connect
     from warehouse.maintenance import stats
 
@@ -85,6 +86,7 @@ def write_report(demo: Any) -> Path:
                        "FROM training_runs ORDER BY version").fetchall()
     parts += ["## Training runs", "", _md_table(["version", "student", "train rows", "fit s", "steps", "epochs",
                                                  "promoted"], runs), ""]
+    parts += trigger_section(settings, demo.facts.get("trigger"))
     parts += ["## Offline metrics (tool selection F1, quality, final per tool; held-out test split)", "",
               _md_table(["model", "test", "adjust", "selective adjust", "filter", "overall"], metrics_rows(con)), ""]
     ab = con.execute("SELECT variant, served_kind || ' ' || served_model, "

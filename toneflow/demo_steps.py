@@ -25,8 +25,7 @@ class Demo:
         self.root, self.plan, self.procs = root, plan, procs
         overrides: dict[str, Any] = {
             "data_dir": root, "kafka_bootstrap": bootstrap, "retrain_threshold": plan.retrain_threshold,
-            "retrain_min_interval_s": 0, "retrain_launch": True, "trigger_check_s": 2, "seed": plan.seed,
-            "retrain_args": f"--max-minutes {plan.train_minutes:g}",
+            "retrain_min_interval_s": 0, "trigger_check_s": 2, "seed": plan.seed,
             # Without a plan file the server splits users between the teacher (the champion) and the
             # current student by this share; the online gate then compares the two.
             "serve_student_share": plan.student_share,
@@ -66,8 +65,11 @@ class Demo:
 
     # -- the story ----------------------------------------------------------------------------
     def run(self) -> int:
-        say(1, STEPS, f"embedded broker at {self.settings.kafka_bootstrap}; starting the stream worker")
+        say(1, STEPS, f"embedded broker at {self.settings.kafka_bootstrap}; starting the stream worker and "
+                      "the trainer service")
         self.procs.start("worker", ["worker"], self.env, self.logs / "worker.log")
+        self.procs.start("trainer", ["trainer", "--max-minutes", f"{self.plan.train_minutes:g}"], self.env,
+                         self.logs / "trainer.log")
         self.teacher_traffic()
         self.first_student()
         self.serve()
@@ -104,11 +106,22 @@ class Demo:
         from trainer.registry import read_current
 
         say(3, STEPS, f"retrain trigger (threshold {self.plan.retrain_threshold} new accepted examples) → "
-                      "toneflow train --incremental")
+                      "toneflow.retrain → the trainer service (`toneflow trainer`)")
         fired = wait_for(lambda: load_state(self.settings)["fired"], 60, "the retrain trigger", self.procs)
-        print(f"trigger {fired[-1]} fired; training (budget {self.plan.train_minutes:g} min, log: "
-              f"{self.logs.parent / 'logs' / ('train-' + fired[-1] + '.log')})")
-        log = self.settings.data_path / "logs" / f"train-{fired[-1]}.log"
+        trigger_id = fired[-1]
+        print(f"the worker fired trigger {trigger_id} on toneflow.retrain")
+        log = self.logs / "trainer.log"
+
+        def service_line(what: str) -> str | None:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            return next((ln for ln in text.splitlines() if ln.startswith(f"trainer: trigger {trigger_id} {what}")),
+                        None)
+
+        received = wait_for(lambda: service_line("received"), 120, f"the trainer service to receive {trigger_id}",
+                            self.procs)
+        print(f"  {received}")
+        print(f"  training (budget {self.plan.train_minutes:g} min, log: {log})")
+        self.facts["trigger"] = {"id": trigger_id, "received": received}
         last_shown = [0.0]
 
         def trained() -> Any:
@@ -120,6 +133,10 @@ class Demo:
             return read_current(self.settings)
 
         current = wait_for(trained, self.plan.train_minutes * 60 + 600, "a promoted student", self.procs, poll=2)
+        result = wait_for(lambda: service_line("trained") or service_line("recovered"), 120,
+                          f"the trainer service's result for {trigger_id}", self.procs)
+        print(f"  {result}")
+        self.facts["trigger"]["result"] = result
         self.facts["current"] = current
         print(f"promoted: {json.dumps(current)[:200]}")
 

@@ -44,7 +44,7 @@ class Processes:
         for proc in reversed(list(self.procs.values())):
             if proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)  # the group: a training run the worker launched too
+                    os.killpg(proc.pid, signal.SIGTERM)  # the group: any process the child started too
                     proc.wait(20)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     pass

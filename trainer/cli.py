@@ -1,4 +1,4 @@
-"""``toneflow train | eval | dataset | models``. Heavy imports stay inside the handlers."""
+"""``toneflow train | trainer | eval | dataset | models``. Heavy imports stay inside the handlers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from foundation.cli import add_command
 from foundation.settings import get_settings
+from trainer import service_cli
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_arguments(train)
     train.add_argument("--json", action="store_true", help="print the outcome as JSON")
     train.set_defaults(func=_train)
+    service_cli.register(sub)
 
     ev = add_command(sub, "eval", "score predictions (files) or a model (on a snapshot) with the paper's metrics",
                      "Files: --predictions P.jsonl --references R.jsonl, one {\"id\", \"edit\"} per line, matched\n"

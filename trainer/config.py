@@ -77,11 +77,14 @@ class TrainConfig:
         return cls(**data)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per field. Defaults are SUPPRESSed (absent from the namespace) so only flags actually
-    given override the YAML, and the help shows the dataclass default instead of None."""
+def add_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """One flag per field (but those in ``exclude``). Defaults are SUPPRESSed (absent from the
+    namespace) so only flags actually given override the YAML, and the help shows the dataclass
+    default instead of None."""
     parser.add_argument("--config", help="YAML file of train options (flags override it)")
     for f in fields(TrainConfig):
+        if f.name in exclude:
+            continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
         help_text = f"{f.metadata['help']} (default: {default})"

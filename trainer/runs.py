@@ -3,7 +3,8 @@
 Trigger idempotency (docs/reliability.md §7, like Dagster's run_key): the streams trigger derives
 ``trigger_id`` from the data it covers and may deliver it more than once; the first run claims
 ``models/runs/<trigger_id>.json`` with O_EXCL, a later run for a *finished* trigger is refused,
-and a claim whose process died (crash mid-training) may be taken over.
+and a claim whose process died (crash mid-training) or whose run failed may be taken over. The
+trainer service (``trainer/service.py``) reads these markers to tell a duplicate trigger from a new one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from foundation.osutil import atomic_write_json, pid_alive
 from foundation.settings import Settings
-from trainer.registry import models_dir
+from trainer.registry import manifest, models_dir, version_names
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -40,9 +41,9 @@ def claim_trigger(settings: Settings, trigger_id: str) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         existing = json.loads(path.read_text(encoding="utf-8") or "{}")
-        same_host = existing.get("host") == socket.gethostname()
-        if existing.get("status") == "running" and same_host and not pid_alive(int(existing.get("pid", 0))):
-            log.warning("trigger %s: previous run (pid %s) died; taking it over", trigger_id, existing.get("pid"))
+        if existing.get("status") == "failed" or _claimant_died(existing):
+            log.warning("trigger %s: previous run (pid %s) %s; taking it over", trigger_id, existing.get("pid"),
+                        "failed" if existing.get("status") == "failed" else "died")
             atomic_write_json(path, record)
             return True
         log.info("trigger %s already %s; not training again", trigger_id, existing.get("status"))
@@ -52,9 +53,55 @@ def claim_trigger(settings: Settings, trigger_id: str) -> bool:
     return True
 
 
+def _claimant_died(record: dict[str, Any]) -> bool:
+    """A running claim from this host whose process is gone. Our own pid counts as gone: this process
+    has no run in flight when it claims, and a restarted container often gets the same pid back."""
+    if record.get("status") != "running" or record.get("host") != socket.gethostname():
+        return False
+    pid = int(record.get("pid", 0))
+    return pid == os.getpid() or not pid_alive(pid)
+
+
 def finish_trigger(settings: Settings, trigger_id: str, version: str) -> None:
     atomic_write_json(_marker(settings, trigger_id), {"trigger_id": trigger_id, "status": "done",
                                                       "version": version, "at": time.time()})
+
+
+def fail_trigger(settings: Settings, trigger_id: str, error: str) -> None:
+    """Record a run that raised; the trigger may be claimed again (by a later delivery or by hand)."""
+    atomic_write_json(_marker(settings, trigger_id), {"trigger_id": trigger_id, "status": "failed",
+                                                      "error": error[:500], "at": time.time()})
+
+
+def release_trigger(settings: Settings, trigger_id: str) -> None:
+    """Drop this process's running claim (a stop mid-run), so the redelivered trigger trains again."""
+    record = trigger_record(settings, trigger_id)
+    if record and record.get("status") == "running" and record.get("pid") == os.getpid():
+        _marker(settings, trigger_id).unlink(missing_ok=True)
+
+
+def trigger_record(settings: Settings, trigger_id: str) -> dict[str, Any] | None:
+    """The marker of ``trigger_id`` (status running, done or failed), or None if it never ran."""
+    try:
+        return dict(json.loads(_marker(settings, trigger_id).read_text(encoding="utf-8") or "{}"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def registered_for_trigger(settings: Settings, trigger_id: str) -> str | None:
+    """The registered version trained for ``trigger_id``, if one is: a run killed after the registry
+    commit but before its marker said done must not train (and register) a second model."""
+    for version in reversed(version_names(settings)):
+        if manifest(settings, version).get("config", {}).get("trigger_id") == trigger_id:
+            return version
+    return None
+
+
+def trigger_records(settings: Settings) -> list[dict[str, Any]]:
+    """Every trigger marker, oldest first."""
+    root = models_dir(settings) / "runs"
+    found = [trigger_record(settings, p.stem) for p in root.glob("*.json")] if root.exists() else []
+    return sorted((r for r in found if r), key=lambda r: float(r.get("at", 0)))
 
 
 def write_warehouse_rows(settings: Settings, outcome: dict[str, Any], meta: dict[str, Any], result: Any) -> None:

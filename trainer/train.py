@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from foundation.failpoints import failpoint
 from foundation.settings import Settings, get_settings
 from trainer import registry, snapshot
 from trainer.config import DEFAULT_BASE_MODELS, TrainConfig
@@ -166,6 +167,7 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     write_report(staged / "report", result, title=f"{kind} on {snap.id}", context={
         "snapshot": snap.id, "test set": test_id, "train rows": len(train), "parent": parent})
     version = registry.commit(settings, staged, meta)
+    failpoint("train.after_register")  # registered, trigger not yet marked done: trainer/service.py recovers it
     registry.record_eval(settings, version, test_id, result.record())
     outcome: dict[str, Any] = {"version": version, "student": kind, "snapshot": snap.id, "test_set": test_id,
                                "overall": result.overall, "n_test": len(test_rows), "train_rows": len(train),
