@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 # ruff (rules in pyproject.toml), mypy on every package, the layer contract (import-linter) and no
 # import circles between modules (scripts/check_cycles.py).
-PACKAGES := foundation schemas teacher warehouse editor streams trainer serving toneflow
+PACKAGES := foundation schemas teacher warehouse editor streams trainer serving console toneflow
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(PACKAGES)
