@@ -56,6 +56,7 @@ def create_app(settings: Settings, *, queue: ReviewQueue | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
+        await run_in_threadpool(lambda: store.cursor().close())  # views bound before the first page
         yield
         store.close()
         if queue is None:

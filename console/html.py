@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -42,6 +43,8 @@ def num(value: Any, digits: int = 3) -> str:
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return e(value)
 
 

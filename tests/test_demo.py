@@ -33,6 +33,7 @@ def test_quick_demo_runs_the_loop_and_cleans_up(tmp_path):
     assert "| student | student minilm |" in report and "| teacher | teacher offline |" in report
     assert (root / "contact_sheet.png").stat().st_size > 10_000
     assert "Online gate: " in report and "not run" not in report
+    assert "console on http://127.0.0.1:" in done.stdout and "toneflow ui" in done.stdout
     # Nothing it started is still running: no new broker, worker, server or training process.
     assert not (root / "broker" / "broker.json").exists()
     assert _ours() - before == set()
