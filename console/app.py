@@ -178,7 +178,10 @@ def create_app(settings: Settings, *, queue: ReviewQueue | None = None) -> FastA
             if not reviewer:
                 return nav + review_page.who_form(version)
             done = _rated(con, version, reviewer)
-            items = reviews.items(version)
+            try:
+                items = reviews.items(version)
+            except ToneflowError as err:  # e.g. the teacher is unreachable: say so instead of a 500
+                return nav + section("Review", f"<p>the review queue of {e(version)} cannot be built: {e(err)}</p>")
             item = reviews.next_item(version, reviewer, done)
             return nav + review_page.render(version, reviewer, item, len(done & {i.item_id for i in items}),
                                             len(items))

@@ -83,8 +83,17 @@ def test_review_stats_keep_each_reviewers_latest_answer(settings: Settings) -> N
 
 
 # --- pages -----------------------------------------------------------------------------------
+def test_pages_render_on_a_fresh_machine(settings: Settings) -> None:
+    with TestClient(create_app(settings), headers={"accept": "text/html"}) as c:
+        loop, models, review = (c.get(p) for p in ("/", "/models", "/review"))
+    assert (loop.status_code, models.status_code, review.status_code) == (200, 200, 200)
+    assert "no data yet" in loop.text and "nothing yet" in models.text and "No models yet" in review.text
+
+
 def _timed(client: TestClient, path: str, n: int = 5) -> tuple[float, str]:
+    t0 = time.perf_counter()
     client.get(path)  # warm: the review queue is built (student + teacher) on its first visit
+    print(f"\nfirst GET {path}: {(time.perf_counter() - t0) * 1000:.0f} ms", end="")
     times, text = [], ""
     for _ in range(n):
         t0 = time.perf_counter()
@@ -177,6 +186,12 @@ def test_promotion_waits_for_reviews_and_mimicry(env) -> None:
                                           student_relevant=True, teacher_relevant=True, mimics=mimics))
     with pytest.raises(ReviewsRequired, match="matches the teacher in 50%"):
         promote_model(strict, "v000002")
+    cli_env = {**os.environ, "TONEFLOW_DATA_DIR": str(settings.data_path), "PYTHONPATH": str(ROOT),
+               "TONEFLOW_PROMOTE_MARGIN": "1", "TONEFLOW_PROMOTE_MIN_REVIEWS": "2", "TONEFLOW_PROMOTE_MIN_MIMICRY": "0.75"}
+    done = subprocess.run([sys.executable, "-m", "toneflow", "models", "promote", "v000002"], env=cli_env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3 and "TONEFLOW_PROMOTE_MIN_MIMICRY asks for 75%" in done.stderr
+    assert registry.resolve(settings) == "v000001"
     lenient = strict.model_copy(update={"promote_min_mimicry": 0.5})
     assert promote_model(lenient, "v000002")["promoted"]
     registry.rollback(settings)
