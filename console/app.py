@@ -67,7 +67,9 @@ def create_app(settings: Settings, *, queue: ReviewQueue | None = None) -> FastA
     def authorise(request: Request) -> None:
         if request.method == "POST":
             origin = request.headers.get("origin")
-            if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+            # A browser names the page a form came from; without a token only this check stops another
+            # site (or a sandboxed frame: "null") from posting to the loopback console.
+            if origin and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host")):
                 raise HTTPException(403, "cross-origin form posts are refused; use the console's own pages")
         if token is None:
             return

@@ -205,6 +205,9 @@ def test_promote_and_rollback_forms_move_the_registry(env, client: TestClient) -
     assert registry.resolve(settings) == "v000002"
     r = client.post("/models/rollback", follow_redirects=True)
     assert "current is v000001 (was v000002)" in r.text and registry.resolve(settings) == "v000001"
+    for origin in ("http://evil.example", "null"):  # no token: the origin check alone guards the loopback console
+        assert client.post("/models/promote", data={"version": "v000002"}, headers={"origin": origin}).status_code == 403
+    assert registry.resolve(settings) == "v000001"
     r = client.post("/models/promote", data={"version": "v000099"}, follow_redirects=True)
     assert "no model &#x27;v000099&#x27;" in r.text and registry.resolve(settings) == "v000001"
 
