@@ -29,7 +29,7 @@ from warehouse.catalog import connect
 from warehouse.reviews import fleiss_kappa, review_row, review_stats, write_review
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium"))  # Debian's; Playwright cannot download one
 BUDGET_MS = 300.0
 
 
@@ -175,8 +175,10 @@ def test_a_rating_lands_in_reviews_with_sides_unblinded(env, client: TestClient)
 
 def test_promotion_waits_for_reviews_and_mimicry(env) -> None:
     from trainer.actions import promote_model
+    from trainer.exceptions import GateRejected
     from trainer.review_gate import ReviewsRequired
 
+    assert issubclass(ReviewsRequired, GateRejected)  # so trainer/train.py keeps a held candidate registered
     settings, _, _ = env
     strict = settings.model_copy(update={"promote_min_reviews": 2, "promote_min_mimicry": 0.75})
     with pytest.raises(ReviewsRequired, match="0 of its items reviewed"):
@@ -235,9 +237,10 @@ def test_cli_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
 
 
 # --- a real browser --------------------------------------------------------------------------
-def _playwright():  # noqa: ANN202 - the module, or a skip
+@pytest.fixture(scope="module")
+def sync_api():  # noqa: ANN201 - playwright.sync_api, or a skip before the module's data is built
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium; `make test` does it as root)")
     return pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
 
 
@@ -263,8 +266,7 @@ def live(env) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def test_browser_opens_every_page_and_reviews_five_items_by_keyboard(env, live: str, tmp_path: Path) -> None:
-    sync_api = _playwright()
+def test_browser_opens_every_page_and_reviews_five_items_by_keyboard(sync_api, env, live: str, tmp_path: Path) -> None:
     settings, _, _ = env
     shots = os.environ.get("CONSOLE_SCREENSHOTS") == "1"
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
