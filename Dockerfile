@@ -14,5 +14,6 @@ COPY warehouse ./warehouse
 COPY trainer ./trainer
 COPY editor ./editor
 COPY serving ./serving
+COPY console ./console
 RUN pip install .
 VOLUME /data

@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean-data schemas
+.PHONY: install demo test lint clean-data schemas browser
 
 install: $(STAMP)
 
@@ -25,15 +25,22 @@ demo: $(STAMP)
 
 # ruff (rules in pyproject.toml), mypy on every package, the layer contract (import-linter) and no
 # import circles between modules (scripts/check_cycles.py).
-PACKAGES := foundation schemas teacher warehouse editor streams trainer serving toneflow
+PACKAGES := foundation schemas teacher warehouse editor streams trainer serving console toneflow
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(PACKAGES)
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/check_cycles.py
 
-test: $(STAMP)
+test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+
+# The console's browser test drives Debian's chromium (Playwright cannot download browsers here).
+# Installed when this machine can (root with apt-get); otherwise that one test skips.
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } ; } || \
+		echo "chromium not installed: tests/test_console.py's browser test will skip"
 
 schemas: $(STAMP)
 	$(VENV)/bin/toneflow schemas generate

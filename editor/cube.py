@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def write_cube(path: Path, table: np.ndarray, title: str, comment: str = "") -> 
     head = [f'TITLE "{title}"'] + [f"# {line}" for line in comment.splitlines() if line]
     head += [f"LUT_3D_SIZE {n}", "DOMAIN_MIN 0.0 0.0 0.0", "DOMAIN_MAX 1.0 1.0 1.0"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per writer: two threads (or processes) building the same look must not share a temp file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     with open(tmp, "w", encoding="ascii") as fh:
         fh.write("\n".join(head) + "\n")
         np.savetxt(fh, table.reshape(-1, 3), fmt="%.6f")

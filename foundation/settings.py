@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     rollout_alpha: float = Field(0.05, gt=0, lt=0.5, description="one-sided significance level of the online gate")
     rollout_candidate_share: float = Field(0.2, gt=0, lt=1, description="traffic share a new candidate starts with")
 
+    # --- console (`toneflow ui`) ---------------------------------------------------------------
+    ui_host: str = Field("127.0.0.1", description="`toneflow ui` bind address (loopback: it can promote models)")
+    ui_port: int = Field(8090, ge=1, le=65535, description="`toneflow ui` port (its own, never the API's)")
+    review_sample: int = Field(30, ge=1, le=1000, description="test prompts in a model's blind review queue")
+    promote_min_reviews: int = Field(0, ge=0, description="promotion needs this many reviewed items of the "
+                                                          "candidate (the console's Review page); 0 = off")
+    promote_min_mimicry: float = Field(0.0, ge=0, le=1, description="with promote_min_reviews: min share of reviews "
+                                                                    "saying the student matches the teacher")
+
     # --- editor --------------------------------------------------------------------------------
     editor_lut_size: int = Field(33, ge=9, le=129, description="grid size of the 3D LUT an edit is folded into")
     editor_lut_backend: Literal["auto", "ocio", "pillow", "numpy"] = Field(

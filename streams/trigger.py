@@ -49,11 +49,12 @@ def save_state(settings: Settings, state: dict[str, Any]) -> None:
     atomic_write_json(state_path(settings), state)
 
 
-def pending(settings: Settings, watermark: str) -> tuple[dict[str, int], str | None]:
-    """Per-slice counts of accepted examples newer than ``watermark`` above the quality floor."""
+def pending(settings: Settings, watermark: str, con: Any = None) -> tuple[dict[str, int], str | None]:
+    """Per-slice counts of accepted examples newer than ``watermark`` above the quality floor
+    (on ``con``, a warehouse connection, when the caller has one: the console does)."""
     from warehouse.catalog import connect
 
-    con = connect(settings)
+    con = con if con is not None else connect(settings)
     rows = con.execute(
         "SELECT look_slice, count(*), max(ingested_at) FROM accepted_examples "
         "WHERE ingested_at > CAST(? AS TIMESTAMPTZ) AND quality >= ? GROUP BY 1",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("foundation", "schemas", "teacher", "warehouse", "editor", "streams", "trainer", "serving", "toneflow")
+PACKAGES = ("foundation", "schemas", "teacher", "warehouse", "editor", "streams", "trainer", "serving", "console", "toneflow")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

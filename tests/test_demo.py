@@ -54,6 +54,7 @@ def test_quick_demo_runs_the_loop_and_cleans_up(tmp_path):
     fired = json.loads((root / "streams" / "trigger.json").read_text())["fired"]
     assert fired and f"| {fired[0]} | done | v000001 |" in report
     assert f"trainer: trigger {fired[0]} received" in report
+    assert "console on http://127.0.0.1:" in done.stdout and "toneflow ui" in done.stdout
     # Nothing it started is still running: no new broker, worker, server or training process.
     assert not (root / "broker" / "broker.json").exists()
     assert _started_under(tmp_path) == set()

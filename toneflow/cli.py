@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import console.cli
 import editor.cli
 import schemas.cli
 import serving.cli
@@ -25,7 +26,8 @@ from toneflow import core_cli
 
 # Each module exposes ``register(subparsers)``; they import only argparse-level code at the top,
 # so ``toneflow --help`` stays instant. This root is the one place that knows every package.
-COMMAND_MODULES = (core_cli, schemas.cli, teacher.cli, streams.cli, warehouse.cli, trainer.cli, serving.cli)
+COMMAND_MODULES = (core_cli, schemas.cli, teacher.cli, streams.cli, warehouse.cli, trainer.cli, serving.cli,
+                   console.cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,8 @@
   6. a report: events, DLQ, training runs, the paper-style metrics table, completion rate per
      variant with intervals, teacher-vs-student latency, and a contact sheet of a few prompts.
 
+The console (``toneflow ui``) runs beside it from the start; its address is printed first.
+
 Everything lives in ``<data_dir>/demo`` (replaced on each run). Every process it starts is stopped
 on the way out, Ctrl-C included.
 """
@@ -28,6 +30,17 @@ from toneflow.demo_steps import Demo
 from toneflow.demo_support import DemoPlan, Processes
 
 
+def _start_console(demo: Demo) -> str:
+    """``toneflow ui`` on the demo's data, on a free port, for as long as the demo runs."""
+    from foundation.broker_state import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    demo.procs.start("console", ["ui", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]], demo.env,
+                     demo.logs / "console.log")
+    print(f"console on {url} (Loop, Models, Review; log: {demo.logs / 'console.log'})", flush=True)
+    return url
+
+
 def run(settings: Settings, plan: DemoPlan | None = None) -> int:
     plan = plan or DemoPlan()
     root = settings.data_path / "demo"
@@ -42,8 +55,11 @@ def run(settings: Settings, plan: DemoPlan | None = None) -> int:
     try:
         state = broker.start(own, TOPICS)
         demo = Demo(root=root, bootstrap=state.bootstrap, plan=plan, procs=procs)
+        console = _start_console(demo)
         code = demo.run()
         print(f"\ndemo finished in {(time.monotonic() - started) / 60:.1f} min; everything is in {root}")
+        print(f"the console ran at {console}; its data stays: TONEFLOW_DATA_DIR={root} toneflow ui "
+              f"(then http://{settings.ui_host}:{settings.ui_port})")
         return code
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the server, the trainer, the worker and the broker", file=sys.stderr)

@@ -203,20 +203,16 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _models_promote(args: argparse.Namespace) -> int:
-    from trainer import registry
-    from trainer.train import gate_eval
+    from trainer.actions import promote_model
 
-    settings = get_settings()
-    version = registry.resolve(settings, args.name)
-    test_id = None if args.force else gate_eval(settings, version)
-    outcome = registry.promote(settings, version, test_set=test_id, margin=args.margin, force=args.force)
-    print(f"{version}: {'now current' if outcome['promoted'] else outcome.get('reason')}")
+    outcome = promote_model(get_settings(), args.name, force=args.force, margin=args.margin)
+    print(f"{outcome['version']}: {'now current' if outcome['promoted'] else outcome.get('reason')}")
     return 0
 
 
 def _models_rollback(args: argparse.Namespace) -> int:
-    from trainer import registry
+    from trainer.actions import rollback_model
 
-    outcome = registry.rollback(get_settings(), args.to)
+    outcome = rollback_model(get_settings(), args.to)
     print(f"current is now {outcome['version']} (was {outcome['previous']})")
     return 0

@@ -16,7 +16,9 @@ Guarantees:
 3. ``load_student`` verifies the hashes of the version it loads; on a mismatch it falls back to the
    previous champion in the history (with a warning) instead of serving a damaged model.
 4. ``promote`` moves ``current`` only when the candidate's overall on the test set is not worse than
-   the current model's by more than the margin (``force`` overrides; rollback never gates).
+   the current model's by more than the margin, and, when TONEFLOW_PROMOTE_MIN_REVIEWS is set, when
+   reviewers rated enough of its items with enough mimicry (trainer/review_gate.py); ``force``
+   overrides both; rollback never gates.
 """
 
 from __future__ import annotations
@@ -231,6 +233,10 @@ def promote(settings: Settings, version: str, *, test_set: str | None = None, ma
                 raise TrainerError(msg)
             if cand_eval["overall"] < cur_eval["overall"] - margin:
                 raise GateRejected(version, cand_eval["overall"], cur["version"], cur_eval["overall"], margin)
+        if not force:
+            from trainer.review_gate import check_reviews
+
+            check_reviews(settings, version)  # people's verdict (toneflow ui, Review); off unless set
         history = ([*cur["history"], cur["version"]] if cur is not None else [])
         _move_current(settings, version, history, "promote")
     log.info("promoted %s (previous: %s)", version, cur["version"] if cur else None)

@@ -26,6 +26,9 @@ FREE_TABLES: dict[str, str] = {
     "model_evals": "eval_id VARCHAR, version VARCHAR, subset VARCHAR, overall DOUBLE, ts TIMESTAMPTZ",
     # written by serving/rollout.py, one row per online-gate decision
     "rollout_decisions": "decision_id VARCHAR, verdict VARCHAR, reason VARCHAR, ts TIMESTAMPTZ",
+    # written by the console's blind review (warehouse/reviews.py), one row per rating
+    "reviews": "review_id VARCHAR, reviewer VARCHAR, version VARCHAR, item_id VARCHAR, prompt VARCHAR, "
+               "student_relevant BOOLEAN, teacher_relevant BOOLEAN, mimics BOOLEAN, ts TIMESTAMPTZ",
 }
 
 
