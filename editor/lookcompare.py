@@ -11,6 +11,7 @@ scoring 1,000 (prediction, reference) pairs builds one LUT per distinct edit, no
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,13 +23,19 @@ from editor.stats import STATISTICS, change, measure, range_weights
 from schemas.edit import Edit
 from schemas.validation import validate_edit
 
+# Building an edit's LUT is most of the cost of comparing renders. A 17³ table (the renderer uses
+# 33³) is 2.3x cheaper and changes a render by ΔE 0.18 on average (0.64 at most) and a pair's ΔE by
+# under 0.1 (measured on 150 simulated pairs): far below what the metric resolves. On photos this
+# small, one render thread beats a pool.
+EVAL_LUT_SIZE = 17
+
 
 class LookRenders:
     """Cache of renders of edits on the photo set; not thread-safe (one per evaluation)."""
 
     def __init__(self, width: int = DEFAULT_WIDTH, options: RenderOptions | None = None) -> None:
         self.photos = photo_stack(width)
-        self.options = options or RenderOptions.from_settings()
+        self.options = options or replace(RenderOptions.from_settings(), lut_size=EVAL_LUT_SIZE, threads=1)
         self.weights = range_weights(self.photos)
         self.base = measure(self.photos, self.weights)
         self._renders: dict[str, np.ndarray] = {}

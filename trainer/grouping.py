@@ -45,7 +45,7 @@ FRAME_WORDS: frozenset[str] = frozenset((
     "with", "some", "kind", "sort", "get", "let's", "lets", "us", "to", "into", "as", "just",
     # modifiers of strength
     "slightly", "slight", "very", "bit", "little", "more", "super", "not", "too", "really", "much",
-    "extra", "lot", "touch", "tad", "somewhat", "quite", "so", "way",
+    "extra", "lot", "touch", "tad", "somewhat", "quite", "so", "way", "subtle", "subtly", "extremely", "rather",
 ))
 _WORD = re.compile(r"[\w']+")
 
