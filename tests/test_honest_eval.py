@@ -213,3 +213,13 @@ def test_better_parameters_but_worse_renders_is_not_promoted(settings: Settings)
     registry.record_eval(settings, v2, "T", worse_requests)
     with pytest.raises(GateRejected, match="request_accuracy"):
         registry.promote(settings, v2, test_set="T")
+
+
+def test_eval_never_judges_rows_whose_group_was_trained_on() -> None:
+    train = [make_example("golden hour", GOLDEN), make_example("film noir", NOIR)]
+    test = [make_example("make it golden hour please", GOLDEN), make_example("sunset", GOLDEN),
+            make_example("rainy day", NOIR)]
+    result = evaluate_student(FixedStudent(GOLDEN), test, train_rows=train, render=False)
+    assert result.excluded_shared_groups == 1 and result.ids == [test[1].id, test[2].id]
+    assert result.looks == {"seen_looks": [0, 1], "unseen_looks": []}
+    assert result.record()["excluded_shared_groups"] == 1

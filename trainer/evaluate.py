@@ -44,6 +44,7 @@ class EvalResult:
     rendered: RenderedAgreement | None = None
     looks: dict[str, list[int]] = field(default_factory=dict)  # subset name → row indices
     requests: RequestResult | None = None
+    excluded_shared_groups: int = 0  # test rows left out because their intent group is in training
 
     @property
     def overall(self) -> float:
@@ -66,6 +67,8 @@ class EvalResult:
             out["rendered"] = self.rendered_summary()
         if self.requests is not None:
             out["requests"] = self.requests.as_dict()
+        if self.looks:
+            out["excluded_shared_groups"] = self.excluded_shared_groups
         return out
 
     def public(self) -> dict[str, Any]:
@@ -95,17 +98,26 @@ def evaluate_student(student: Any, rows: Sequence[Example], *, train_rows: Seque
                      render: bool = True, requests: Sequence[Request] | None = None) -> EvalResult:
     """Predict every row's prompt and score against its label (All, r_3, r_5).
 
-    With ``train_rows`` (the model's training data), also the two look subsets: *seen looks, new
-    wording* and *unseen looks* (``trainer.grouping.look_subsets``). With ``render``, the rendered
+    With ``train_rows`` (the model's training data), test rows whose intent group also occurs in
+    training are left out (counted in ``excluded_shared_groups``), and the rest are also scored as
+    two look subsets: *seen looks, new wording* and *unseen looks* (``trainer.grouping.look_subsets``). With ``render``, the rendered
     agreement of every prediction with its reference; with ``requests``, the real-request benchmark.
     """
     start = time.monotonic()
+    excluded = 0
+    if train_rows is not None:
+        test_groups, trained = group_labels(rows, train_rows)
+        train_groups = {g for _, g in trained}
+        # Never judge on rows whose intent group was trained on (an old pin, a snapshot from before
+        # the grouping): they measure memory, not generalisation.
+        keep = [i for i, g in enumerate(test_groups) if g not in train_groups]
+        excluded = len(rows) - len(keep)
+        rows, test_groups = [rows[i] for i in keep], [test_groups[i] for i in keep]
     preds = student.predict([r.prompt for r in rows])
     refs = [r.edit_obj for r in rows]
     subsets = score_subsets(preds, refs, [r.exporters for r in rows])
     looks: dict[str, list[int]] = {}
     if train_rows is not None:
-        test_groups, trained = group_labels(rows, train_rows)
         looks = look_subsets([r.edit for r in rows], test_groups, trained)
         for name, idx in looks.items():
             if idx:
@@ -113,7 +125,8 @@ def evaluate_student(student: Any, rows: Sequence[Example], *, train_rows: Seque
     renders = LookRenders() if render or requests else None
     rendered = rendered_agreement(preds, refs, renders) if render else None
     req = run_requests(student.predict, requests, renders) if requests else None
-    return EvalResult(subsets, [r.id for r in rows], preds, refs, time.monotonic() - start, rendered, looks, req)
+    return EvalResult(subsets, [r.id for r in rows], preds, refs, time.monotonic() - start, rendered, looks, req,
+                      excluded)
 
 
 def evaluate_files(predictions: str | Path, references: str | Path, *, render: bool = True) -> EvalResult:
@@ -161,7 +174,8 @@ def honest_table(result: EvalResult, name: str = "model") -> str:
     """Markdown next to the paper table: overall per look subset, rendered agreement, requests."""
     rendered = result.rendered_summary()
     lines = ["| model | test subset | n | overall | ΔE (CIEDE2000) | direction agreement |", "|---|---|---|---|---|---|"]
-    for key, label in (("All", "all (intent-disjoint)"), *LOOK_SUBSETS.items()):
+    everything = "all (intent-disjoint)" if result.looks else "all"
+    for key, label in (("All", everything), *LOOK_SUBSETS.items()):
         if key not in result.subsets:
             continue
         s, r = result.subsets[key], rendered.get(key)
