@@ -59,3 +59,8 @@ def test_honest_rows_and_section(honest_settings: Settings) -> None:
     assert "the built-in requests (shared set absent)" in text
     assert "| student v000001 |" in text and "| offline teacher |" in text
     assert f"| {len(BUILTIN)} |" in text
+
+
+def test_honest_section_without_a_model(honest_settings: Settings) -> None:
+    text = "\n".join(honest_section(connect(honest_settings), honest_settings))
+    assert "## Honest evaluation" in text and "| offline teacher |" not in text  # nothing trained: no rows

@@ -88,7 +88,12 @@ def request_rows(settings: Any, student: Any = None) -> tuple[str, list[tuple[st
 
 def honest_section(con: Any, settings: Any, student: Any = None) -> list[str]:
     """The demo report's honest-evaluation section (Markdown lines)."""
-    name, requests = request_rows(settings, student)
+    from trainer.exceptions import NoCurrentModel
+
+    try:
+        name, requests = request_rows(settings, student)
+    except NoCurrentModel:
+        name, requests = "none", []  # the demo trained nothing: there is no student to ask
     shown = "the shared real-request dev set" if name != "builtin" else "the built-in requests (shared set absent)"
     return ["## Honest evaluation: unseen intents, rendered looks, real requests", "",
             "The test split shares no intent group (all wordings of an intent) with training. *Seen looks, new",

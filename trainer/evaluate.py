@@ -100,8 +100,9 @@ def evaluate_student(student: Any, rows: Sequence[Example], *, train_rows: Seque
 
     With ``train_rows`` (the model's training data), test rows whose intent group also occurs in
     training are left out (counted in ``excluded_shared_groups``), and the rest are also scored as
-    two look subsets: *seen looks, new wording* and *unseen looks* (``trainer.grouping.look_subsets``). With ``render``, the rendered
-    agreement of every prediction with its reference; with ``requests``, the real-request benchmark.
+    two look subsets: *seen looks, new wording* and *unseen looks* (``trainer.grouping.look_subsets``).
+    With ``render``, the rendered agreement of every prediction with its reference; with
+    ``requests``, the real-request benchmark.
     """
     start = time.monotonic()
     excluded = 0
