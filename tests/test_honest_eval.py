@@ -223,3 +223,19 @@ def test_eval_never_judges_rows_whose_group_was_trained_on() -> None:
     assert result.excluded_shared_groups == 1 and result.ids == [test[1].id, test[2].id]
     assert result.looks == {"seen_looks": [0, 1], "unseen_looks": []}
     assert result.record()["excluded_shared_groups"] == 1
+
+
+def test_group_splits_are_stable_as_data_grows(settings: Settings) -> None:
+    import random
+
+    from streams.vocabulary import INTENTS, surface_form
+
+    rng = random.Random(7)
+    prompts = list(dict.fromkeys(surface_form(rng.choice(INTENTS[:30]), rng) for _ in range(600)))
+    rows = [make_example(p, {"adjust": {"contrast": 1 + i % 40}}) for i, p in enumerate(prompts)]
+    half = len(rows) // 2
+    small = snapshot.create(settings, rows[:half], policy="export_rate", source={"kind": "test"})
+    big = snapshot.create(settings, rows, policy="export_rate", source={"kind": "test"})
+    before = {r.id: s for s in snapshot.SPLITS for r in small.rows(s)}
+    after = {r.id: s for s in snapshot.SPLITS for r in big.rows(s)}
+    assert len(set(before.values())) == 3 and all(after[i] == s for i, s in before.items())

@@ -94,7 +94,8 @@ def honest_section(con: Any, settings: Any, student: Any = None) -> list[str]:
         name, requests = request_rows(settings, student)
     except NoCurrentModel:
         name, requests = "none", []  # the demo trained nothing: there is no student to ask
-    shown = "the shared real-request dev set" if name != "builtin" else "the built-in requests (shared set absent)"
+    shown = {"builtin": "the built-in requests (shared set absent)",
+             "none": "nothing to ask (no model was trained)"}.get(name, "the shared real-request dev set")
     return ["## Honest evaluation: unseen intents, rendered looks, real requests", "",
             "The test split shares no intent group (all wordings of an intent) with training. *Seen looks, new",
             "wording*: its reference edit also labels training rows of other intents; *unseen looks*: it does",
