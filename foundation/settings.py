@@ -70,11 +70,17 @@ class Settings(BaseSettings):
     student: str = Field("minilm", description="default student type")
     seed: int = 0
     promote_margin: float = Field(0.0, ge=0, le=1, description="promote if candidate overall >= current - margin")
-    test_fraction: float = Field(0.1, gt=0, lt=0.5, description="share of intents (by prompt hash) in the test split")
-    val_fraction: float = Field(0.1, gt=0, lt=0.5, description="share of intents (by prompt hash) in validation")
+    test_fraction: float = Field(0.1, gt=0, lt=0.5, description="share of intent groups (trainer/grouping.py) in the test split")
+    val_fraction: float = Field(0.1, gt=0, lt=0.5, description="share of intent groups (trainer/grouping.py) in validation")
     label_min_served: int = Field(3, ge=1, description="export-rate label policy: min times an edit was served")
     augment_min_slice: int = Field(20, ge=0, description="augment look slices with fewer training examples; 0 = off")
     torch_threads: int = Field(0, ge=0, description="torch CPU threads for training; 0 = auto (cores not busy)")
+    promote_delta_e_margin: float = Field(
+        0.0, ge=0, description="offline gate: the candidate's rendered ΔE may exceed the champion's by this much")
+    promote_request_margin: float = Field(
+        0.0, ge=0, le=1, description="offline gate: the candidate's real-request accuracy may trail the champion's by this")
+    real_requests_dir: Path = Field(Path("../shared/benchmarks/real-requests"),
+                                    description="real human requests (dev.tsv) for the benchmark; relative = to the repo root")
 
     # --- serving -------------------------------------------------------------------------------
     serve_host: str = "127.0.0.1"

@@ -31,6 +31,7 @@ from schemas.edit import look_slice
 from schemas.text import normalise_prompt
 from streams.vocabulary import typo
 from trainer.data import Example, make_example
+from trainer.grouping import intent_key
 from trainer.metrics import sample_score
 from trainer.snapshot import pinned_rows, split_of
 
@@ -66,9 +67,9 @@ def paraphrase(prompt: str, rng: random.Random) -> str:
 
 
 def _train_only(settings: Settings) -> Callable[[str], bool]:
-    pinned = {r.prompt_norm for r in pinned_rows(settings)}
+    pinned = {intent_key(r.prompt_norm) for r in pinned_rows(settings)}
     return lambda norm: (split_of(norm, settings.test_fraction, settings.val_fraction) == "train"
-                         and norm not in pinned)
+                         and intent_key(norm) not in pinned)
 
 
 def _aug_example(prompt: str, edit: str, origin: str, source: str) -> Example:

@@ -35,8 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--model", help="registry model: current, previous or a version (v000003)")
     ev.add_argument("--snapshot", help="snapshot id whose split to evaluate on ('latest' = newest)")
     ev.add_argument("--split", default="test", choices=("test", "validation", "train"))
-    ev.add_argument("--json", action="store_true", help="print {adjust, selective_adjust, filter, overall, n}")
-    ev.add_argument("--detailed", action="store_true", help="with --json: add MAE, r_3/r_5 and support counts")
+    ev.add_argument("--json", action="store_true",
+                    help="print {adjust, selective_adjust, filter, overall, n, seen_looks, unseen_looks, rendered, requests}")
+    ev.add_argument("--detailed", action="store_true",
+                    help="with --json: add MAE, r_3/r_5, support counts, per-example ΔE and request failures")
+    ev.add_argument("--no-render", dest="render", action="store_false",
+                    help="skip the rendered-look agreement and the real requests (parameter metrics only)")
     ev.set_defaults(func=_eval)
 
     ds = add_command(sub, "dataset", "freeze, list, inspect and pin training data snapshots")
@@ -62,6 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     mlist = add_command(msub, "list", "list registered models (* = current)")
     mlist.add_argument("--json", action="store_true")
     mlist.set_defaults(func=_models_list)
+    mdec = add_command(msub, "decisions", "the offline gate's decision log: each criterion, and which one decided")
+    mdec.add_argument("name", nargs="?", default=None, help="only decisions about this version")
+    mdec.add_argument("--json", action="store_true")
+    mdec.set_defaults(func=_models_decisions)
     prom = add_command(msub, "promote", "make a model current if it passes the gate (atomic)")
     prom.add_argument("name", help="version (v000003 or 3)")
     prom.add_argument("--force", action="store_true", help="skip the gate")
@@ -70,6 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     roll = add_command(msub, "rollback", "point current back at the previous champion (atomic, never gated)")
     roll.add_argument("--to", default=None, help="a specific version instead of the previous champion")
     roll.set_defaults(func=_models_rollback)
+
+    from trainer.bench_cli import register as register_bench
+
+    register_bench(sub)
 
 
 def _print_json(obj: Any) -> None:
@@ -95,25 +107,31 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from trainer.evaluate import detail_table, evaluate_files, paper_table
+    from trainer.evaluate import detail_table, evaluate_files, honest_table, paper_table
 
     if args.predictions or args.references:
         if not (args.predictions and args.references):
             print("error: --predictions and --references go together", file=sys.stderr)
             return 2
-        result, title = evaluate_files(args.predictions, args.references), "predictions"
+        result, title = evaluate_files(args.predictions, args.references, render=args.render), "predictions"
     elif args.model:
         result, title = _eval_model(args)
     else:
         print("error: give --predictions/--references or --model", file=sys.stderr)
         return 2
     if args.json:
-        out = result.subsets["All"].public()
+        out = result.public()
         if args.detailed:
             out["subsets"] = {k: v.as_dict() for k, v in result.subsets.items()}
+            if result.rendered is not None:
+                out["rendered"]["examples"] = result.rendered.per_example(result.ids)
+            if result.requests is not None:
+                out["requests"]["failures"] = result.requests.failures
         _print_json(out)
         return 0
     print(paper_table([(title, result.subsets)], with_paper=True))
+    print()
+    print(honest_table(result, title))
     print()
     print(detail_table(result.subsets["All"]))
     return 0
@@ -123,6 +141,8 @@ def _eval_model(args: argparse.Namespace) -> tuple[Any, str]:
     from trainer import registry, snapshot
     from trainer.evaluate import evaluate_student
     from trainer.report import write_report
+    from trainer.requests import default_requests
+    from trainer.train import trained_rows
 
     settings = get_settings()
     version = registry.resolve(settings, args.model)
@@ -133,8 +153,9 @@ def _eval_model(args: argparse.Namespace) -> tuple[Any, str]:
     else:
         own = registry.manifest(settings, version).get("snapshot") or "latest"
         test_id, rows = snapshot.benchmark_set(settings, snapshot.load(settings, own))
-    result = evaluate_student(registry.load_student(settings, version), rows)
-    if args.split == "test":
+    result = evaluate_student(registry.load_student(settings, version), rows, train_rows=trained_rows(settings, version),
+                              render=args.render, requests=default_requests(settings)[1] if args.render else None)
+    if args.split == "test" and args.render:  # the gate needs every criterion in the record
         registry.record_eval(settings, version, test_id, result.record())
     out = registry.models_dir(settings) / "evals" / version / f"report-{test_id}"
     path = write_report(out, result, title=f"{version} on {test_id}", context={"model": version, "rows": len(rows)})
@@ -197,8 +218,31 @@ def _models_list(args: argparse.Namespace) -> int:
         print("no models yet: run `toneflow train`")
     for m in models:
         overall = f"{m.overall:.4f}" if m.overall is not None else "-"
-        print(f"{'*' if m.current else ' '} {m.version}  {m.student:<8} overall={overall}  "
-              f"snapshot={m.snapshot}  parent={m.parent or '-'}")
+        delta_e = f"{m.delta_e:.2f}" if m.delta_e is not None else "-"
+        requests = f"{m.request_accuracy:.3f}" if m.request_accuracy is not None else "-"
+        print(f"{'*' if m.current else ' '} {m.version}  {m.student:<8} overall={overall}  ΔE={delta_e}  "
+              f"requests={requests}  snapshot={m.snapshot}  parent={m.parent or '-'}  gate={m.gate or '-'}")
+    return 0
+
+
+def _models_decisions(args: argparse.Namespace) -> int:
+    from trainer import registry
+
+    settings = get_settings()
+    rows = registry.decisions(settings, registry.resolve(settings, args.name) if args.name else None)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no gate decisions yet")
+    for d in rows:
+        verdict = "promoted" if d["promoted"] else "rejected"
+        print(f"{d['candidate']} vs {d.get('champion') or '-'}: {verdict}, decided by {d['decided_by']}")
+        for c in d.get("criteria", []):
+            mark = {True: "pass", False: "FAIL", None: "n/a"}[c["passed"]]
+            cand = "-" if c["candidate"] is None else f"{c['candidate']:.4f}"
+            champ = "-" if c["champion"] is None else f"{c['champion']:.4f}"
+            print(f"    {c['criterion']:<18} {mark:<4} candidate {cand}  champion {champ}  margin {c['margin']:g}")
     return 0
 
 

@@ -35,11 +35,14 @@ class GateRejected(TrainerError):
 
     exit_code = 3
 
-    def __init__(self, candidate: str, cand_score: float, current: str, cur_score: float, margin: float) -> None:
+    def __init__(self, candidate: str, cand_score: float, current: str, cur_score: float, margin: float,
+                 criterion: str = "overall", higher_is_better: bool = True) -> None:
         self.candidate, self.cand_score = candidate, cand_score
         self.current, self.cur_score, self.margin = current, cur_score, margin
-        msg = (f"not promoting {candidate}: overall {cand_score:.4f} < {current}'s {cur_score:.4f} - margin "
-               f"{margin:.4f} on the pinned test set; use `toneflow models promote {candidate} --force` to override")
+        self.criterion = criterion
+        worse = f"< {current}'s {cur_score:.4f} - margin" if higher_is_better else f"> {current}'s {cur_score:.4f} + margin"
+        msg = (f"not promoting {candidate}: {criterion} {cand_score:.4f} {worse} {margin:.4f} on the gate's test "
+               f"set; use `toneflow models promote {candidate} --force` to override")
         super().__init__(msg)
 
 

@@ -6,6 +6,7 @@ Layout under ``<data_dir>/models/`` (docs/reliability.md §7)::
     .tmp-v000008-<uuid>/         a version being written; readers ignore it, ``gc`` removes it
     evals/v000007/<testset>.json  scores of a version on a test set (the gate compares these)
     current.json                 {"version": "v000007", "history": ["v000003", ...]}
+    decisions.jsonl              one line per gate decision: the criteria, who passed, what decided
     .lock                        serialises pointer moves between processes
 
 Guarantees:
@@ -15,10 +16,11 @@ Guarantees:
    at any point leaves it naming either the old or the new complete version, never a partial one.
 3. ``load_student`` verifies the hashes of the version it loads; on a mismatch it falls back to the
    previous champion in the history (with a warning) instead of serving a damaged model.
-4. ``promote`` moves ``current`` only when the candidate's overall on the test set is not worse than
-   the current model's by more than the margin, and, when TONEFLOW_PROMOTE_MIN_REVIEWS is set, when
-   reviewers rated enough of its items with enough mimicry (trainer/review_gate.py); ``force``
-   overrides both; rollback never gates.
+4. ``promote`` moves ``current`` only when the candidate passes every criterion of the offline gate
+   (``gate_criteria``) against the current model on the same test set and, when
+   TONEFLOW_PROMOTE_MIN_REVIEWS is set, when reviewers rated enough of its items with enough
+   mimicry (trainer/review_gate.py). ``force`` overrides both; rollback never gates. Every decision
+   is appended to ``decisions.jsonl`` with the criterion that decided it.
 """
 
 from __future__ import annotations
@@ -208,6 +210,80 @@ def _move_current(settings: Settings, version: str, history: list[str], action: 
     _CACHE.clear()
 
 
+@dataclass(frozen=True)
+class Criterion:
+    """One check of the offline gate: the candidate may not be worse than the champion by > margin."""
+
+    name: str
+    candidate: float | None
+    champion: float | None
+    margin: float
+    higher_is_better: bool
+
+    @property
+    def passed(self) -> bool | None:
+        """None when a side lacks the number (an eval from before it existed, another request set)."""
+        if self.candidate is None or self.champion is None:
+            return None
+        if self.higher_is_better:
+            return self.candidate >= self.champion - self.margin
+        return self.candidate <= self.champion + self.margin
+
+    def row(self) -> dict[str, Any]:
+        return {"criterion": self.name, "candidate": self.candidate, "champion": self.champion,
+                "margin": self.margin, "passed": self.passed}
+
+
+def _get(record: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(record, dict) or key not in record:
+            return None
+        record = record[key]
+    return record
+
+
+def gate_criteria(cand_eval: dict[str, Any], cur_eval: dict[str, Any], settings: Settings,
+                  margin: float | None = None) -> list[Criterion]:
+    """The offline gate, in the order it is judged:
+
+    1. ``overall``: the paper's parameter-space overall on the intent-disjoint test set (both look
+       subsets together; no group of it is in training), higher is better, ``promote_margin``;
+    2. ``rendered_delta_e``: mean CIEDE2000 ΔE between renders of prediction and reference on the
+       photo set, lower is better, ``promote_delta_e_margin``;
+    3. ``request_accuracy``: real-request direction accuracy, higher is better,
+       ``promote_request_margin``; compared only when both were measured on the same request set.
+    """
+    margin = settings.promote_margin if margin is None else margin
+    same_set = _get(cand_eval, "requests", "set") == _get(cur_eval, "requests", "set")
+    return [
+        Criterion("overall", cand_eval.get("overall"), cur_eval.get("overall"), margin, True),
+        Criterion("rendered_delta_e", _get(cand_eval, "rendered", "All", "delta_e"),
+                  _get(cur_eval, "rendered", "All", "delta_e"), settings.promote_delta_e_margin, False),
+        Criterion("request_accuracy", _get(cand_eval, "requests", "accuracy") if same_set else None,
+                  _get(cur_eval, "requests", "accuracy") if same_set else None,
+                  settings.promote_request_margin, True),
+    ]
+
+
+def log_decision(settings: Settings, record: dict[str, Any]) -> None:
+    """Append one gate decision to ``decisions.jsonl`` (fsynced: the log is the audit trail)."""
+    path = models_dir(settings) / "decisions.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"at": time.time(), **record}, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def decisions(settings: Settings, version: str | None = None) -> list[dict[str, Any]]:
+    """Gate decisions, oldest first (only those about ``version`` when given)."""
+    path = models_dir(settings) / "decisions.jsonl"
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if version is None or r.get("candidate") == version]
+
+
 def promote(settings: Settings, version: str, *, test_set: str | None = None, margin: float | None = None,
             force: bool = False) -> dict[str, Any]:
     """Make ``version`` current if it passes the gate on ``test_set``; returns what happened.
@@ -218,6 +294,7 @@ def promote(settings: Settings, version: str, *, test_set: str | None = None, ma
     """
     version = resolve(settings, version)
     margin = settings.promote_margin if margin is None else margin
+    criteria: list[Any] = []
     with _locked(settings):
         cur = read_current(settings)
         if cur is not None and cur["version"] == version:
@@ -231,12 +308,29 @@ def promote(settings: Settings, version: str, *, test_set: str | None = None, ma
                 who = version if cand_eval is None else cur["version"]
                 msg = f"{who} has not been evaluated on test set {test_set}: run `toneflow eval --model {who}` first"
                 raise TrainerError(msg)
-            if cand_eval["overall"] < cur_eval["overall"] - margin:
-                raise GateRejected(version, cand_eval["overall"], cur["version"], cur_eval["overall"], margin)
+            criteria = gate_criteria(cand_eval, cur_eval, settings, margin)
+            failed = next((c for c in criteria if c.passed is False), None)
+            if failed is not None:
+                log_decision(settings, {"candidate": version, "champion": cur["version"], "test_set": test_set,
+                                        "promoted": False, "decided_by": failed.name,
+                                        "criteria": [c.row() for c in criteria]})
+                assert failed.candidate is not None and failed.champion is not None
+                raise GateRejected(version, failed.candidate, cur["version"], failed.champion, failed.margin,
+                                   failed.name, failed.higher_is_better)
         if not force:
-            from trainer.review_gate import check_reviews
+            from trainer.review_gate import ReviewsRequired, check_reviews
 
-            check_reviews(settings, version)  # people's verdict (toneflow ui, Review); off unless set
+            try:
+                check_reviews(settings, version)  # people's verdict (toneflow ui, Review); off unless set
+            except ReviewsRequired as err:
+                log_decision(settings, {"candidate": version, "champion": cur["version"] if cur else None,
+                                        "test_set": test_set, "promoted": False, "decided_by": "reviews",
+                                        "reason": str(err), "criteria": [c.row() for c in criteria]})
+                raise
+        decided_by = "forced" if force and cur is not None else "first model" if cur is None else "all criteria passed"
+        log_decision(settings, {"candidate": version, "champion": cur["version"] if cur else None,
+                                "test_set": test_set, "promoted": True, "decided_by": decided_by,
+                                "criteria": [c.row() for c in criteria]})
         history = ([*cur["history"], cur["version"]] if cur is not None else [])
         _move_current(settings, version, history, "promote")
     log.info("promoted %s (previous: %s)", version, cur["version"] if cur else None)
@@ -271,16 +365,24 @@ class ModelInfo:
     parent: str | None
     overall: float | None
     current: bool
+    delta_e: float | None = None
+    request_accuracy: float | None = None
+    gate: str | None = None  # the last gate decision about this version: "promoted (...)" / "rejected by ..."
 
 
 def list_models(settings: Settings) -> list[ModelInfo]:
     cur = read_current(settings)
+    last: dict[str, dict[str, Any]] = {d["candidate"]: d for d in decisions(settings) if d.get("candidate")}
     out = []
     for name in version_names(settings):
         m = manifest(settings, name)
+        metrics = m.get("metrics") or {}
+        d = last.get(name)
+        gate = None if d is None else (f"promoted ({d['decided_by']})" if d["promoted"]
+                                       else f"rejected by {d['decided_by']}")
         out.append(ModelInfo(name, m.get("student", "?"), m.get("created", 0.0), m.get("snapshot"),
-                             m.get("parent"), (m.get("metrics") or {}).get("overall"),
-                             cur is not None and cur["version"] == name))
+                             m.get("parent"), metrics.get("overall"), cur is not None and cur["version"] == name,
+                             _get(metrics, "rendered", "All", "delta_e"), _get(metrics, "requests", "accuracy"), gate))
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.edit import TOOLS
-from trainer.evaluate import EvalResult, detail_table, paper_table
+from trainer.evaluate import EvalResult, detail_table, honest_table, paper_table
 
 
 def _plt() -> Any:
@@ -80,6 +80,23 @@ def write_report(directory: Path, result: EvalResult, *, title: str, context: di
     for key, value in (context or {}).items():
         lines.append(f"- **{key}**: {value}")
     lines += ["", "## Paper format (F1, quality, final per tool)", "", paper_table([(title, result.subsets)]), ""]
+    lines += ["## Honest evaluation: look subsets, rendered agreement, real requests", "",
+              "The test set shares no intent group with training (trainer/grouping.py). *Seen looks, new*",
+              "*wording*: the reference edit also labels training rows of other intents; *unseen looks*: it",
+              "does not. ΔE: mean CIEDE2000 between renders of prediction and reference on 8 photographs;",
+              "direction agreement: share of (example, statistic) where the reference moves the photo and",
+              "the prediction moves it the same way (trainer/rendered.py).", "",
+              honest_table(result, title), ""]
+    if result.rendered is not None:
+        worst = sorted(result.rendered.per_example(result.ids), key=lambda r: -r["delta_e"])[:10]
+        lines += ["### Largest rendered differences", "", "| id | ΔE | disagrees on |", "|---|---|---|"]
+        lines += [f"| {r['id']} | {r['delta_e']:.2f} | {', '.join(r['disagrees_on']) or '-'} |" for r in worst]
+        lines.append("")
+    if result.requests is not None and result.requests.failures:
+        lines += ["### Real requests not met (first 10)", "", "| prompt | statistic | asked | moved |", "|---|---|---|---|"]
+        lines += [f"| {f['prompt'][:70]} | {f['statistic']} | {f['asked']} | {f['moved']:+.4f} |"
+                  for f in result.requests.failures[:10]]
+        lines.append("")
     for name, s in result.subsets.items():
         lines += [f"## {name}", "", detail_table(s), ""]
     lines += ["![per-tool scores](tools.png)", "", "![parameter error](param_error.png)", "",

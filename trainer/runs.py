@@ -120,6 +120,8 @@ def write_warehouse_rows(settings: Settings, outcome: dict[str, Any], meta: dict
         "ts": datetime.fromtimestamp(meta["trained_at"], UTC),
     }], key=version)
     rows = []
+    rendered = result.rendered_summary() if hasattr(result, "rendered_summary") else {}
+    requests = getattr(result, "requests", None)
     for subset, scores in result.subsets.items():
         row: dict[str, Any] = {"eval_id": f"{version}:{meta['test_set']}:{subset}", "version": version,
                                "ts": datetime.now(UTC),
@@ -127,5 +129,12 @@ def write_warehouse_rows(settings: Settings, outcome: dict[str, Any], meta: dict
         for tool, t in scores.tools.items():
             row.update({f"{tool}_{k}": v for k, v in t.public().items()})
             row[f"{tool}_mae"] = t.mae
+        # Rendered agreement per subset where measured (All and the look subsets); the real-request
+        # accuracy belongs to the model, so every row of the run carries it.
+        r = rendered.get(subset) or {}
+        row["delta_e"] = r.get("delta_e")
+        row["direction_agreement"] = r.get("direction_agreement")
+        row["request_accuracy"] = requests.accuracy if requests is not None else None
+        row["request_set"] = requests.set_id if requests is not None else None
         rows.append(row)
     write_rows(settings, "model_evals", rows, key=f"{version}-{meta['test_set']}")

@@ -5,11 +5,12 @@ and ``manifest.json`` (label policy, source, per-file row counts and sha256, spl
 The id is a hash of the content, so the same data under the same policy is the same snapshot;
 a snapshot directory appears only by renaming a fully written temp directory.
 
-Splits: a row's split is a function of the sha256 of its normalised prompt alone, so one intent
-never lands in two splits, and an intent's split never changes as data grows (a new intent cannot
-move an old one). Augmented rows only ever go to train, and are dropped if their intent belongs
-to validation/test. A pinned benchmark (``pin``) freezes one snapshot's test split as *the* test
-set of the gate; intents in it are kept out of every later training split.
+Splits: a row's split is a hash of its *intent group* (``trainer.grouping``: all surface forms of
+one intent, derived from the prompts), so one intent with all its wordings, modifiers and typos
+never lands in two splits, and a group's split does not change as data grows. Augmented rows only
+ever go to train, and are dropped if their group (or the group of the prompt they paraphrase)
+belongs to validation/test. A pinned benchmark (``pin``) freezes one snapshot's test split as *the*
+test set of the gate; every group with a pinned prompt is kept out of every later training split.
 """
 
 from __future__ import annotations
@@ -22,26 +23,22 @@ import time
 import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from foundation.osutil import atomic_write_json, fsync_dir
 from foundation.settings import Settings
+from schemas.text import normalise_prompt
 from trainer.data import Example
 from trainer.exceptions import DataError, SnapshotNotFound
+from trainer.grouping import GROUPING_VERSION, IntentGroups, Split, bucket_split, intent_key
 
-Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
-_BUCKETS = 10_000
 
 
 def split_of(prompt_norm: str, test_fraction: float, val_fraction: float) -> Split:
-    """Deterministic split by hash: [0, test) → test, [test, test+val) → validation, else train."""
-    bucket = int.from_bytes(hashlib.sha256(prompt_norm.encode()).digest()[:8], "big") % _BUCKETS
-    if bucket < test_fraction * _BUCKETS:
-        return "test"
-    if bucket < (test_fraction + val_fraction) * _BUCKETS:
-        return "validation"
-    return "train"
+    """The split of a prompt judged alone (its intent key's hash); ``create`` uses the groups of the
+    whole data set, which agree with this except where a typo joins two keys."""
+    return bucket_split(intent_key(prompt_norm), test_fraction, val_fraction)
 
 
 def snapshots_dir(settings: Settings) -> Path:
@@ -91,21 +88,25 @@ def create(settings: Settings, rows: list[Example], *, policy: str, source: dict
     if not rows:
         msg = "no training rows to snapshot"
         raise DataError(msg)
-    pinned_test = {r.prompt_norm for r in pinned_rows(settings)}
+    pinned_norms = [r.prompt_norm for r in pinned_rows(settings)]
+    groups = IntentGroups([r.prompt_norm for r in rows] + pinned_norms)
+    pinned_groups = {groups.label(n) for n in pinned_norms}
     split_rows: dict[str, list[Example]] = {s: [] for s in SPLITS}
     dropped = 0
     for row in rows:
-        split = split_of(row.prompt_norm, settings.test_fraction, settings.val_fraction)
-        if split != "test" and row.prompt_norm in pinned_test:
+        split = groups.split(row.prompt_norm, settings.test_fraction, settings.val_fraction)
+        if split != "test" and groups.label(row.prompt_norm) in pinned_groups:
             dropped += 1  # a pinned benchmark intent must never be trained on
             continue
         split_rows[split].append(row)
-    held_out = {r.prompt_norm for s in ("validation", "test") for r in split_rows[s]} | pinned_test
-    aug = [r for r in (augmented or []) if r.prompt_norm not in held_out]
+    held_out = {groups.label(r.prompt_norm) for s in ("validation", "test") for r in split_rows[s]} | pinned_groups
+    aug = [r for r in (augmented or []) if groups.label(r.prompt_norm) not in held_out
+           and groups.label(normalise_prompt(r.origin or r.prompt)) not in held_out]
     split_rows["train"].extend(aug)
     for split in SPLITS:
         split_rows[split].sort(key=lambda r: (r.prompt_norm, r.id))
-    digest = hashlib.sha256(json.dumps([policy, settings.test_fraction, settings.val_fraction]).encode())
+    digest = hashlib.sha256(json.dumps([policy, settings.test_fraction, settings.val_fraction,
+                                        GROUPING_VERSION]).encode())
     for split in SPLITS:
         for r in split_rows[split]:
             digest.update(json.dumps([split, *(getattr(r, c) for c in _SCHEMA_COLUMNS)]).encode())
@@ -124,6 +125,8 @@ def create(settings: Settings, rows: list[Example], *, policy: str, source: dict
     manifest = {"id": snap_id, "created": time.time(), "policy": policy, "source": source, "parent": parent,
                 "files": files, "test_fraction": settings.test_fraction, "val_fraction": settings.val_fraction,
                 "dropped_pinned": dropped, "augmented_dropped": len(augmented or []) - len(aug),
+                "grouping": {"version": GROUPING_VERSION, "groups": groups.count,
+                             "per_split": {s: len({groups.label(r.prompt_norm) for r in split_rows[s]}) for s in SPLITS}},
                 "pinned": (read_pin(settings) or {}).get("snapshot")}
     atomic_write_json(tmp / "manifest.json", manifest)
     try:

@@ -90,12 +90,26 @@ def incremental_rows(settings: Settings, snap: snapshot.Snapshot, parent: str, r
     return new + random.Random(seed).sample(old, k)
 
 
-def _ensure_eval(settings: Settings, version: str, test_id: str, rows: list[Example]) -> dict[str, Any]:
-    from trainer.evaluate import evaluate_student
+def trained_rows(settings: Settings, version: str) -> list[Example]:
+    """The training rows of ``version``'s snapshot (empty when that snapshot is gone)."""
+    snap_id = registry.manifest(settings, version).get("snapshot")
+    try:
+        return snapshot.load(settings, snap_id).rows("train") if snap_id else []
+    except TrainerError:
+        return []
 
+
+def _ensure_eval(settings: Settings, version: str, test_id: str, rows: list[Example]) -> dict[str, Any]:
+    """``version``'s recorded eval on ``test_id``, computed now if missing or older than the gate's
+    criteria (no rendered agreement, or real requests measured on another request set)."""
+    from trainer.evaluate import evaluate_student
+    from trainer.requests import default_requests, set_id
+
+    requests = default_requests(settings)[1]
     found = registry.read_eval(settings, version, test_id)
-    if found is None:
-        found = evaluate_student(registry.load_student(settings, version), rows).record()
+    if found is None or "rendered" not in found or (found.get("requests") or {}).get("set") != set_id(requests):
+        found = evaluate_student(registry.load_student(settings, version), rows,
+                                 train_rows=trained_rows(settings, version), requests=requests).record()
         registry.record_eval(settings, version, test_id, found)
     return found
 
@@ -112,10 +126,23 @@ def gate_eval(settings: Settings, version: str) -> str:
     return test_id
 
 
+def _honest_numbers(result: Any) -> dict[str, Any]:
+    """The look subsets, rendered agreement and real requests of an eval, flat for the outcome."""
+    rendered = result.rendered_summary().get("All", {})
+    out: dict[str, Any] = {f"{k}_overall": result.subsets[k].overall for k in ("seen_looks", "unseen_looks")
+                           if k in result.subsets}
+    if rendered:
+        out.update(delta_e=rendered["delta_e"], direction_agreement=rendered["direction_agreement"])
+    if result.requests is not None:
+        out["request_accuracy"] = result.requests.accuracy
+    return out
+
+
 def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     """Run one training job; returns a summary (version, metrics, whether it was promoted)."""
-    from trainer.evaluate import evaluate_student, paper_table
+    from trainer.evaluate import evaluate_student, honest_table, paper_table
     from trainer.report import write_report
+    from trainer.requests import default_requests
     from trainer.runs import claim_trigger, finish_trigger, write_warehouse_rows
     from trainer.students import student_class
     from trainer.students.base import seed_everything, set_threads
@@ -158,7 +185,8 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
                                                make_student=lambda: build_student(kind, cfg, seed), seed=seed)
 
     test_id, test_rows = snapshot.benchmark_set(settings, snap)
-    result = evaluate_student(student, test_rows)
+    result = evaluate_student(student, test_rows, train_rows=snap.rows("train"),
+                              requests=default_requests(settings)[1])
     staged = registry.stage(settings)
     student.save(staged)
     meta = {"student": kind, "snapshot": snap.id, "parent": parent, "test_set": test_id, "seed": seed,
@@ -171,7 +199,7 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     registry.record_eval(settings, version, test_id, result.record())
     outcome: dict[str, Any] = {"version": version, "student": kind, "snapshot": snap.id, "test_set": test_id,
                                "overall": result.overall, "n_test": len(test_rows), "train_rows": len(train),
-                               "fit_seconds": report.seconds, "promoted": False}
+                               "fit_seconds": report.seconds, "promoted": False, **_honest_numbers(result)}
     if cfg.promote:
         cur = registry.read_current(settings)
         if cur is not None:
@@ -180,7 +208,8 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
             outcome.update(registry.promote(settings, version, test_set=test_id, margin=cfg.margin))
         except GateRejected as err:
             outcome["reason"] = str(err)
-    outcome["table"] = paper_table([(f"{kind} {version}", result.subsets)])
+    outcome["table"] = (paper_table([(f"{kind} {version}", result.subsets)]) + "\n\n"
+                        + honest_table(result, f"{kind} {version}"))
     write_warehouse_rows(settings, outcome, meta, result)
     if cfg.trigger_id:
         finish_trigger(settings, cfg.trigger_id, version)

@@ -1,0 +1,66 @@
+"""The demo report's honest-evaluation section, built from a real warehouse and real renders."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from foundation.settings import Settings
+from schemas.edit import Edit
+from schemas.validation import validate_edit
+from toneflow.demo_report import HONEST_COLUMNS, honest_rows, honest_section
+from trainer.data import make_example
+from trainer.evaluate import evaluate_student
+from trainer.requests import BUILTIN
+from trainer.runs import write_warehouse_rows
+from warehouse.catalog import connect
+
+WARM = {"adjust": {"temperature": 40}}
+COOL = {"adjust": {"temperature": -40}}
+
+
+class FixedStudent:
+    version = "v000001"
+
+    def __init__(self, edit: dict) -> None:
+        self.edit = validate_edit(edit)
+
+    def predict(self, prompts: list[str]) -> list[Edit]:
+        return [self.edit] * len(prompts)
+
+
+@pytest.fixture
+def honest_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.model_copy(update={"real_requests_dir": tmp_path / "no-shared-set"})
+
+
+def test_honest_rows_and_section(honest_settings: Settings) -> None:
+    settings = honest_settings
+    train = [make_example("sunset glow", WARM), make_example("arctic", COOL)]
+    test = [make_example("golden hour", WARM), make_example("golden hour please", WARM), make_example("ice", COOL)]
+    student = FixedStudent(WARM)
+    result = evaluate_student(student, test, train_rows=train, requests=BUILTIN)
+    meta = {"student": "minilm", "snapshot": "s-x", "parent": None, "train_rows": 2, "seed": 0, "config": {},
+            "fit": {"seconds": 1.0, "steps": 1, "epochs": 1}, "trained_at": time.time(), "test_set": "T"}
+    write_warehouse_rows(settings, {"version": "v000001", "promoted": True}, meta, result)
+    rows = honest_rows(connect(settings))
+    assert len(rows) == 1 and len(rows[0]) == len(HONEST_COLUMNS)
+    name, n, overall, seen, unseen, delta_e, agreement, requests = rows[0]
+    assert name == "toneflow v000001" and n == 3 and overall == pytest.approx(result.overall)
+    # every test edit labels a training row of another intent: all three are seen looks, none unseen
+    assert seen == f"{result.subsets['seen_looks'].overall:.3f} (n=3)" and unseen == "-"
+    rendered = result.rendered_summary()["All"]
+    assert delta_e == pytest.approx(rendered["delta_e"]) and delta_e > 0  # "ice" is cool, the student warm
+    assert agreement == pytest.approx(rendered["direction_agreement"]) and agreement < 1
+    assert requests == pytest.approx(result.requests.accuracy)
+    text = "\n".join(honest_section(connect(settings), settings, student))
+    assert "the built-in requests (shared set absent)" in text
+    assert "| student v000001 |" in text and "| offline teacher |" in text
+    assert f"| {len(BUILTIN)} |" in text
+
+
+def test_honest_section_without_a_model(honest_settings: Settings) -> None:
+    text = "\n".join(honest_section(connect(honest_settings), honest_settings))
+    assert "## Honest evaluation" in text and "| offline teacher |" not in text  # nothing trained: no rows
