@@ -38,9 +38,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Re
     from serving.rollout import start_candidate, step
 
     work = tmp_path_factory.mktemp("console")
-    # promote_margin 1: the offline gate lets either student through, so the buttons can be exercised
+    # Margins this wide let either student through every offline-gate criterion, so the buttons
+    # can be exercised.
     settings = Settings(data_dir=work / "data", test_fraction=0.25, val_fraction=0.2, review_sample=12,
-                        promote_margin=1.0)
+                        promote_margin=1.0, promote_delta_e_margin=100.0, promote_request_margin=1.0)
     written = fill_warehouse(settings, projects=3000)
     train_two_students(settings, work)
     registry.rollback(settings)  # v000001 current again, so v000002 is a candidate to promote
@@ -189,7 +190,8 @@ def test_promotion_waits_for_reviews_and_mimicry(env) -> None:
     with pytest.raises(ReviewsRequired, match="matches the teacher in 50%"):
         promote_model(strict, "v000002")
     cli_env = {**os.environ, "TONEFLOW_DATA_DIR": str(settings.data_path), "PYTHONPATH": str(ROOT),
-               "TONEFLOW_PROMOTE_MARGIN": "1", "TONEFLOW_PROMOTE_MIN_REVIEWS": "2", "TONEFLOW_PROMOTE_MIN_MIMICRY": "0.75"}
+               "TONEFLOW_PROMOTE_MARGIN": "1", "TONEFLOW_PROMOTE_DELTA_E_MARGIN": "100", "TONEFLOW_PROMOTE_REQUEST_MARGIN": "1",
+               "TONEFLOW_PROMOTE_MIN_REVIEWS": "2", "TONEFLOW_PROMOTE_MIN_MIMICRY": "0.75"}
     done = subprocess.run([sys.executable, "-m", "toneflow", "models", "promote", "v000002"], env=cli_env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 3 and "TONEFLOW_PROMOTE_MIN_MIMICRY asks for 75%" in done.stderr
