@@ -131,6 +131,7 @@ class Runtime:
             "missing_models": missing,
             "models": self.holder.versions(),
             "int8": self.settings.serve_quantize,
+            "runtimes": self.holder.runtimes(),
             "plan": {**plan.to_dict(), "source": plan.source, "shares": plan.shares()},
             "requests": dict(self.counters),
             "by_variant": dict(self.by_variant),
