@@ -72,7 +72,7 @@ def _graph_module(student: Any) -> Any:
 
 def session(path: Path, threads: int = 1) -> Any:
     """An ONNX Runtime CPU session with every graph optimisation, ``threads`` intra-op threads."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -140,7 +140,7 @@ def export_student(student: Any, dst: Path) -> dict[str, Any]:
                                   opset_version=OPSET, do_constant_folding=True)
 
         def fuse() -> Any:
-            from onnxruntime.transformers.optimizer import optimize_model
+            from onnxruntime.transformers.optimizer import optimize_model  # type: ignore[import-untyped]
 
             return optimize_model(str(raw), model_type="bert", num_heads=cfg.num_attention_heads,
                                   hidden_size=cfg.hidden_size, opt_level=0)

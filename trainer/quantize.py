@@ -35,7 +35,7 @@ def onnx_int8(src: Path, dst: Path, *, per_channel: bool = False, reduce_range: 
     import logging
 
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
 
     quiet = logging.getLogger()
     level = quiet.level
