@@ -274,7 +274,7 @@ def create_app(settings: Settings, *, loader: Loader = load_version, emit_events
     app.add_middleware(_Guard, counters=counters)
     token = settings.serve_token.get_secret_value() if settings.serve_token else None
 
-    def authorise(request: Request) -> None:
+    async def authorise(request: Request) -> None:  # async: FastAPI runs a sync dependency in its threadpool
         if token is None:
             return
         header = request.headers.get("authorization", "")
