@@ -54,15 +54,19 @@ def summary(name: str, ms: list[float]) -> dict[str, float | str]:
     return {"name": name, "n": len(ms), "p50": statistics.median(ms), "p95": pct(ms, 95), "p99": pct(ms, 99)}
 
 
-def time_calls(fn, n: int, warmup: int = 10) -> list[float]:  # noqa: ANN001
+def time_calls(fn, n: int, warmup: int = 10, cpu: list[float] | None = None) -> list[float]:  # noqa: ANN001
+    """Wall-clock ms of each call; ``cpu`` (if given) gets each call's process CPU ms too. On a loaded
+    machine wall time includes the time the process waited for a core; CPU time mostly does not."""
     for i in range(warmup):
         fn(PROMPTS[i % len(PROMPTS)])
     out = []
     for i in range(n):
         prompt = f"{PROMPTS[i % len(PROMPTS)]} {i}"  # never the same string twice: no cache can help
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn(prompt)
         out.append((time.perf_counter() - start) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - start_cpu) * 1000)
     return out
 
 
@@ -106,7 +110,7 @@ def latency(n: int, rounds: int) -> None:
     quantize(int8)
     cores = len(os.sched_getaffinity(0))  # the cores this process may use (taskset)
     variants = [  # (name, torch threads, predict)
-        (f"{label} PyTorch eager, {cores} threads", cores, student.predict),
+        *([(f"{label} PyTorch eager, {cores} threads", cores, student.predict)] if cores > 1 else []),
         (f"{label} PyTorch eager, 1 thread", 1, student.predict),
         (f"{label} PyTorch int8 dynamic, 1 thread", 1, int8.predict),
         (f"{label} ONNX Runtime fp32, 1 thread", 1, ort_fp32.predict),
@@ -123,39 +127,60 @@ def latency(n: int, rounds: int) -> None:
         for name, threads, predict in variants:
             torch.set_num_threads(threads)
             calls = 20 if "openai" in name else n
-            runs[name].append(summary(name, time_calls(lambda p, f=predict: f([p]), calls)))
+            cpu: list[float] = []
+            row = summary(name, time_calls(lambda p, f=predict: f([p]), calls, cpu=cpu))
+            runs[name].append({**row, "cpu50": statistics.median(cpu)})
     rows = []
     for per_round in runs.values():
         mid = sorted(per_round, key=lambda r: r["p50"])[len(per_round) // 2]
-        rows.append({**mid, "rounds": [r["p50"] for r in per_round]})
+        rows.append({**mid, "rounds": [r["p50"] for r in per_round],
+                     "cpu50": statistics.median(r["cpu50"] for r in per_round)})
     base = min(r["p50"] for r in rows if str(r["name"]).startswith("student"))
     print(f"{cores} of {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {rounds} rounds x {n} prompts; "
           "median round shown; the paper's fastest student: 1.38 s (FlanT5-base, L4 GPU)")
-    print(f"{'':62} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x best':>7} {'1.38 s / p50':>13}  p50 of each round")
+    print(f"{'':62} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x best':>7} {'1.38 s / p50':>13} {'CPU p50':>8}"
+          "  p50 of each round")
     for r in rows:
         print(f"{r['name']:<62} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} {r['p50'] / base:>6.1f}x "
-              f"{1380 / r['p50']:>12.0f}x  {' '.join(f'{x:.2f}' for x in r['rounds'])}")
+              f"{1380 / r['p50']:>12.0f}x {r['cpu50']:>8.2f}  {' '.join(f'{x:.2f}' for x in r['rounds'])}")
 
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_edit.lua")
 
 
-def _wrk(url: str, connections: int, seconds: float, threads: int) -> dict:
+def _wrk(url: str, connections: int, seconds: float, threads: int, server_pid: int | None = None) -> dict:
     """One wrk run against POST /v1/edit; its Lua ``done`` prints the figures as one JSON line."""
     import json
+    import resource
     import shutil
 
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         sys.exit(2)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = _cpu_s(server_pid) if server_pid else 0.0
     out = subprocess.run(["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds:g}s",
                           "--timeout", "10s", "-s", str(WRK_SCRIPT), f"{url}/v1/edit"],
                          capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
     r = json.loads(line.removeprefix("WRK_JSON "))
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
     r["errors"] = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    n = max(r["requests"], 1)
+    r["wrk_cpu_ms"] = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000 / n
+    r["server_cpu_ms"] = ((_cpu_s(server_pid) - server_before) * 1000 / n) if server_pid else float("nan")
     return r
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(r: dict) -> str:
+    return f"{r['server_cpu_ms']:.2f}+{r['wrk_cpu_ms']:.2f}"
 
 
 def http(connections: int, seconds: float, rounds: int, threads: int, sequential_s: float, events: bool) -> None:
@@ -196,12 +221,12 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
         runtime = httpx.get(f"{url}/healthz", timeout=5).json()["runtimes"].get("current")
         _wrk(url, 4, 2, 1)  # warm-up, not counted
         for n in range(rounds):
-            seq.append(_wrk(url, 1, sequential_s, 1))
+            seq.append(_wrk(url, 1, sequential_s, 1, server.pid))
             target = versions[(n + 1) % 2]
             timer = threading.Timer(seconds / 2, registry.promote, (settings, target), {"force": True})
             timer.start()
             before = httpx.get(f"{url}/healthz", timeout=5).json()["served_versions"]
-            r = _wrk(url, connections, seconds, threads)
+            r = _wrk(url, connections, seconds, threads, server.pid)
             timer.join()
             after = httpx.get(f"{url}/healthz", timeout=5).json()
             r["served"] = {k: v - before.get(k, 0) for k, v in after["served_versions"].items() if v - before.get(k, 0)}
@@ -215,18 +240,24 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
             broker.stop(settings)
     print(f"`toneflow serve` ({runtime}, uvloop + httptools) vs wrk on loopback; {os.cpu_count()} cores shared, "
           f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds")
-    print(f"{'run':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  served (a promotion mid-run)")
+    print(f"{'run':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'CPU ms/req':>11}  "
+          "served (a promotion mid-run)")
     for n, (q, r) in enumerate(zip(seq, results), 1):
         print(f"{f'round {n}: sequential (1 connection, {sequential_s:g} s)':<44} {q['rps']:>7.0f} "
-              f"{q['p50_us'] / 1000:>7.2f} {q['p99_us'] / 1000:>7.2f} {q['errors']:>7}")
+              f"{q['p50_us'] / 1000:>7.2f} {q['p99_us'] / 1000:>7.2f} {q['errors']:>7} {_cpu(q):>11}")
         served = ", ".join(f"{k.split('@')[-1]} {v}" for k, v in sorted(r["served"].items()))
         print(f"{f'round {n}: {connections} connections, {seconds:g} s':<44} {r['rps']:>7.0f} "
-              f"{r['p50_us'] / 1000:>7.2f} {r['p99_us'] / 1000:>7.2f} {r['errors']:>7}  {served} -> {r['promoted_to']}")
+              f"{r['p50_us'] / 1000:>7.2f} {r['p99_us'] / 1000:>7.2f} {r['errors']:>7} {_cpu(r):>11}  "
+              f"{served} -> {r['promoted_to']}")
     med = lambda rows, key: statistics.median(x[key] for x in rows)  # noqa: E731
     print(f"{'median: sequential':<44} {med(seq, 'rps'):>7.0f} {med(seq, 'p50_us') / 1000:>7.2f} "
           f"{med(seq, 'p99_us') / 1000:>7.2f} {sum(x['errors'] for x in seq):>7}")
     print(f"{f'median: {connections} connections':<44} {med(results, 'rps'):>7.0f} {med(results, 'p50_us') / 1000:>7.2f} "
           f"{med(results, 'p99_us') / 1000:>7.2f} {sum(x['errors'] for x in results):>7}")
+    per_req = med(results, "server_cpu_ms") + med(results, "wrk_cpu_ms")
+    print(f"CPU per request under {connections} connections (server + wrk, median): {per_req:.2f} ms, so "
+          f"{(os.cpu_count() or 1) * 1000 / per_req:.0f} req/s would saturate all {os.cpu_count()} cores "
+          "if nothing else ran (a projection, not a measurement)")
     batches = health["batches"].get("current", {})
     if batches:
         print(f"micro-batching: {batches['items'] / max(batches['batches'], 1):.1f} requests per forward pass; "
