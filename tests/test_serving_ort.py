@@ -109,3 +109,31 @@ def test_live_server_runs_onnx_and_hot_swaps_to_a_promoted_export(promoted) -> N
         assert client.get("/healthz").json()["runtimes"] == {"current": "onnx-int8"}
         assert edit(client).json()["served_by"]["version"] == v2
     registry.rollback(settings)
+
+
+def test_models_export_cli_then_predict_runs_the_export(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from foundation.settings import get_settings
+    from toneflow.cli import main
+
+    settings = Settings(data_dir=tmp_path / "data", registry_export_onnx=False)
+    [v] = register_students(settings, 1)
+    registry.promote(settings, v)  # as before exports existed: no export
+    monkeypatch.setenv("TONEFLOW_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        assert registry.verified_export(settings, v) is None
+        assert main(["models", "export"]) == 0
+        assert "ONNX export stored" in capsys.readouterr().out
+        assert registry.verified_export(settings, v) is not None
+        from serving.cli import _predict_student
+
+        chosen = _predict_student(get_settings(), "current", 1)
+        assert isinstance(chosen, OrtStudent) and chosen.runtime == "onnx-fp32"
+        assert main(["predict", "golden hour", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        torch_edit = MiniLMStudent.load(registry.model_path(settings, v)).predict(["golden hour"])[0]
+        assert out["model"] == {"name": "student/minilm", "version": v}
+        assert out["edit"] == torch_edit.canonical_dict()  # predict runs the fp32 graph: PyTorch's numbers
+    finally:
+        get_settings.cache_clear()
