@@ -100,12 +100,19 @@ def _predict_student(settings: Settings, name: str, threads: int) -> Any:
     from trainer.exceptions import CorruptModel
     from trainer.registry import load_student, resolve, verify
 
+    version = resolve(settings, name)  # no model / no such version: the CLI says what to do
     try:
-        version = resolve(settings, name)
         verify(settings, version)
-        fast = load_export(settings, version, int8=False, threads=threads)
     except CorruptModel:
-        fast = None  # load_student falls back to the previous champion, or says what is damaged
+        return load_student(settings, name)  # falls back to the previous champion, or says what is damaged
+    try:
+        fast = load_export(settings, version, int8=False, threads=threads)
+    except CorruptModel as err:
+        print(f"# {err}; using PyTorch", file=sys.stderr)
+        fast = None
+    except Exception as err:  # noqa: BLE001 - an export this ONNX Runtime cannot run: PyTorch still can
+        print(f"# cannot run the ONNX export ({type(err).__name__}: {err}); using PyTorch", file=sys.stderr)
+        fast = None
     return fast if fast is not None else load_student(settings, name)
 
 

@@ -56,6 +56,10 @@ def load_version(settings: Settings, version: str) -> Student:
     except CorruptModel as err:
         log.error("%s; serving %s through PyTorch", err, version)
         fast = None
+    except Exception as err:  # noqa: BLE001 - an export this ONNX Runtime cannot run must not block the version
+        log.error("cannot run the ONNX export of %s (%s: %s); serving it through PyTorch", version,
+                  type(err).__name__, err)
+        fast = None
     if fast is not None:
         return fast  # type: ignore[return-value]  # predicts like a Student; it does not train
     kind = registry.manifest(settings, version)["student"]
