@@ -1,22 +1,28 @@
-"""Serving latency: the student vs the teacher per request, and the HTTP API under concurrent load.
+"""Serving speed: the student in each runtime vs the teacher per request, and the HTTP API under wrk.
 
-    .venv/bin/python benchmarks/bench_serving.py latency            # student variants vs offline teacher
-    .venv/bin/python benchmarks/bench_serving.py quality            # int8 vs eager on a quickly trained student
-    .venv/bin/python benchmarks/bench_serving.py http --quick       # 10 clients, 10 s
-    .venv/bin/python benchmarks/bench_serving.py http --clients 50 --seconds 60 --promote-during-load
+    .venv/bin/python benchmarks/bench_serving.py latency     # PyTorch eager/int8, ONNX Runtime fp32/int8, teacher
+    .venv/bin/python benchmarks/bench_serving.py quality     # every runtime/quantisation vs PyTorch eager
+    .venv/bin/python benchmarks/bench_serving.py http        # wrk, 32 connections, a promotion mid-run, 3 rounds
+    .venv/bin/python benchmarks/bench_serving.py http --quick
 
-``latency`` times one prompt per call (what a user waits for, minus HTTP) for the MiniLM student
-in PyTorch eager with all cores and with 1 thread, dynamically int8-quantised, and the teacher
-(offline here; the OpenAI teacher too when TONEFLOW_OPENAI_API_KEY is set), all in one run, and
-prints p50/p95/p99 and the teacher/student ratio. The student is the registry's `current` model
-when TONEFLOW_DATA_DIR has one, else an untrained MiniLM (same architecture, same cost).
+``latency`` times one prompt per call (what a user waits for, minus HTTP: tokenise, forward, decode)
+for the MiniLM student in PyTorch eager (all cores, 1 thread), PyTorch dynamic int8, ONNX Runtime
+fp32 and int8 (1 thread), and the teacher (offline; OpenAI too when TONEFLOW_OPENAI_API_KEY is set),
+in interleaved rounds of one run; it prints the median round, each round's p50 and the ratio to the
+paper's 1.38 s. The student is the registry's `current` model (with its stored export) when
+TONEFLOW_DATA_DIR has one, else an untrained MiniLM (same architecture, same cost). Pin it to one
+core (`taskset -c 1`) for the one-thread figures.
 
-``http`` starts `toneflow serve` as a subprocess on a temp registry with two MiniLM versions,
-drives it with N concurrent asyncio clients for T seconds (distinct users and prompts) and prints
-requests/s, p50/p95/p99 and errors (``--events`` also starts the embedded broker and emits every
-prompt event, as production does); ``--promote-during-load`` promotes the other version half-way
-and reports the versions served and the failed requests (must be 0). Numbers on a shared 2-core box
-are noisy: run it twice and quote medians.
+``quality`` trains a student quickly and compares every form (and each int8 candidate) with the
+PyTorch eager one: overall on unseen intents, edit agreement, p50, and direction accuracy and
+agreement on the real requests (../shared/benchmarks/real-requests/dev.tsv; skipped when absent).
+
+``http`` starts `toneflow serve` as a subprocess on a temp registry with two exported MiniLM
+versions and drives POST /v1/edit with wrk (Debian's package; `wrk_edit.lua` builds the bodies):
+per round one sequential run (1 connection) and one loaded run (32 connections) with a promotion
+half-way, then prints requests/s, p50/p99, errors and the versions served (exit 1 on any error or
+when the promoted version was never served). ``--events`` also emits every prompt event to the
+embedded broker, as production does. Numbers on a shared 2-core box are noisy: quote medians.
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,19 +54,45 @@ def summary(name: str, ms: list[float]) -> dict[str, float | str]:
     return {"name": name, "n": len(ms), "p50": statistics.median(ms), "p95": pct(ms, 95), "p99": pct(ms, 99)}
 
 
-def time_calls(fn, n: int, warmup: int = 10) -> list[float]:  # noqa: ANN001
+def time_calls(fn, n: int, warmup: int = 10, cpu: list[float] | None = None) -> list[float]:  # noqa: ANN001
+    """Wall-clock ms of each call; ``cpu`` (if given) gets each call's process CPU ms too. On a loaded
+    machine wall time includes the time the process waited for a core; CPU time mostly does not."""
     for i in range(warmup):
         fn(PROMPTS[i % len(PROMPTS)])
     out = []
     for i in range(n):
         prompt = f"{PROMPTS[i % len(PROMPTS)]} {i}"  # never the same string twice: no cache can help
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn(prompt)
         out.append((time.perf_counter() - start) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - start_cpu) * 1000)
     return out
 
 
-def latency(n: int) -> None:
+def _onnx_students(settings, student):  # noqa: ANN001, ANN202
+    """ORT fp32 and int8 forms of ``student``: the registry's stored export when it has one, else a
+    fresh export of the same weights into a temp dir (what a promote would store)."""
+    from serving.ort_student import OrtStudent
+    from trainer import registry
+    from trainer.onnx_export import export_student
+    from trainer.students.minilm import MiniLMStudent
+
+    root = registry.verified_export(settings, student.version) if student.version else None
+    if root is not None:
+        model_dir = registry.model_path(settings, student.version)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="toneflow-bench-onnx-"))
+        model_dir, root = tmp / "model", tmp / "export"
+        student.save(model_dir)
+        export_student(MiniLMStudent.load(model_dir), root)
+    return OrtStudent(model_dir, root, int8=False), OrtStudent(model_dir, root, int8=True)
+
+
+def latency(n: int, rounds: int) -> None:
+    """Every variant timed in each of ``rounds`` interleaved rounds; the table shows the median round."""
+    import copy
+
     import torch
 
     from foundation.settings import get_settings
@@ -73,82 +104,112 @@ def latency(n: int) -> None:
     settings = get_settings()
     student = load_student(settings) if read_current(settings) else MiniLMStudent()
     label = f"student {student.name}@{student.version or 'untrained'}"
-    rows = []
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(cores)
-    rows.append(summary(f"{label} eager, {cores} threads", time_calls(lambda p: student.predict([p]), n)))
-    torch.set_num_threads(1)
-    rows.append(summary(f"{label} eager, 1 thread", time_calls(lambda p: student.predict([p]), n)))
-    eager = student.encoder
-    quantize(student)
-    rows.append(summary(f"{label} int8 dynamic, 1 thread", time_calls(lambda p: student.predict([p]), n)))
-    student.encoder = eager
-    torch.set_num_threads(cores)
+    ort_fp32, ort_int8 = _onnx_students(settings, student)
+    int8 = copy.copy(student)
+    int8.encoder = copy.deepcopy(student.encoder)
+    quantize(int8)
+    cores = len(os.sched_getaffinity(0))  # the cores this process may use (taskset)
+    variants = [  # (name, torch threads, predict)
+        *([(f"{label} PyTorch eager, {cores} threads", cores, student.predict)] if cores > 1 else []),
+        (f"{label} PyTorch eager, 1 thread", 1, student.predict),
+        (f"{label} PyTorch int8 dynamic, 1 thread", 1, int8.predict),
+        (f"{label} ONNX Runtime fp32, 1 thread", 1, ort_fp32.predict),
+        (f"{label} ONNX Runtime int8, 1 thread", 1, ort_int8.predict),
+    ]
     teachers = [("offline", get_teacher(settings, "offline"))]
     if settings.openai_api_key is not None:
         teachers.append(("openai", get_teacher(settings, "openai")))
     for name, teacher in teachers:
-        rows.append(summary(f"teacher {name} ({teacher.version})",
-                            time_calls(lambda p, t=teacher: asyncio.run(t.label([p])), n if name == "offline" else 20)))
+        variants.append((f"teacher {name} ({teacher.version})", cores,
+                         lambda ps, t=teacher: asyncio.run(t.label(list(ps)))))
+    runs: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
+    for _ in range(rounds):
+        for name, threads, predict in variants:
+            torch.set_num_threads(threads)
+            calls = 20 if "openai" in name else n
+            cpu: list[float] = []
+            row = summary(name, time_calls(lambda p, f=predict: f([p]), calls, cpu=cpu))
+            runs[name].append({**row, "cpu50": statistics.median(cpu)})
+    rows = []
+    for per_round in runs.values():
+        mid = sorted(per_round, key=lambda r: r["p50"])[len(per_round) // 2]
+        rows.append({**mid, "rounds": [r["p50"] for r in per_round],
+                     "cpu50": statistics.median(r["cpu50"] for r in per_round)})
     base = min(r["p50"] for r in rows if str(r["name"]).startswith("student"))
-    print(f"{'':54} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p50 / best student':>19}")
+    print(f"{cores} of {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {rounds} rounds x {n} prompts; "
+          "median round shown; the paper's fastest student: 1.38 s (FlanT5-base, L4 GPU)")
+    print(f"{'':62} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x best':>7} {'1.38 s / p50':>13} {'CPU p50':>8}"
+          "  p50 of each round")
     for r in rows:
-        print(f"{r['name']:<54} {r['n']:>5} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} {r['p50'] / base:>18.1f}x")
+        print(f"{r['name']:<62} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} {r['p50'] / base:>6.1f}x "
+              f"{1380 / r['p50']:>12.0f}x {r['cpu50']:>8.2f}  {' '.join(f'{x:.2f}' for x in r['rounds'])}")
 
 
-async def _client(url: str, n: int, stop_at: float, lat: list[float], versions: Counter, errors: Counter) -> None:
-    import httpx
-
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        i = 0
-        while time.monotonic() < stop_at:
-            i += 1
-            body = {"prompt": f"{PROMPTS[(n + i) % len(PROMPTS)]} {i}", "project_id": f"p{n}-{i}", "user_id": f"u{n}"}
-            start = time.perf_counter()
-            try:
-                r = await client.post("/v1/edit", json=body)
-                if r.status_code == 200:
-                    lat.append((time.perf_counter() - start) * 1000)
-                    versions[r.json()["served_by"]["version"]] += 1
-                else:
-                    errors[f"http {r.status_code}"] += 1
-            except httpx.HTTPError as err:
-                errors[type(err).__name__] += 1
+WRK_SCRIPT = Path(__file__).with_name("wrk_edit.lua")
 
 
-async def _load(url: str, clients: int, seconds: float, promote_at: float | None, promote) -> tuple:  # noqa: ANN001
-    lat: list[float] = []
-    versions: Counter = Counter()
-    errors: Counter = Counter()
-    start = time.monotonic()
-    tasks = [asyncio.create_task(_client(url, n, start + seconds, lat, versions, errors)) for n in range(clients)]
-    if promote_at is not None:
-        await asyncio.sleep(promote_at)
-        await asyncio.to_thread(promote)
-    await asyncio.gather(*tasks)
-    return lat, versions, errors, time.monotonic() - start
+def _wrk(url: str, connections: int, seconds: float, threads: int, server_pid: int | None = None) -> dict:
+    """One wrk run against POST /v1/edit; its Lua ``done`` prints the figures as one JSON line."""
+    import json
+    import resource
+    import shutil
+
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        sys.exit(2)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = _cpu_s(server_pid) if server_pid else 0.0
+    out = subprocess.run(["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds:g}s",
+                          "--timeout", "10s", "-s", str(WRK_SCRIPT), f"{url}/v1/edit"],
+                         capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
+    r = json.loads(line.removeprefix("WRK_JSON "))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["errors"] = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    n = max(r["requests"], 1)
+    r["wrk_cpu_ms"] = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000 / n
+    r["server_cpu_ms"] = ((_cpu_s(server_pid) - server_before) * 1000 / n) if server_pid else float("nan")
+    return r
 
 
-def http(clients: int, seconds: float, promote_during_load: bool, events: bool) -> None:
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(r: dict) -> str:
+    return f"{r['server_cpu_ms']:.2f}+{r['wrk_cpu_ms']:.2f}"
+
+
+def http(connections: int, seconds: float, rounds: int, threads: int, sequential_s: float, events: bool) -> None:
+    """`toneflow serve` (a subprocess) driven by wrk (another process) on loopback; a promotion in the
+    middle of every loaded round, alternating between two versions."""
+    import threading
+
     import httpx
 
     from foundation import broker
     from foundation.settings import Settings
+    from schemas.events import TOPICS
     from serving.testing import free_port, register_students
     from trainer import registry
 
     data = Path(tempfile.mkdtemp(prefix="toneflow-bench-serving-")) / "data"
     settings = Settings(data_dir=data)
-    v1, v2 = register_students(settings, 2)
-    registry.promote(settings, v1)
+    versions = register_students(settings, 2)
+    registry.promote(settings, versions[0])
+    # The promote stores the export in the trainer's process; here it is stored before the run, so the
+    # mid-run promote measures serving (pointer move + hot reload), not an export competing for the CPU.
+    registry.store_export(settings, versions[1])
     port = free_port()
     env = {**os.environ, "TONEFLOW_DATA_DIR": str(data), "TONEFLOW_SERVE_EMIT_EVENTS": str(events).lower()}
-    from schemas.events import TOPICS
-
     if events:  # the embedded broker in the same data dir; the server finds it through its state file
         broker.start(settings, TOPICS)
     server = subprocess.Popen([sys.executable, "-m", "toneflow", "serve", "--port", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
+    results, seq = [], []
     try:
         for _ in range(600):
             try:
@@ -157,66 +218,189 @@ def http(clients: int, seconds: float, promote_during_load: bool, events: bool) 
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        asyncio.run(_load(url, 2, 2.0, None, None))  # warm-up, not counted
-        promote_at = seconds / 2 if promote_during_load else None
-        lat, versions, errors, wall = asyncio.run(
-            _load(url, clients, seconds, promote_at, lambda: registry.promote(settings, v2, force=True)))
+        runtime = httpx.get(f"{url}/healthz", timeout=5).json()["runtimes"].get("current")
+        _wrk(url, 4, 2, 1)  # warm-up, not counted
+        for n in range(rounds):
+            seq.append(_wrk(url, 1, sequential_s, 1, server.pid))
+            target = versions[(n + 1) % 2]
+            timer = threading.Timer(seconds / 2, registry.promote, (settings, target), {"force": True})
+            timer.start()
+            before = httpx.get(f"{url}/healthz", timeout=5).json()["served_versions"]
+            r = _wrk(url, connections, seconds, threads, server.pid)
+            timer.join()
+            after = httpx.get(f"{url}/healthz", timeout=5).json()
+            r["served"] = {k: v - before.get(k, 0) for k, v in after["served_versions"].items() if v - before.get(k, 0)}
+            r["promoted_to"] = target
+            results.append(r)
         health = httpx.get(f"{url}/healthz", timeout=5).json()
     finally:
         server.terminate()
         server.wait(timeout=30)
         if events:
             broker.stop(settings)
-    ok, failed = len(lat), sum(errors.values())
-    print(f"{clients} clients x {seconds:.0f} s: {ok} ok, {failed} failed {dict(errors) or ''}, "
-          f"{ok / wall:.0f} req/s; latency p50 {statistics.median(lat):.1f} ms, p95 {pct(lat, 95):.1f} ms, "
-          f"p99 {pct(lat, 99):.1f} ms")
+    print(f"`toneflow serve` ({runtime}, uvloop + httptools) vs wrk on loopback; {os.cpu_count()} cores shared, "
+          f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds")
+    print(f"{'run':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'CPU ms/req':>11}  "
+          "served (a promotion mid-run)")
+    for n, (q, r) in enumerate(zip(seq, results), 1):
+        print(f"{f'round {n}: sequential (1 connection, {sequential_s:g} s)':<44} {q['rps']:>7.0f} "
+              f"{q['p50_us'] / 1000:>7.2f} {q['p99_us'] / 1000:>7.2f} {q['errors']:>7} {_cpu(q):>11}")
+        served = ", ".join(f"{k.split('@')[-1]} {v}" for k, v in sorted(r["served"].items()))
+        print(f"{f'round {n}: {connections} connections, {seconds:g} s':<44} {r['rps']:>7.0f} "
+              f"{r['p50_us'] / 1000:>7.2f} {r['p99_us'] / 1000:>7.2f} {r['errors']:>7} {_cpu(r):>11}  "
+              f"{served} -> {r['promoted_to']}")
+    med = lambda rows, key: statistics.median(x[key] for x in rows)  # noqa: E731
+    print(f"{'median: sequential':<44} {med(seq, 'rps'):>7.0f} {med(seq, 'p50_us') / 1000:>7.2f} "
+          f"{med(seq, 'p99_us') / 1000:>7.2f} {sum(x['errors'] for x in seq):>7}")
+    print(f"{f'median: {connections} connections':<44} {med(results, 'rps'):>7.0f} {med(results, 'p50_us') / 1000:>7.2f} "
+          f"{med(results, 'p99_us') / 1000:>7.2f} {sum(x['errors'] for x in results):>7}")
+    per_req = med(results, "server_cpu_ms") + med(results, "wrk_cpu_ms")
+    print(f"CPU per request under {connections} connections (server + wrk, median): {per_req:.2f} ms, so "
+          f"{(os.cpu_count() or 1) * 1000 / per_req:.0f} req/s would saturate all {os.cpu_count()} cores "
+          "if nothing else ran (a projection, not a measurement)")
     batches = health["batches"].get("current", {})
     if batches:
-        print(f"micro-batching: {batches['items'] / max(batches['batches'], 1):.1f} requests per forward pass")
+        print(f"micro-batching: {batches['items'] / max(batches['batches'], 1):.1f} requests per forward pass; "
+              f"reloads {health['reloads']}, failed loads {health['failed_loads']}")
     if events:
         ev = health["events"]
         print(f"prompt events: {ev['delivered']} delivered, {ev['failed']} failed, {ev['dropped']} dropped, "
               f"{ev['queued']} queued at the end")
-    if promote_during_load:
-        print(f"promoted {v1} -> {v2} at {seconds / 2:.0f} s: served versions {dict(versions)}; failed requests {failed}")
-        if failed or v2 not in versions:
-            sys.exit(1)
+    if any(x["errors"] for x in results) or any(r["promoted_to"] not in {k.split("@")[-1] for k in r["served"]}
+                                                for r in results):
+        sys.exit(1)
 
 
-def quality(n_test: int) -> None:
-    """int8 vs eager on a student trained (heads only, minutes) on offline-teacher labels of library looks."""
+REAL_REQUESTS = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "real-requests" / "dev.tsv"
+
+
+def _statistic(rgb, name: str) -> float:  # noqa: ANN001 - uint8 H x W x 3
+    """The real-request set's statistics (its README): luma, chroma, warmth, contrast on RGB 0..255."""
+    import numpy as np
+
+    x = rgb.astype(np.float64)
+    luma = 0.2126 * x[..., 0] + 0.7152 * x[..., 1] + 0.0722 * x[..., 2]
+    if name == "luma":
+        return float(luma.mean())
+    if name == "contrast":
+        return float(luma.std())
+    if name == "warmth":
+        return float((x[..., 0] - x[..., 2]).mean())
+    return float((x.max(-1) - x.min(-1)).mean())  # chroma
+
+
+def _directions(rows: list[tuple[str, str, str, float]], edits: list, photo, cache: dict) -> list[str]:  # noqa: ANN001
+    """For each (prompt, statistic, direction, threshold) row: 'up', 'down' or 'none' — how the edit moved
+    the statistic on the photo, by the row's threshold."""
+    from editor.render import render_image
+
+    out = []
+    for (_, stat, _, threshold), edit in zip(rows, edits):
+        key = (edit.canonical_json(), stat)
+        if key not in cache:
+            before, after = _statistic(photo, stat), _statistic(render_image(photo, edit), stat)
+            change = (after - before) / max(before, 1e-9) if stat == "chroma" else (after - before) / 255
+            cache[key] = "up" if change > threshold else "down" if change < -threshold else "none"
+        out.append(cache[key])
+    return out
+
+
+def quality(n_looks_test: int) -> None:
+    """PyTorch eager vs PyTorch int8 vs ONNX Runtime fp32/int8 (each int8 candidate) on one trained student.
+
+    The student (frozen MiniLM + heads, minutes) is trained on offline-teacher labels of library looks;
+    ``n_looks_test`` looks are held out whole (unseen intents). Per variant: overall against the
+    teacher on the unseen looks, agreement with the PyTorch eager student's edits (overall scored
+    against them, and the share with the same tools and filter), p50 per prompt on one thread, and on
+    the real requests (../shared, skipped when absent)
+    direction accuracy against the rule labels and direction agreement with PyTorch eager, each edit
+    rendered on a sample photo.
+    """
     import random
     import warnings
 
     import torch
 
+    from editor.samples import sample_photo
     from foundation.settings import get_settings
     from serving.models import quantize
     from teacher import get_teacher
     from teacher.library import load_library
     from trainer.data import make_example
     from trainer.metrics import score
+    from trainer.onnx_export import export_student, session
+    from trainer.quantize import onnx_int8
     from trainer.students.base import FitConfig
     from trainer.students.minilm import MiniLMConfig, MiniLMStudent
 
     warnings.simplefilter("ignore")
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
     frames = ("{p}", "make it {p}", "{p} please", "a {p} look", "{p} vibe", "very {p}", "slightly {p}", "{p} feel")
-    prompts = [f.format(p=look.name) for look in load_library().looks for f in frames]
-    random.Random(0).shuffle(prompts)
+    looks = [look.name for look in load_library().looks]
+    random.Random(0).shuffle(looks)
+    unseen = set(looks[:n_looks_test])
+    prompts = [f.format(p=name) for name in looks for f in frames]
     labels = get_teacher(get_settings(), "offline").label_sync(prompts)
-    examples = [make_example(lab.prompt, lab.edit) for lab in labels if lab.ok]
-    train, test = examples[:-n_test], examples[-n_test:]
+    examples = [(name in unseen, make_example(lab.prompt, lab.edit))
+                for name, lab in zip((n for n in looks for _ in frames), labels) if lab.ok]
+    train = [e for held, e in examples if not held]
+    test = [e for held, e in examples if held]
+    random.Random(1).shuffle(train)
+    val, train = train[:len(train) // 8], train[len(train) // 8:]
     student = MiniLMStudent(MiniLMConfig(finetune="frozen", warmup_epochs=60, fit=FitConfig(progress=False)))
-    student.fit(train, test[: n_test // 3])
+    student.fit(train, val)
+    tmp = Path(tempfile.mkdtemp(prefix="toneflow-bench-quality-"))
+    student.save(tmp / "model")
+    export_student(MiniLMStudent.load(tmp / "model"), tmp / "export")
+    from serving.ort_student import OrtStudent
+
+    def ort(graph: str) -> OrtStudent:
+        s = OrtStudent(tmp / "model", tmp / "export", int8=False)
+        s.session = session(tmp / "export" / graph)
+        return s
+
+    candidates = {"ONNX int8 per-tensor (stored)": {}, "ONNX int8 per-channel": {"per_channel": True},
+                  "ONNX int8 reduce-range": {"reduce_range": True}}
+    # (The heads are Gemm nodes, which dynamic quantisation leaves in fp32 in every candidate.)
+    for i, kw in enumerate(candidates.values()):
+        onnx_int8(tmp / "export" / "student.onnx", tmp / "export" / f"cand{i}.onnx", **kw)
+    int8_torch = MiniLMStudent.load(tmp / "model")
+    quantize(int8_torch)
+    variants = {"PyTorch eager": student, "PyTorch int8 dynamic": int8_torch, "ONNX fp32": ort("student.onnx")}
+    variants |= {name: ort(f"cand{i}.onnx") for i, name in enumerate(candidates)}
+    real = []
+    if REAL_REQUESTS.exists():
+        for line in REAL_REQUESTS.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            prompt, stat, direction, threshold = line.split("\t")
+            real.append((prompt, stat, direction, float(threshold)))
+    photo = sample_photo("astronaut")[::4, ::4].copy()
+    cache: dict = {}
     prompts_t, refs = [e.prompt for e in test], [e.edit_obj for e in test]
+    base_edits = student.predict(prompts_t)
+    base_dirs = _directions(real, student.predict([r[0] for r in real]), photo, cache) if real else []
+    print(f"{len(train)} train / {len(val)} val examples; unseen-intent test: {len(test)} prompts of {n_looks_test} "
+          f"held-out looks; real requests: {len(real) or 'absent'}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'':32} {'overall':>8} {'vs eager':>9} {'same tools':>10} {'p50 ms':>7} {'real dir acc':>13} {'dir = eager':>12}")
     torch.set_num_threads(1)
-    eager = student.predict(prompts_t)
-    quantize(student)
-    int8 = student.predict(prompts_t)
-    print(f"{len(train)} train / {len(test)} test (teacher labels). overall vs teacher: eager "
-          f"{score(eager, refs).overall:.3f}, int8 {score(int8, refs).overall:.3f}; int8 vs eager "
-          f"{score(int8, eager).overall:.3f}; identical edits {sum(a == b for a, b in zip(int8, eager)) / len(test):.1%}")
+    for name, model in variants.items():
+        edits = model.predict(prompts_t)
+        p50 = statistics.median(time_calls(lambda p, m=model: m.predict([p]), 200))
+        line = (f"{name:<32} {score(edits, refs).overall:>8.4f} {score(edits, base_edits).overall:>9.4f} "
+                f"{sum(_tools(a) == _tools(b) for a, b in zip(edits, base_edits)) / len(test):>10.1%} {p50:>7.2f}")
+        if real:
+            dirs = _directions(real, model.predict([r[0] for r in real]), photo, cache)
+            acc = sum(d == r[2] for d, r in zip(dirs, real)) / len(real)
+            agree = sum(a == b for a, b in zip(dirs, base_dirs)) / len(real)
+            line += f" {acc:>13.1%} {agree:>12.1%}"
+        print(line)
+
+
+def _tools(edit) -> tuple:  # noqa: ANN001
+    """The tools an edit uses and its filter name: what a user sees first."""
+    used = edit.canonical_dict()
+    return tuple(sorted(used)), (used.get("filter") or {}).get("name")
 
 
 def main() -> None:
@@ -224,23 +408,25 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     lat = sub.add_parser("latency", help="student vs teacher, one request at a time")
     lat.add_argument("--n", type=int, default=300)
-    qu = sub.add_parser("quality", help="int8 vs eager agreement on a quickly trained student")
-    qu.add_argument("--n-test", type=int, default=300)
-    ht = sub.add_parser("http", help="the HTTP API under concurrent clients")
-    ht.add_argument("--clients", type=int, default=50)
-    ht.add_argument("--seconds", type=float, default=60.0)
-    ht.add_argument("--quick", action="store_true", help="10 clients for 10 s")
-    ht.add_argument("--promote-during-load", action="store_true")
+    lat.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median round is shown")
+    qu = sub.add_parser("quality", help="ONNX / int8 forms vs PyTorch eager on a quickly trained student")
+    qu.add_argument("--looks-test", type=int, default=30, help="library looks held out whole (unseen intents)")
+    ht = sub.add_parser("http", help="the HTTP API under wrk, with a promotion mid-run")
+    ht.add_argument("--connections", type=int, default=32)
+    ht.add_argument("--seconds", type=float, default=20.0)
+    ht.add_argument("--rounds", type=int, default=3)
+    ht.add_argument("--threads", type=int, default=1, help="wrk threads")
+    ht.add_argument("--sequential-seconds", type=float, default=5.0, help="the one-connection run of each round")
+    ht.add_argument("--quick", action="store_true", help="1 round of 8 s")
     ht.add_argument("--events", action="store_true", help="emit prompt events to an embedded broker (as in production)")
     args = parser.parse_args()
     if args.what == "latency":
-        latency(args.n)
+        latency(args.n, args.rounds)
     elif args.what == "quality":
-        quality(args.n_test)
+        quality(args.looks_test)
     else:
-        clients, seconds = (10, 10.0) if args.quick else (args.clients, args.seconds)
-        http(clients, seconds, args.promote_during_load, args.events)
-
+        rounds, seconds = (1, 8.0) if args.quick else (args.rounds, args.seconds)
+        http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events)
 
 if __name__ == "__main__":
     main()

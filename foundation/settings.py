@@ -93,7 +93,10 @@ class Settings(BaseSettings):
     serve_max_batch: int = Field(32, ge=1, description="requests answered by one student forward pass (micro-batching)")
     serve_emit_events: bool = Field(True, description="`toneflow serve` sends each served prompt to toneflow.prompts")
     serve_torch_threads: int = Field(1, ge=0, description="torch threads per student forward pass in `serve`; 0 = all cores")
-    serve_quantize: bool = Field(True, description="serve MiniLM students with dynamic int8 Linear layers (~2x faster on CPU)")
+    serve_quantize: bool = Field(True, description="serve MiniLM students in int8 (the ONNX int8 export, else PyTorch int8)")
+    student_runtime: Literal["onnx", "torch"] = Field(
+        "onnx", description="`serve`/`predict` run a version's ONNX export when it has one; torch = always PyTorch")
+    registry_export_onnx: bool = Field(True, description="promote also stores the ONNX export (fp32 + int8) of MiniLM")
     rollout_min_sample: int = Field(200, ge=1, description="projects per arm before the online gate decides")
     rollout_margin: float = Field(0.02, ge=0, le=1, description="non-inferiority margin on project_completion_rate")
     rollout_alpha: float = Field(0.05, gt=0, lt=0.5, description="one-sided significance level of the online gate")

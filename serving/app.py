@@ -126,6 +126,7 @@ class Runtime:
             "missing_models": missing,
             "models": self.holder.versions(),
             "int8": self.settings.serve_quantize,
+            "runtimes": self.holder.runtimes(),
             "plan": {**plan.to_dict(), "source": plan.source, "shares": plan.shares()},
             "requests": dict(self.counters),
             "by_variant": dict(self.by_variant),
@@ -142,7 +143,13 @@ class Runtime:
 
 
 class _Guard:
-    """Pure ASGI middleware: reject oversized bodies early (413) and count responses by status."""
+    """Pure ASGI middleware: reject oversized bodies early (413) and count responses by status.
+
+    The limit holds for any transfer encoding: a declared Content-Length over it is refused before
+    any byte is read; a body without one (chunked) is read here, at most ``MAX_BODY_BYTES`` + one
+    chunk, and refused as soon as it passes the limit, then handed to the app from memory. A 413
+    closes the connection, so the server stops reading the rest of the upload.
+    """
 
     def __init__(self, app: Any, counters: dict[str, Counter[str]]) -> None:
         self.app, self.counters = app, counters
@@ -151,14 +158,16 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            response = JSONResponse({"error": "body_too_large", "detail": (
-                f"request body is {int(length)} bytes; the limit is {MAX_BODY_BYTES} "
-                f"(a prompt is at most {MAX_PROMPT_CHARS} characters)")}, status_code=413)
-            self._count(413)
-            await response(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await self._too_large(scope, receive, send, f"request body is {int(length)} bytes")
             return
+        if length is None:
+            body = await _read_bounded(receive)
+            if body is None:
+                await self._too_large(scope, receive, send, f"chunked request body passed {MAX_BODY_BYTES} bytes")
+                return
+            receive = _replay(body, receive)
 
         async def counting_send(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -167,10 +176,48 @@ class _Guard:
 
         await self.app(scope, receive, counting_send)
 
+    async def _too_large(self, scope: Any, receive: Any, send: Any, what: str) -> None:
+        response = JSONResponse({"error": "body_too_large", "detail": (
+            f"{what}; the limit is {MAX_BODY_BYTES} (a prompt is at most {MAX_PROMPT_CHARS} characters)")},
+            status_code=413, headers={"Connection": "close"})
+        self._count(413)
+        await response(scope, receive, send)
+
     def _count(self, status: int) -> None:
         target = self.counters.get("runtime")
         if target is not None:
             target[f"http_{status}"] += 1
+
+
+async def _read_bounded(receive: Any) -> bytes | None:
+    """The whole request body, or None as soon as it passes ``MAX_BODY_BYTES`` (the rest is never read)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: let the app see it
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that yields ``body`` once, then defers to the server's (disconnect notices)."""
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _validation_response(err: RequestValidationError) -> JSONResponse:
@@ -222,7 +269,7 @@ def create_app(settings: Settings, *, loader: Loader = load_version, emit_events
     app.add_middleware(_Guard, counters=counters)
     token = settings.serve_token.get_secret_value() if settings.serve_token else None
 
-    def authorise(request: Request) -> None:
+    async def authorise(request: Request) -> None:  # async: FastAPI runs a sync dependency in its threadpool
         if token is None:
             return
         header = request.headers.get("authorization", "")

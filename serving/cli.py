@@ -67,7 +67,6 @@ def _predict(args: argparse.Namespace) -> int:
 
     from serving.exceptions import PredictInputError
     from serving.predict import predict_file, read_prompts
-    from trainer.registry import load_student
     from trainer.students.base import set_threads
 
     if (args.input is None) == (args.prompt is None):
@@ -78,8 +77,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise PredictInputError(msg)
     rows = read_prompts(Path(args.input)) if args.input else []  # a bad file fails before the model loads
     settings = get_settings()
-    set_threads(settings.torch_threads)
-    student = load_student(settings, args.model)
+    threads = set_threads(settings.torch_threads)
+    student = _predict_student(settings, args.model, threads)
     model = {"kind": "student", "name": student.name, "version": student.version}
     if args.input:
         n = predict_file(student, rows, Path(args.output))
@@ -94,10 +93,34 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_student(settings: Settings, name: str, threads: int) -> Any:
+    """The version's fp32 ONNX export when it has one (the same numbers as the PyTorch model the offline
+    gate scored, ~3x faster), else the PyTorch student with ``load_student``'s damaged-model fallback."""
+    from serving.ort_student import load_export
+    from trainer.exceptions import CorruptModel
+    from trainer.registry import load_student, resolve, verify
+
+    version = resolve(settings, name)  # no model / no such version: the CLI says what to do
+    try:
+        verify(settings, version)
+    except CorruptModel:
+        return load_student(settings, name)  # falls back to the previous champion, or says what is damaged
+    try:
+        fast = load_export(settings, version, int8=False, threads=threads)
+    except CorruptModel as err:
+        print(f"# {err}; using PyTorch", file=sys.stderr)
+        fast = None
+    except Exception as err:  # noqa: BLE001 - an export this ONNX Runtime cannot run: PyTorch still can
+        print(f"# cannot run the ONNX export ({type(err).__name__}: {err}); using PyTorch", file=sys.stderr)
+        fast = None
+    return fast if fast is not None else load_student(settings, name)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from serving.app import create_app
+    from serving.server import uvicorn_config
     from trainer.students.base import set_threads
 
     settings = get_settings()
@@ -107,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
     host, port = args.host or settings.serve_host, args.port or settings.serve_port
     app = create_app(settings, emit_events=False if args.no_events else None, reload_interval_s=args.reload_interval)
     print(f"toneflow serving on http://{host}:{port} (docs: /docs, health: /healthz)", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=args.access_log)
+    uvicorn.Server(uvicorn_config(app, host, port, access_log=args.access_log)).run()
     return 0
 
 

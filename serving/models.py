@@ -37,35 +37,50 @@ Loader = Callable[[Settings, str], "Student"]
 
 def load_version(settings: Settings, version: str) -> Student:
     """Load one registry version, verified against its manifest, without the registry's process cache
-    (a long-running server would otherwise keep every version it ever served in memory)."""
+    (a long-running server would otherwise keep every version it ever served in memory).
+
+    A version with an ONNX export runs in ONNX Runtime (int8 unless TONEFLOW_SERVE_QUANTIZE=false);
+    one without (or with a damaged export, logged) runs in PyTorch, dynamically int8-quantised likewise.
+    """
+    import os
+
+    from serving.ort_student import load_export
     from trainer import registry
+    from trainer.exceptions import CorruptModel
     from trainer.students import student_class
 
     registry.verify(settings, version)
+    try:
+        fast = load_export(settings, version, int8=settings.serve_quantize,
+                           threads=settings.serve_torch_threads or os.cpu_count() or 1)
+    except CorruptModel as err:
+        log.error("%s; serving %s through PyTorch", err, version)
+        fast = None
+    except Exception as err:  # noqa: BLE001 - an export this ONNX Runtime cannot run must not block the version
+        log.error("cannot run the ONNX export of %s (%s: %s); serving it through PyTorch", version,
+                  type(err).__name__, err)
+        fast = None
+    if fast is not None:
+        return fast  # type: ignore[return-value]  # predicts like a Student; it does not train
     kind = registry.manifest(settings, version)["student"]
     student = student_class(kind).load(registry.model_path(settings, version))
     student.version = version
+    runtime = "torch"
     if settings.serve_quantize and hasattr(student, "encoder"):
         quantize(student)
+        runtime = "torch-int8"
+    student.runtime = runtime  # shown by /healthz
     return student
 
 
 def quantize(student: Any) -> None:
-    """Dynamic int8 quantisation of the encoder's Linear layers (weights int8, activations float).
+    """Dynamic int8 quantisation of a PyTorch student's encoder (``trainer.quantize.torch_int8``).
 
     On the shared 2-core box: p50 10.8 ms eager (1 thread) -> 4.6 ms int8; on a heads-trained student
     the overall score against the teacher moved 0.975 -> 0.967 (``bench_serving.py quality``).
-    On by default in ``serve`` (TONEFLOW_SERVE_QUANTIZE=false turns it off); ``predict`` stays eager,
-    the same model the offline gate scored.
+    Used by ``serve`` for a version without an ONNX export (TONEFLOW_SERVE_QUANTIZE=false turns it off).
     """
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao deprecation notices; the API works on the pinned torch
-        student.encoder = torch.ao.quantization.quantize_dynamic(student.encoder, {torch.nn.Linear},
-                                                                 dtype=torch.qint8)
+    student.quantize_int8()
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,10 @@ class ModelHolder:
 
     def versions(self) -> dict[str, str]:
         return {name: slot.version for name, slot in self._slots.items()}
+
+    def runtimes(self) -> dict[str, str]:
+        """What runs each loaded student: onnx-int8, onnx-fp32, torch-int8 or torch."""
+        return {name: getattr(slot.student, "runtime", "torch") for name, slot in self._slots.items()}
 
     def _resolve(self, name: str) -> str:
         from trainer.registry import resolve

@@ -48,10 +48,10 @@ def live_server(settings: Settings, **app_kwargs: Any) -> Iterator[str]:
     import uvicorn
 
     from serving.app import create_app
+    from serving.server import uvicorn_config
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, **app_kwargs), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn_config(create_app(settings, **app_kwargs), "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

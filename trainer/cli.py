@@ -78,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     roll = add_command(msub, "rollback", "point current back at the previous champion (atomic, never gated)")
     roll.add_argument("--to", default=None, help="a specific version instead of the previous champion")
     roll.set_defaults(func=_models_rollback)
+    exp = add_command(msub, "export", "store a model's ONNX export (fp32 + int8) for serving; promote does this itself")
+    exp.add_argument("name", nargs="?", default="current", help="current (default), previous or a version")
+    exp.set_defaults(func=_models_export)
 
     from trainer.bench_cli import register as register_bench
 
@@ -259,4 +262,20 @@ def _models_rollback(args: argparse.Namespace) -> int:
 
     outcome = rollback_model(get_settings(), args.to)
     print(f"current is now {outcome['version']} (was {outcome['previous']})")
+    return 0
+
+
+def _models_export(args: argparse.Namespace) -> int:
+    """For versions promoted before exports existed: servers load the export on their next reload
+    of that version (a restart, or its next promote)."""
+    from trainer import registry
+
+    settings = get_settings()
+    version = registry.resolve(settings, args.name)
+    done = registry.store_export(settings, version)
+    if done is None:
+        print(f"{version}: students of kind {registry.manifest(settings, version)['student']} have no ONNX export")
+        return 1
+    print(f"{version}: ONNX export stored in {registry.export_dir(settings, version)} "
+          f"(fp32 vs PyTorch max diff {done['export']['parity']['fp32_max_abs_diff']:.1e})")
     return 0

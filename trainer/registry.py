@@ -5,6 +5,7 @@ Layout under ``<data_dir>/models/`` (docs/reliability.md §7)::
     versions/v000007/            immutable: weights + student files + manifest.json (written last)
     .tmp-v000008-<uuid>/         a version being written; readers ignore it, ``gc`` removes it
     evals/v000007/<testset>.json  scores of a version on a test set (the gate compares these)
+    exports/v000007/             the ONNX export written on promote (fp32 + int8 + manifest.json)
     current.json                 {"version": "v000007", "history": ["v000003", ...]}
     decisions.jsonl              one line per gate decision: the criteria, who passed, what decided
     .lock                        serialises pointer moves between processes
@@ -21,6 +22,10 @@ Guarantees:
    TONEFLOW_PROMOTE_MIN_REVIEWS is set, when reviewers rated enough of its items with enough
    mimicry (trainer/review_gate.py). ``force`` overrides both; rollback never gates. Every decision
    is appended to ``decisions.jsonl`` with the criterion that decided it.
+5. Before it moves ``current``, ``promote`` stores the version's ONNX export (``store_export``) the
+   same way a version is written (temp dir, manifest of hashes last, rename), so a server sees the
+   new version and its export at once; ``verified_export`` checks those hashes before every load.
+   A failed export never blocks a promote: the version then serves through PyTorch.
 """
 
 from __future__ import annotations
@@ -331,10 +336,11 @@ def promote(settings: Settings, version: str, *, test_set: str | None = None, ma
         log_decision(settings, {"candidate": version, "champion": cur["version"] if cur else None,
                                 "test_set": test_set, "promoted": True, "decided_by": decided_by,
                                 "criteria": [c.row() for c in criteria]})
+        export = _export_on_promote(settings, version)  # before the move: servers load it with the version
         history = ([*cur["history"], cur["version"]] if cur is not None else [])
         _move_current(settings, version, history, "promote")
     log.info("promoted %s (previous: %s)", version, cur["version"] if cur else None)
-    return {"promoted": True, "version": version, "previous": cur["version"] if cur else None}
+    return {"promoted": True, "version": version, "previous": cur["version"] if cur else None, "export": export}
 
 
 def rollback(settings: Settings, to: str | None = None) -> dict[str, Any]:
@@ -354,6 +360,78 @@ def rollback(settings: Settings, to: str | None = None) -> dict[str, Any]:
             history = [v for v in history if v != target] + [cur["version"]]
         _move_current(settings, target, history, "rollback")
     return {"version": target, "previous": cur["version"]}
+
+
+# --- ONNX exports (written on promote, served by serving.ort_student) ----------------------------
+def export_dir(settings: Settings, version: str) -> Path:
+    return models_dir(settings) / "exports" / version
+
+
+def store_export(settings: Settings, version: str) -> dict[str, Any] | None:
+    """Export ``version`` to ONNX (fp32 + int8) beside it, once; returns the export's manifest.
+
+    None for a student kind without an export. The version is hash-verified before it is loaded, so a
+    damaged model is never exported (CorruptModel). Idempotent: an existing export is kept.
+    """
+    from trainer.onnx_export import export_student, supports
+    from trainer.students import student_class
+
+    target = export_dir(settings, version)
+    if (target / MANIFEST).exists():
+        return json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+    kind = manifest(settings, version)["student"]
+    if not supports(kind):
+        return None
+    verify(settings, version)
+    staged = stage(settings)
+    try:
+        meta = export_student(student_class(kind).load(model_path(settings, version)), staged)
+        done = {"version": version, "export": meta, "files": _file_hashes(staged), "created": time.time()}
+        with (staged / MANIFEST).open("w", encoding="utf-8") as fh:
+            json.dump(done, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staged, target)
+        except OSError:
+            if not (target / MANIFEST).exists():
+                raise
+            return json.loads((target / MANIFEST).read_text(encoding="utf-8"))  # another process stored it first
+        fsync_dir(target.parent)
+        return done
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def verified_export(settings: Settings, version: str) -> Path | None:
+    """The directory of ``version``'s ONNX export, hash-verified; None when it has none.
+
+    Raises CorruptModel when a file differs from the export's manifest.
+    """
+    root = export_dir(settings, version)
+    if not (root / MANIFEST).exists():
+        return None
+    expected = json.loads((root / MANIFEST).read_text(encoding="utf-8"))["files"]
+    actual = _file_hashes(root)
+    if actual != expected:
+        bad = sorted(k for k in set(expected) | set(actual) if expected.get(k) != actual.get(k))
+        msg = (f"the ONNX export of {version} is damaged ({', '.join(bad[:3])} differ from its manifest); "
+               f"delete {root} and promote again to re-export it")
+        raise CorruptModel(msg)
+    return root
+
+
+def _export_on_promote(settings: Settings, version: str) -> str:
+    """Store the export for a promote; any failure is logged and the version serves through PyTorch."""
+    if not settings.registry_export_onnx:
+        return "off (TONEFLOW_REGISTRY_EXPORT_ONNX=false)"
+    try:
+        done = store_export(settings, version)
+    except Exception as err:  # noqa: BLE001 - an export problem must never block a promote
+        log.warning("no ONNX export for %s (%s: %s); it serves through PyTorch", version, type(err).__name__, err)
+        return f"failed: {type(err).__name__}: {err}"
+    return "stored" if done is not None else "none for this student kind"
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,11 @@ _SEL_NAMES = [f"{r}.{c}" for r in COLOUR_RANGES for c in HSL_CHANNELS]
 
 
 def decode(out: dict[str, Any]) -> list[Edit]:
-    """Head outputs (a batch) → valid Edits. Thresholds: sigmoid > 0.5 ⇔ logit > 0."""
+    """Head outputs (a batch of torch tensors or numpy arrays) → valid Edits. Thresholds: sigmoid > 0.5 ⇔ logit > 0."""
     tools = out["tools"].tolist()
     adj, adj_gate = out["adj"].tolist(), out["adj_gate"].tolist()
     sel, sel_gate = out["sel"].tolist(), out["sel_gate"].tolist()
-    names = out["filter"].argmax(dim=-1).tolist()
+    names = out["filter"].argmax(-1).tolist()  # positional: torch tensors and numpy arrays (ONNX student) alike
     inten = out["intensity"].tolist()
     edits = []
     for i, used in enumerate(tools):

@@ -1,0 +1,139 @@
+"""The ONNX student for real: a real registry with MiniLM students, promote stores the export, the
+server and ``predict`` run it in ONNX Runtime, a damaged or missing export falls back to PyTorch."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+
+from foundation.settings import Settings
+from schemas import validate_edit
+from serving.models import load_version
+from serving.ort_student import OrtStudent
+from serving.testing import edit, live_server, register_students, wait_for
+from trainer import onnx_export, registry
+from trainer.exceptions import CorruptModel
+from trainer.students.minilm import MiniLMStudent
+
+PROMPTS = ["golden hour", "Morocco", "make it moodier", "cool morning in the mountains", "x", "teal and orange " * 12]
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory: pytest.TempPathFactory):
+    """Two MiniLM versions; v1 promoted (so exported), v2 registered only."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("ort") / "data", serve_reload_interval_s=0.2)
+    v1, v2 = register_students(settings, 2)
+    outcome = registry.promote(settings, v1)
+    return settings, v1, v2, outcome
+
+
+def test_promote_stores_a_hash_verified_export_beside_the_version(promoted) -> None:
+    settings, v1, v2, outcome = promoted
+    assert outcome["export"] == "stored"
+    root = registry.verified_export(settings, v1)
+    assert root is not None and root.parent.name == "exports"
+    files = json.loads((root / registry.MANIFEST).read_text())["files"]
+    assert set(files) == {onnx_export.FP32_FILE, onnx_export.INT8_FILE, onnx_export.META_FILE}
+    assert (root / onnx_export.INT8_FILE).stat().st_size < (root / onnx_export.FP32_FILE).stat().st_size / 3
+    assert registry.verified_export(settings, v2) is None  # only promoted versions are exported
+    registry.verify(settings, v1)  # the version itself is untouched: its manifest still matches
+
+
+def test_onnx_fp32_matches_pytorch_and_int8_stays_close(promoted) -> None:
+    settings, v1, _, _ = promoted
+    torch_student = MiniLMStudent.load(registry.model_path(settings, v1))
+    root = registry.verified_export(settings, v1)
+    assert root is not None
+    fp32 = OrtStudent(registry.model_path(settings, v1), root, int8=False)
+    int8 = OrtStudent(registry.model_path(settings, v1), root, int8=True)
+    assert fp32.predict(PROMPTS) == torch_student.predict(PROMPTS)  # same edits, field for field
+    # the Rust tokenizer called directly gives the ids the transformers tokenizer gives
+    want = torch_student.tokenizer(PROMPTS, padding=True, truncation=True, max_length=torch_student.cfg.max_length)
+    got = fp32.tokenizer.encode_batch(PROMPTS)
+    assert [e.ids for e in got] == want["input_ids"] and [e.attention_mask for e in got] == want["attention_mask"]
+    # raw head outputs of the int8 graph are near the fp32 ones (the gate on quality is the benchmark)
+    enc = fp32.tokenizer.encode_batch(PROMPTS)
+    feeds = {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+             "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)}
+    a, b = fp32.session.run(None, feeds), int8.session.run(None, feeds)
+    assert max(float(np.abs(x - y).max()) for x, y in zip(a, b)) < 0.25
+    assert all(validate_edit(e.canonical_dict()) for e in int8.predict(PROMPTS))
+    assert int8.predict([]) == []
+
+
+def test_serving_loads_the_export_and_falls_back_to_pytorch(promoted, tmp_path) -> None:
+    import shutil
+
+    settings, v1, v2, _ = promoted
+    student = load_version(settings, v1)
+    assert isinstance(student, OrtStudent) and student.runtime == "onnx-int8" and student.version == v1
+    assert load_version(Settings(data_dir=settings.data_dir, serve_quantize=False), v1).runtime == "onnx-fp32"
+    assert load_version(Settings(data_dir=settings.data_dir, student_runtime="torch"), v1).runtime == "torch-int8"
+    assert load_version(settings, v2).runtime == "torch-int8"  # no export: PyTorch
+    # a damaged export is refused by its hashes; the version still serves, through PyTorch
+    copy = Settings(data_dir=tmp_path / "data")
+    shutil.copytree(settings.data_path, copy.data_path)
+    damaged = registry.export_dir(copy, v1) / onnx_export.INT8_FILE
+    damaged.write_bytes(damaged.read_bytes()[:-16] + b"0123456789abcdef")
+    with pytest.raises(CorruptModel, match="delete .* and promote again"):
+        registry.verified_export(copy, v1)
+    fallback = load_version(copy, v1)
+    assert fallback.runtime == "torch-int8" and fallback.version == v1
+
+
+def test_a_promote_whose_export_fails_still_promotes(tmp_path) -> None:
+    from serving.testing import fake_version
+
+    settings = Settings(data_dir=tmp_path / "data")
+    v = fake_version(settings)  # placeholder files: the student cannot be loaded, so it cannot be exported
+    outcome = registry.promote(settings, v)
+    assert outcome["promoted"] and outcome["export"].startswith("failed: ")
+    assert registry.resolve(settings) == v and registry.verified_export(settings, v) is None
+    off = Settings(data_dir=tmp_path / "data", registry_export_onnx=False)
+    assert registry.promote(off, fake_version(off, "b"), force=True)["export"].startswith("off")
+
+
+def test_live_server_runs_onnx_and_hot_swaps_to_a_promoted_export(promoted) -> None:
+    settings, v1, v2, _ = promoted
+    with live_server(settings, emit_events=False) as url, httpx.Client(base_url=url, timeout=30) as client:
+        health = client.get("/healthz").json()
+        assert health["runtimes"] == {"current": "onnx-int8"} and health["models"] == {"current": v1}
+        r = edit(client)
+        assert r.status_code == 200 and r.json()["served_by"]["version"] == v1
+        assert validate_edit(r.json()["edit"])
+        assert registry.promote(settings, v2, force=True)["export"] == "stored"
+        assert wait_for(lambda: client.get("/healthz").json()["models"] == {"current": v2}, 30)
+        assert client.get("/healthz").json()["runtimes"] == {"current": "onnx-int8"}
+        assert edit(client).json()["served_by"]["version"] == v2
+    registry.rollback(settings)
+
+
+def test_models_export_cli_then_predict_runs_the_export(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from foundation.settings import get_settings
+    from toneflow.cli import main
+
+    settings = Settings(data_dir=tmp_path / "data", registry_export_onnx=False)
+    [v] = register_students(settings, 1)
+    registry.promote(settings, v)  # as before exports existed: no export
+    monkeypatch.setenv("TONEFLOW_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        assert registry.verified_export(settings, v) is None
+        assert main(["models", "export"]) == 0
+        assert "ONNX export stored" in capsys.readouterr().out
+        assert registry.verified_export(settings, v) is not None
+        from serving.cli import _predict_student
+
+        chosen = _predict_student(get_settings(), "current", 1)
+        assert isinstance(chosen, OrtStudent) and chosen.runtime == "onnx-fp32"
+        assert main(["predict", "golden hour", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        torch_edit = MiniLMStudent.load(registry.model_path(settings, v)).predict(["golden hour"])[0]
+        assert out["model"] == {"name": "student/minilm", "version": v}
+        assert out["edit"] == torch_edit.canonical_dict()  # predict runs the fp32 graph: PyTorch's numbers
+    finally:
+        get_settings.cache_clear()
