@@ -133,7 +133,7 @@ def test_models_export_cli_then_predict_runs_the_export(tmp_path, monkeypatch: p
         assert main(["predict", "golden hour", "--json"]) == 0
         out = json.loads(capsys.readouterr().out)
         torch_edit = MiniLMStudent.load(registry.model_path(settings, v)).predict(["golden hour"])[0]
-        assert out["model"] == {"name": "student/minilm", "version": v}
+        assert out["model"] == {"kind": "student", "name": "minilm", "version": v}
         assert out["edit"] == torch_edit.canonical_dict()  # predict runs the fp32 graph: PyTorch's numbers
     finally:
         get_settings.cache_clear()
