@@ -17,7 +17,7 @@ from foundation.errors import ToneflowError
 from foundation.settings import Settings
 from warehouse.layout import data_files, glob_pattern
 from warehouse.tables import SCHEMAS
-from warehouse.views import DEDUP_KEYS, DERIVED_VIEWS
+from warehouse.views import CONTENT_COLUMNS, DERIVED_VIEWS, conflicting_duplicates_sql, stream_view_sql
 
 CATALOG_FILE = "warehouse.duckdb"
 # Written by the trainer; their columns are the trainer's, so the views take whatever is there.
@@ -37,17 +37,19 @@ def _quote(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
+def source_sql(settings: Settings, table: str) -> str:
+    """Every physical row of a stream table: its Parquet files, or an empty typed SELECT before the first."""
+    if not data_files(settings, table):
+        cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in SCHEMAS[table])
+        return f"(SELECT {cols} WHERE false)"
+    return f"read_parquet({_quote(glob_pattern(settings, table))}, union_by_name = true)"
+
+
 def view_sql(settings: Settings, table: str) -> str:
     """The SELECT behind one table view (empty but typed when the table has no files yet)."""
-    has_files = bool(data_files(settings, table))
     if table in SCHEMAS:
-        if not has_files:
-            cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in SCHEMAS[table])
-            return f"SELECT {cols} WHERE false"
-        source = f"read_parquet({_quote(glob_pattern(settings, table))}, union_by_name = true)"
-        return (f"SELECT * FROM {source} "
-                f"QUALIFY row_number() OVER (PARTITION BY {DEDUP_KEYS[table]} ORDER BY ingested_at) = 1")
-    if not has_files:
+        return stream_view_sql(table, source_sql(settings, table))
+    if not data_files(settings, table):
         cols = ", ".join(f"CAST(NULL AS {c.split()[1]}) AS {c.split()[0]}" for c in FREE_TABLES[table].split(", "))
         return f"SELECT {cols} WHERE false"
     return f"SELECT * FROM read_parquet({_quote(glob_pattern(settings, table))}, union_by_name = true)"
@@ -69,8 +71,11 @@ def create_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute("SET TimeZone = 'UTC'")
     for table in (*SCHEMAS, *FREE_TABLES):
         con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(settings, table)}")
+    # SCHEMAS lists prompts and exports before labels and accepted_examples, whose views join them.
     for name, sql in DERIVED_VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+    sources = {table: source_sql(settings, table) for table in CONTENT_COLUMNS}
+    con.execute(f"CREATE OR REPLACE VIEW conflicting_duplicates AS {conflicting_duplicates_sql(sources)}")
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:

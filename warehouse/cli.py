@@ -13,7 +13,7 @@ from foundation.errors import ToneflowError
 from foundation.settings import get_settings
 
 VIEWS_HELP = ("views: prompts, exports, labels, accepted_examples, dlq, training_runs, model_evals, rollout_decisions,\n"
-              "ab_completion, ab_completion_total, teacher_spend")
+              "ab_completion, ab_completion_total, teacher_spend, conflicting_duplicates")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
