@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from foundation.errors import ToneflowError
 from foundation.settings import Settings
-from warehouse.layout import data_files, glob_pattern
+from warehouse.layout import data_files, glob_pattern, warehouse_root
 from warehouse.tables import SCHEMAS
 from warehouse.views import CONTENT_COLUMNS, DERIVED_VIEWS, conflicting_duplicates_sql, stream_view_sql
 
@@ -83,6 +83,41 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     create_views(con, settings)
     return con
+
+
+class ReadOnlyQuery(ToneflowError):
+    """A statement that would change something, sent where only reading is allowed."""
+
+
+def connect_read_only(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Like ``connect``, but the connection can read only the warehouse's files and change nothing.
+
+    After the views are made, DuckDB may open files only under the warehouse directory (no
+    ``read_csv('/etc/passwd')``, no ATTACH, no extension installs), and the settings are locked so no
+    statement can lift that. Writes *inside* the warehouse directory (``COPY ... TO``) are still
+    possible for DuckDB, so ``check_read_only`` refuses every statement that is not a SELECT.
+    """
+    con = connect(settings)
+    root = str(warehouse_root(settings)).rstrip("/") + "/"
+    con.execute("SET allowed_directories = $dirs", {"dirs": [root]})
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Raise ReadOnlyQuery unless every statement of ``query`` is a SELECT (DESCRIBE, SHOW, FROM ... are)."""
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error as err:
+        msg = f"query failed: {str(err).splitlines()[0]}"
+        raise ReadOnlyQuery(msg) from None
+    for statement in statements:
+        if statement.type != duckdb.StatementType.SELECT:
+            kind = str(statement.type).rsplit(".", 1)[-1]
+            msg = (f"`toneflow sql` only reads the warehouse: a {kind} statement is not allowed; "
+                   "use SELECT (and --output FILE to save a result)")
+            raise ReadOnlyQuery(msg)
 
 
 def catalog_path(settings: Settings) -> Path:

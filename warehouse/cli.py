@@ -10,7 +10,7 @@ from typing import Any
 
 from foundation.cli import add_command
 from foundation.errors import ToneflowError
-from foundation.settings import get_settings
+from foundation.settings import Settings, get_settings
 
 VIEWS_HELP = ("views: prompts, exports, labels, accepted_examples, dlq, training_runs, model_evals, rollout_decisions,\n"
               "ab_completion, ab_completion_total, teacher_spend, conflicting_duplicates")
@@ -70,9 +70,13 @@ def _cell(value: Any) -> str:
 def _sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from warehouse.catalog import connect
+    from warehouse.catalog import check_read_only, connect_read_only
 
-    con = connect(get_settings())
+    settings = get_settings()
+    if args.output:
+        _refuse_warehouse_path(settings, args.output)
+    con = connect_read_only(settings)
+    check_read_only(con, args.query)
     try:
         rel = con.sql(args.query)
     except duckdb.Error as err:
@@ -87,7 +91,7 @@ def _sql(args: argparse.Namespace) -> int:
             raise ToneflowError(msg)
         import pyarrow.parquet as pq
 
-        pq.write_table(rel.arrow(), args.output)
+        pq.write_table(rel.to_arrow_table(), args.output)
         print(f"wrote {args.output}")
         return 0
     columns, rows = rel.columns, rel.fetchall()
@@ -110,6 +114,15 @@ def _sql(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _refuse_warehouse_path(settings: Settings, output: str) -> None:
+    """--output must not land inside the data directory: a result would replace warehouse files."""
+    target = Path(output).resolve()
+    data = settings.data_path.resolve()
+    if target == data or data in target.parents:
+        msg = f"--output {output} is inside the data directory {data}; write the result somewhere else"
+        raise ToneflowError(msg)
 
 
 def _stats(args: argparse.Namespace) -> int:
