@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from foundation.cli import add_command
-from foundation.settings import get_settings
+from foundation.settings import Settings, get_settings
+
+# (settings, promoted version) -> None when serving will follow the promote, else why not. Given by
+# the CLI root (toneflow/cli.py): the traffic plan belongs to the serving layer, above this one.
+PromotionEffect = Callable[[Settings, str], str | None]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, promotion_effect: PromotionEffect | None = None) -> None:
     from trainer.config import add_arguments
 
     train = add_command(sub, "train", "train a student, evaluate it, register it, promote it if it passes the gate",
@@ -64,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     prom.add_argument("name", help="version (v000003 or 3)")
     prom.add_argument("--force", action="store_true", help="skip the gate")
     prom.add_argument("--margin", type=float, default=None, help="gate margin (default: TONEFLOW_PROMOTE_MARGIN)")
-    prom.set_defaults(func=_models_promote)
+    prom.set_defaults(func=_models_promote, promotion_effect=promotion_effect)
     roll = add_command(msub, "rollback", "point current back at the previous champion (atomic, never gated)")
     roll.add_argument("--to", default=None, help="a specific version instead of the previous champion")
     roll.set_defaults(func=_models_rollback)
@@ -209,6 +214,9 @@ def _models_promote(args: argparse.Namespace) -> int:
     test_id = None if args.force else gate_eval(settings, version)
     outcome = registry.promote(settings, version, test_set=test_id, margin=args.margin, force=args.force)
     print(f"{version}: {'now current' if outcome['promoted'] else outcome.get('reason')}")
+    note = args.promotion_effect(settings, version) if args.promotion_effect and outcome["promoted"] else None
+    if note:
+        print(note)
     return 0
 
 
