@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = 8080
     serve_token: SecretStr | None = Field(None, description="bearer token required by `toneflow serve` if set")
+    serve_signing_key: SecretStr | None = Field(
+        None, description="HMAC key the server signs served edits with and the worker checks (schemas/trust.py); "
+                          "unset = a random key in <data_dir>/secrets/serve-signing.key")
     serve_reload_interval_s: float = Field(0.5, gt=0,
                                           description="how often the server checks for a promoted model / new traffic plan")
     serve_student_share: float = Field(1.0, ge=0, le=1, description="student share of traffic when no traffic plan "

@@ -142,6 +142,10 @@ class PromptEvent(_Record):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     served_by: ServedBy | None = None
     served_edit: Edit | None = Field(None, description="the edit the app applied, if any")
+    served_sig: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="set by the serving layer: HMAC-SHA256 over prompt, served_by and served_edit (schemas/trust.py); "
+                    "a teacher-served edit is reused as a label only with a valid one")
 
 
 class ExportEvent(_Record):

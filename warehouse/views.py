@@ -142,6 +142,9 @@ DERIVED_VIEWS: dict[str, str] = {
                    count(*) FILTER (WHERE NOT cached AND NOT reused_served_edit) AS calls,
                    count(*) FILTER (WHERE cached) AS cache_hits,
                    count(*) FILTER (WHERE reused_served_edit) AS reused_served,
+                   -- said served by the teacher, but not vouched for by the server (streams/guard.py)
+                   count(*) FILTER (WHERE served_kind = 'teacher' AND served_edit IS NOT NULL
+                                          AND NOT reused_served_edit) AS relabelled_unvouched,
                    sum(prompt_tokens + completion_tokens) AS tokens, sum(cost) AS cost
             FROM labels GROUP BY ALL
         ), a AS (
