@@ -48,8 +48,10 @@ class Settings(BaseSettings):
     teacher_concurrency: int = Field(8, ge=1, description="max in-flight teacher calls per process")
     teacher_timeout_s: float = Field(30.0, gt=0, description="per-request timeout")
     teacher_max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
-    teacher_price_input_per_1m: float = Field(0.15, ge=0, description="USD per 1M prompt tokens")
-    teacher_price_output_per_1m: float = Field(0.60, ge=0, description="USD per 1M completion tokens")
+    # Finite and bounded: a label's cost (tokens x price, schemas/events.py) must stay a finite number.
+    teacher_price_input_per_1m: float = Field(0.15, ge=0, le=1e6, allow_inf_nan=False, description="USD per 1M prompt tokens")
+    teacher_price_output_per_1m: float = Field(0.60, ge=0, le=1e6, allow_inf_nan=False,
+                                               description="USD per 1M completion tokens")
     teacher_spend_limit_usd: float | None = Field(None, ge=0, description="stop calling the teacher past this spend")
     teacher_temperature: float = Field(0.0, ge=0, le=2, description="offline teacher: seeded LLM-like variation")
     teacher_structured_output: Literal["json_schema", "tools"] = Field(

@@ -43,6 +43,7 @@ from schemas.events import (
 )
 from teacher.openai_teacher import OpenAITeacher
 from teacher.retry import Backoff
+from warehouse.catalog import connect
 from warehouse.tables import SCHEMAS, Source, to_row
 from warehouse.writer import write_batch
 
@@ -136,6 +137,18 @@ def test_teacher_clamps_and_counts_absurd_usage(httpserver, tmp_path, prompt_tok
     assert validate_event("label", to_json_bytes(event)) == event
 
 
+@pytest.mark.parametrize("price", ["inf", "nan", "1e300"])
+def test_teacher_prices_are_finite_so_every_cost_is(price):
+    from pydantic import ValidationError
+
+    from foundation.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(teacher_price_input_per_1m=price)
+    top = OpenAITeacher(model="m", base_url="http://127.0.0.1:9", price_input_per_1m=1e6, price_output_per_1m=1e6)
+    assert math.isfinite(top.meter.price(MAX_TOKENS, MAX_TOKENS))
+
+
 # -- the property: every record that validates can be written ------------------------------------
 
 _ids = st.text(min_size=1, max_size=12)
@@ -216,6 +229,11 @@ def test_whatever_validates_becomes_a_parquet_row(table, tmp_path_factory):
             assert pq.read_schema(p).names == SCHEMAS[table].names
         got = duckdb.sql(f"SELECT count(*) FROM read_parquet({[str(p) for p in paths]})").fetchall()[0][0]
         assert got == len(rows)
+        con = connect(settings)  # and the views over them answer (the de-duplication SQL included)
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] >= 1
+        con.execute("SELECT count(*) FROM conflicting_duplicates").fetchall()
+        con.execute("SELECT count(*) FROM teacher_spend").fetchall()
+        con.close()
         written.append(len(rows))
 
     check()
