@@ -186,3 +186,20 @@ def test_compaction_keeps_the_conflicting_record(wh):
     con = connect(wh)
     assert con.execute("SELECT count(*) FROM read_parquet(?)", [str(wh.data_path / "warehouse/prompts/*/*.parquet")]
                        ).fetchall() == [(2,)]
+
+
+def test_the_trainer_tells_two_projects_same_event_id_apart(tmp_path):
+    """The student-share cap counts (project_id, event_id): a teacher-served e1 is not taken for a student-served one."""
+    from schemas.events import ServedBy
+    from trainer.sources import from_warehouse
+
+    wh = Settings(data_dir=tmp_path / "data", student_share_cap=0.0)  # no student-served row may stay
+    for offset, (project, kind) in enumerate((("pA", "teacher"), ("pB", "student"))):
+        p = prompt("e1", project, "warm")
+        lab = label(p, ref(TOPIC_PROMPTS, offset)).model_copy(
+            update={"served_by": ServedBy(kind=kind, model="m", version="v", variant=kind)})
+        acc = accepted(lab, export("x1", project), ref(TOPIC_LABELS, offset)).model_copy(
+            update={"served_by": lab.served_by})
+        write(wh, TOPIC_ACCEPTED, offset, acc)
+    cands, _ = from_warehouse(wh)
+    assert [(c.project_id, c.event_id) for c in cands] == [("pA", "e1")]
