@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction, promotion_effect: PromotionEffect 
                         "Exit code 0 also when the gate keeps the current model (see \"promoted\" in --json).")
     add_arguments(train)
     train.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    train.set_defaults(func=_train)
+    train.set_defaults(func=_train, promotion_effect=promotion_effect)
 
     ev = add_command(sub, "eval", "score predictions (files) or a model (on a snapshot) with the paper's metrics",
                      "Files: --predictions P.jsonl --references R.jsonl, one {\"id\", \"edit\"} per line, matched\n"
@@ -84,6 +84,8 @@ def _train(args: argparse.Namespace) -> int:
     from trainer.train import main
 
     outcome = main(from_args(args))
+    if outcome.get("promoted") and args.promotion_effect:
+        outcome["serving_note"] = args.promotion_effect(get_settings(), outcome["version"])
     if args.json:
         _print_json(outcome)
         return 0
@@ -94,6 +96,8 @@ def _train(args: argparse.Namespace) -> int:
     verdict = "promoted to current" if outcome["promoted"] else f"kept current ({outcome.get('reason', 'not promoted')})"
     print(f"\n{outcome['version']}: overall {outcome['overall']:.4f} on {outcome['n_test']} test rows "
           f"({outcome['train_rows']} train rows, fit {outcome['fit_seconds']:.0f}s) — {verdict}")
+    if outcome.get("serving_note"):
+        print(outcome["serving_note"])
     return 0
 
 
