@@ -48,8 +48,10 @@ class Settings(BaseSettings):
     teacher_concurrency: int = Field(8, ge=1, description="max in-flight teacher calls per process")
     teacher_timeout_s: float = Field(30.0, gt=0, description="per-request timeout")
     teacher_max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
-    teacher_price_input_per_1m: float = Field(0.15, ge=0, description="USD per 1M prompt tokens")
-    teacher_price_output_per_1m: float = Field(0.60, ge=0, description="USD per 1M completion tokens")
+    # Finite and bounded: a label's cost (tokens x price, schemas/events.py) must stay a finite number.
+    teacher_price_input_per_1m: float = Field(0.15, ge=0, le=1e6, allow_inf_nan=False, description="USD per 1M prompt tokens")
+    teacher_price_output_per_1m: float = Field(0.60, ge=0, le=1e6, allow_inf_nan=False,
+                                               description="USD per 1M completion tokens")
     teacher_spend_limit_usd: float | None = Field(None, ge=0, description="stop calling the teacher past this spend")
     teacher_temperature: float = Field(0.0, ge=0, le=2, description="offline teacher: seeded LLM-like variation")
     teacher_structured_output: Literal["json_schema", "tools"] = Field(
@@ -86,6 +88,9 @@ class Settings(BaseSettings):
     serve_host: str = "127.0.0.1"
     serve_port: int = 8080
     serve_token: SecretStr | None = Field(None, description="bearer token required by `toneflow serve` if set")
+    serve_signing_key: SecretStr | None = Field(
+        None, description="HMAC key the server signs served edits with and the worker checks (schemas/trust.py); "
+                          "unset = a random key in <data_dir>/secrets/serve-signing.key")
     serve_reload_interval_s: float = Field(0.5, gt=0,
                                           description="how often the server checks for a promoted model / new traffic plan")
     serve_student_share: float = Field(1.0, ge=0, le=1, description="student share of traffic when no traffic plan "

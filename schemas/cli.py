@@ -43,35 +43,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     generate.set_defaults(func=_generate)
 
 
-def _read(path: str) -> str:
+def _read_bytes(path: str) -> bytes:
     if path == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read()
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except OSError as err:
         msg = f"cannot read {path}: {err.strerror}"
         raise ToneflowError(msg) from None
 
 
-def _records(text: str) -> list[tuple[str, Any]]:
-    """(where, record) pairs from a JSON document or JSON Lines; unparsable lines keep their text."""
-    stripped = text.strip()
+def _read(path: str) -> str:
+    # Model output: a stray undecodable byte must not stop the repair of the rest.
+    return _read_bytes(path).decode("utf-8", errors="replace")
+
+
+def _parse(text: str) -> Any:
+    """json.loads, with nesting too deep for the parser reported as bad input, not raised."""
     try:
-        doc = json.loads(stripped)
-    except json.JSONDecodeError:
+        return json.loads(text)
+    except RecursionError:
+        msg = "not JSON this tool can check: nested too deeply; real records are a few levels deep"
+        raise ValueError(msg) from None
+
+
+def _records(data: bytes) -> list[tuple[str, Any]]:
+    """(where, record) pairs from a JSON document or JSON Lines; a line that cannot be read or parsed
+    becomes a ValueError saying why, so one bad line (binary, too deep) never hides the others."""
+    try:
+        doc = _parse(data.decode("utf-8").strip())
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
         pass
     else:
         if isinstance(doc, list):
             return [(f"item {i}", rec) for i, rec in enumerate(doc)]
         return [("record", doc)]
     out: list[tuple[str, Any]] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        where = f"line {n}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            out.append((where, ValueError(f"not UTF-8 text (binary data?): {err.reason} at byte {err.start}")))
             continue
         try:
-            out.append((f"line {n}", json.loads(line)))
+            out.append((where, _parse(line)))
         except json.JSONDecodeError as err:
-            out.append((f"line {n}", ValueError(f"not JSON: {err.msg} at column {err.colno}")))
+            out.append((where, ValueError(f"not JSON: {err.msg} at column {err.colno}")))
+        except ValueError as err:
+            out.append((where, err))
     return out
 
 
@@ -93,7 +115,11 @@ def _validate(args: argparse.Namespace) -> int:
     from schemas.validation import validate_edit, validate_event
 
     bad = 0
-    records = _records(_read(args.file))
+    records = _records(_read_bytes(args.file))
+    if not records:
+        source = "stdin" if args.file == "-" else args.file
+        msg = f"no records in {source}: it is empty (or an empty array); give a JSON object, a JSON array or JSON Lines"
+        raise ToneflowError(msg)
     for where, record in records:
         kind = guess_kind(record) if args.kind == "auto" else args.kind
         try:
@@ -108,6 +134,9 @@ def _validate(args: argparse.Namespace) -> int:
         except ValueError as err:
             bad += 1
             print(f"{where}: {err}")
+        except RecursionError:
+            bad += 1
+            print(f"{where}: nested too deeply to validate; real records are a few levels deep")
         else:
             print(f"{where}: ok ({kind})")
     print(f"{len(records) - bad} valid, {bad} invalid", file=sys.stderr)

@@ -8,9 +8,9 @@ a producer's typo fails loudly instead of silently losing data.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.edit import Edit
 
@@ -31,16 +31,72 @@ TOPICS: tuple[str, ...] = (
 Id = Field(min_length=1, max_length=MAX_ID_CHARS)
 Variant = str
 
+# Bounds every consumer handles, so a record that passes the contract cannot crash one downstream:
+# timestamps within these years convert to UTC, Arrow and DuckDB without overflow (9999-12-31 with
+# a negative offset does not: ``astimezone`` overflows); integers fit the int64 Parquet columns
+# (warehouse/tables.py), partitions its int32 column; token counts are bounded far below int64 so
+# that sums per row (tokens = prompt + completion) cannot overflow either.
+MIN_TS: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TS: Final = datetime(3000, 1, 1, tzinfo=UTC)
+INT64_MAX: Final = 2**63 - 1
+INT32_MAX: Final = 2**31 - 1
+MAX_TOKENS: Final = 2**40  # ~1.1e12: no teacher call reports more; larger usage is clamped by the teacher
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _bounded_ts(value: datetime) -> datetime:
+    if not MIN_TS <= value < MAX_TS:
+        msg = f"timestamp must be from {MIN_TS.isoformat()} up to (not including) {MAX_TS.isoformat()}"
+        raise ValueError(msg)
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_bounded_ts),
+                      Field(json_schema_extra={"formatMinimum": MIN_TS.isoformat(),
+                                               "formatExclusiveMaximum": MAX_TS.isoformat()})]
+
+
+def _unencodable_string(data: Any) -> str | None:
+    """The path of the first string that is not valid Unicode text (a lone surrogate), else None.
+
+    ``json.loads`` turns ``"\\ud800"`` into such a string; pydantic keeps it, and it would then fail
+    in every encoder downstream (the wire form, Arrow). Walked without recursion: inputs can be deep.
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return path or "<root>"
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in item.items())
+            stack.extend((f"{path}.<key>" if path else "<key>", k) for k in item if isinstance(k, str))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(item))
+    return None
+
+
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and Infinity are not numbers any consumer can add up, and JSON has no spelling for them
+    # (pydantic writes them as null, which then breaks the record's own contract downstream).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     schema_version: Literal[1] = Field(
         SCHEMA_VERSION, description="contract version; consumers reject versions they do not know",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = _unencodable_string(data)
+        if where is not None:
+            msg = f"{where}: text is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text"
+            raise ValueError(msg)
+        return data
 
 
 ServedKind = Literal["teacher", "student"]
@@ -82,10 +138,14 @@ class PromptEvent(_Record):
     event_id: str = Id
     project_id: str = Id
     user_id: str = Id
-    ts: AwareDatetime
+    ts: Timestamp
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     served_by: ServedBy | None = None
     served_edit: Edit | None = Field(None, description="the edit the app applied, if any")
+    served_sig: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="set by the serving layer: HMAC-SHA256 over prompt, served_by and served_edit (schemas/trust.py); "
+                    "a teacher-served edit is reused as a label only with a valid one")
 
 
 class ExportEvent(_Record):
@@ -94,7 +154,7 @@ class ExportEvent(_Record):
     event_id: str = Id
     project_id: str = Id
     user_id: str = Id
-    ts: AwareDatetime
+    ts: Timestamp
     final_edit: Edit | None = Field(None, description="the edit actually exported, if the user tweaked it")
 
 
@@ -109,8 +169,8 @@ class SourceRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     topic: str
-    partition: int = Field(ge=0)
-    offset: int = Field(ge=0)
+    partition: int = Field(ge=0, le=INT32_MAX)
+    offset: int = Field(ge=0, le=INT64_MAX)
 
 
 class LabelEvent(_Record):
@@ -120,20 +180,20 @@ class LabelEvent(_Record):
     project_id: str = Id
     user_id: str = Id
     prompt: str
-    prompt_ts: AwareDatetime
+    prompt_ts: Timestamp
     teacher: TeacherRef
     edit: Edit
     repairs: list[str] = Field(default_factory=list, description="repairs applied to the teacher output")
     latency_ms: float = Field(ge=0)
-    prompt_tokens: int = Field(0, ge=0)
-    completion_tokens: int = Field(0, ge=0)
+    prompt_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
+    completion_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
     cost: float = Field(0.0, ge=0, description="USD")
     cached: bool = False
     reused_served_edit: bool = Field(False, description="label taken from served_edit, no teacher call")
     served_by: ServedBy | None = None
     served_edit: Edit | None = None
     source: SourceRef | None = None
-    ts: AwareDatetime = Field(default_factory=utcnow)
+    ts: Timestamp = Field(default_factory=utcnow)
 
     @property
     def tokens(self) -> int:
@@ -154,18 +214,18 @@ class AcceptedExample(_Record):
     label_source: LabelSource
     teacher_edit: Edit
     teacher: TeacherRef
-    teacher_tokens: int = Field(0, ge=0, description="tokens of the teacher call that labelled it")
+    teacher_tokens: int = Field(0, ge=0, le=2 * MAX_TOKENS, description="tokens of the teacher call that labelled it")
     teacher_cost: float = Field(0.0, ge=0, description="USD of that call")
     look_slice: str = Field(description="coarse look family, see schemas.edit.look_slice")
     quality: float = Field(1.0, ge=0, le=1, description="label quality estimate; the retrain trigger counts above a floor")
     served_by: ServedBy | None = None
     served_edit: Edit | None = None
     export_event_id: str = Id
-    prompt_ts: AwareDatetime
-    export_ts: AwareDatetime
+    prompt_ts: Timestamp
+    export_ts: Timestamp
     label_source_ref: SourceRef | None = None
     export_source_ref: SourceRef | None = None
-    ts: AwareDatetime = Field(default_factory=utcnow)
+    ts: Timestamp = Field(default_factory=utcnow)
 
 
 class RetrainEvent(_Record):
@@ -173,10 +233,10 @@ class RetrainEvent(_Record):
 
     trigger_id: str = Id
     reason: str
-    new_examples: int = Field(ge=0)
-    per_slice: dict[str, int] = Field(default_factory=dict)
+    new_examples: int = Field(ge=0, le=INT64_MAX)
+    per_slice: dict[str, Annotated[int, Field(ge=0, le=INT64_MAX)]] = Field(default_factory=dict)
     snapshot_ref: str | None = None
-    ts: AwareDatetime = Field(default_factory=utcnow)
+    ts: Timestamp = Field(default_factory=utcnow)
 
 
 class DlqRecord(_Record):
@@ -190,7 +250,7 @@ class DlqRecord(_Record):
     raw: str = Field(description="the original value, UTF-8 with undecodable bytes escaped")
     raw_truncated: bool = False
     event_id: str | None = None
-    ts: AwareDatetime = Field(default_factory=utcnow)
+    ts: Timestamp = Field(default_factory=utcnow)
 
 
 EVENT_MODELS: dict[str, type[_Record]] = {

@@ -181,3 +181,33 @@ def reset_plan(settings: Settings) -> bool:
     existed = path.exists()
     path.unlink(missing_ok=True)
     return existed
+
+
+def promotion_effect(settings: Settings, version: str) -> str | None:
+    """None when serving follows the registry's ``current`` to ``version``; else why it will not.
+
+    Only arms that load "current" move with a promote: an arm pinned to a version keeps serving
+    that version, and a plan without a live student arm on "current" serves no student at all.
+    """
+    from trainer.exceptions import TrainerError
+    from trainer.registry import resolve
+
+    plan = load_plan(settings)
+    students = [a for a in plan.live_arms if a.kind == "student"]
+    for arm in students:
+        if arm.model_key == "current":
+            return None
+        try:
+            if resolve(settings, arm.model_key or "current") == version:
+                return None  # already served by a pinned arm
+        except TrainerError:
+            continue
+    if plan.source == "default":
+        where = "the default traffic plan (no plan file)"
+        why = f"TONEFLOW_SERVE_STUDENT_SHARE is {settings.serve_student_share}, so no user is served a student"
+    else:
+        where = f"the traffic plan {plan_path(settings)}"
+        pinned = ", ".join(f"{a.variant} -> {a.model}" for a in students)
+        why = f"its student arms are pinned ({pinned})" if students else "it has no live student arm"
+    return (f"serving will not change: {where} sends no traffic to the current model: {why}; to serve {version}, "
+            f"run `toneflow rollout start-candidate --model {version}`, or `toneflow rollout reset` to follow current")

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, field_validator
 from foundation.settings import Settings
 from schemas.edit import Edit
 from schemas.events import MAX_ID_CHARS, MAX_PROMPT_CHARS, PromptEvent, ServedBy
+from schemas.trust import sign_served, signing_key
 from serving.ab import Arm
 from serving.batching import Batcher
 from serving.events import EventEmitter
@@ -304,7 +305,8 @@ def create_app(settings: Settings, *, loader: Loader = load_version, emit_events
         event_id = uuid.uuid4().hex
         rt.emitter.emit(PromptEvent(event_id=event_id, project_id=req.project_id, user_id=req.user_id,
                                     ts=datetime.now(UTC), prompt=req.prompt, served_by=served,
-                                    served_edit=result))
+                                    served_edit=result,  # signed: the labeler reuses only vouched teacher edits
+                                    served_sig=sign_served(signing_key(settings), req.prompt, served, result)))
         rt.by_variant[served.variant] += 1
         rt.served_versions[f"{served.model}@{served.version}"] += 1
         return {"edit": result.canonical_dict(), "served_by": served.model_dump(), "event_id": event_id,

@@ -12,12 +12,15 @@ from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
-from schemas.events import DlqRecord, SourceRef
+from schemas.events import DlqRecord, SourceRef, to_json_bytes
 from schemas.exceptions import SchemaViolation
 from schemas.validation import validate_model
 
 MAX_RECORD_BYTES = 64 * 1024  # a prompt event is < 2 KB; anything this large is not a real event
-MAX_RAW_KEPT = 16 * 1024      # bytes of a bad record kept in the DLQ
+# A DLQ record is bounded *after* JSON encoding: a value full of NUL/control bytes grows ~6x when
+# escaped, and a DLQ record over MAX_RECORD_BYTES would be skipped by the DLQ sink itself.
+MAX_DLQ_BYTES = MAX_RECORD_BYTES // 2
+MAX_KEY_CHARS = 1024
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -46,14 +49,30 @@ def raw_of(event: Any) -> Raw:
     return Raw(m.topic, m.partition, m.offset, m.key, m.value)
 
 
+def _text(value: str) -> str:
+    """``value`` as text every encoder takes (a lone surrogate from ``json.loads`` becomes ``\\udXXX``)."""
+    return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
 def dead_letter(raw: Raw, stage: str, error_kind: str, error: str, event_id: str | None = None) -> DlqRecord:
+    """The DLQ record for ``raw``: its wire form is at most MAX_DLQ_BYTES, with as much of the value as fits."""
     value = raw.value or b""
-    return DlqRecord(
-        stage=stage, error_kind=error_kind, error=error[:2000], source=raw.source,
-        key=raw.key.decode("utf-8", errors="backslashreplace") if raw.key else None,
-        raw=value[:MAX_RAW_KEPT].decode("utf-8", errors="backslashreplace"),
-        raw_truncated=len(value) > MAX_RAW_KEPT, event_id=event_id,
-    )
+    text = value[:MAX_DLQ_BYTES].decode("utf-8", errors="backslashreplace")
+    fields = {"stage": _text(stage), "error_kind": _text(error_kind), "error": _text(error[:2000]),
+              "source": raw.source, "event_id": _text(event_id[:MAX_KEY_CHARS]) if event_id is not None else None,
+              "key": raw.key[:MAX_KEY_CHARS].decode("utf-8", errors="backslashreplace") if raw.key else None}
+
+    def build(n: int) -> DlqRecord:
+        return DlqRecord(**fields, raw=text[:n], raw_truncated=n < len(text) or len(value) > MAX_DLQ_BYTES)
+
+    record = build(len(text))
+    if len(to_json_bytes(record)) <= MAX_DLQ_BYTES:
+        return record
+    lo, hi = 0, len(text)  # the longest excerpt whose encoded record fits: build(lo) fits, build(hi) does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if len(to_json_bytes(build(mid))) <= MAX_DLQ_BYTES else (lo, mid)
+    return build(lo)
 
 
 def decode(raw: Raw, model: type[T], stage: str) -> tuple[T | None, DlqRecord | None]:
@@ -71,6 +90,8 @@ def decode(raw: Raw, model: type[T], stage: str) -> tuple[T | None, DlqRecord | 
         obj: Any = json.loads(text)
     except json.JSONDecodeError as err:
         return None, dead_letter(raw, stage, "not_json", f"not JSON: {err.msg} at column {err.colno}")
+    except RecursionError:
+        return None, dead_letter(raw, stage, "too_deep", "JSON nested too deeply to parse; send a flat object")
     event_id = obj.get("event_id") if isinstance(obj, dict) and isinstance(obj.get("event_id"), str) else None
     if isinstance(obj, dict) and obj.get("schema_version") not in (None, 1):
         version = obj.get("schema_version")

@@ -3,8 +3,11 @@
 A student that learns from its own served outputs amplifies its mistakes. The policy:
 
 1. Labels always come from the teacher. A prompt whose edit was served by the teacher keeps that
-   edit as its label (no second, paid call); a prompt served by a student (or by nothing) is
-   labelled by the teacher before it can become a training example. ``needs_teacher_call`` decides.
+   edit as its label (no second, paid call) *when the serving layer vouches for it* (``served_sig``,
+   schemas/trust.py): an app can write any ``served_by``. A prompt served by a student, by nothing,
+   or with a missing or wrong signature is labelled by the teacher before it can become a training
+   example; the unvouched teacher-served ones are counted (``UNVOUCHED``, and in the warehouse as
+   ``relabelled_unvouched`` of the ``teacher_spend`` view). ``needs_teacher_call`` decides.
 2. A user's own ``final_edit`` is a human label and is kept whoever served the suggestion.
 3. In a training set, examples whose project was served by a student are capped at
    ``TONEFLOW_STUDENT_SHARE_CAP`` of the rows (``cap_student_share``), so the training
@@ -13,18 +16,44 @@ A student that learns from its own served outputs amplifies its mistakes. The po
 
 from __future__ import annotations
 
+import logging
 import random
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from foundation.settings import get_settings
 from schemas.events import PromptEvent
+from schemas.trust import signing_key, vouched
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-def needs_teacher_call(event: PromptEvent) -> bool:
-    """False only when the teacher already produced the served edit (reuse it, do not pay twice)."""
-    return not (event.served_by is not None and event.served_by.by_teacher and event.served_edit is not None)
+# Teacher-served edits relabelled because no valid signature vouched for them, by reason, in this
+# process; the labeler's log and the warehouse (labels not reused though teacher-served) show them too.
+UNVOUCHED: Counter[str] = Counter()
+
+
+def needs_teacher_call(event: PromptEvent, key: bytes | None = None) -> bool:
+    """False only when the teacher produced the served edit and the serving layer vouches for it.
+
+    ``key`` is the signing key shared with the server (schemas.trust.signing_key); by default the
+    one of this process's settings.
+    """
+    if event.served_by is None or not event.served_by.by_teacher or event.served_edit is None:
+        return True
+    if vouched(signing_key(get_settings()) if key is None else key, event):
+        return False
+    reason = "unsigned" if event.served_sig is None else "bad_signature"
+    UNVOUCHED[reason] += 1
+    n = UNVOUCHED[reason]
+    if n in (1, 10, 100) or n % 1000 == 0:  # a whole fleet of unsigned producers must not flood the log
+        log.warning("prompt %s/%s says it was served by the teacher but is %s; relabelling it (%d so far); "
+                    "a server on another data dir needs the worker's TONEFLOW_SERVE_SIGNING_KEY",
+                    event.project_id, event.event_id, reason.replace("_", " "), n)
+    return True
 
 
 def cap_student_share(rows: Sequence[T], is_student: Sequence[bool], cap: float, seed: int = 0) -> list[T]:
@@ -44,5 +73,5 @@ def cap_student_share(rows: Sequence[T], is_student: Sequence[bool], cap: float,
 
 def describe() -> dict[str, Any]:
     """The policy as data, for reports and snapshots."""
-    return {"labels_from": "teacher", "reuse_teacher_served_edit": True,
+    return {"labels_from": "teacher", "reuse_teacher_served_edit": True, "reuse_needs_serving_signature": True,
             "relabel_student_served": True, "user_final_edit_kept": True}

@@ -26,6 +26,7 @@ from typing import Any
 from foundation.settings import Settings
 from schemas import Edit, adjust_vector, selective_vector
 from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS, ExportEvent, PromptEvent, ServedBy, to_json_bytes
+from schemas.trust import sign_served, signing_key
 from streams.malformed import malformed_records
 from streams.vocabulary import INTENTS, surface_form, zipf_weights
 
@@ -106,6 +107,7 @@ def plan_traffic(settings: Settings, projects: int, seed: int, *, malformed: int
     drawn = users.draw(projects)
     served = served_teacher.label_sync([text for _, text in drawn])
     served_by = ServedBy(kind="teacher", model=served_teacher.name, version=served_teacher.version, variant=variant)
+    sig_key = signing_key(settings)
 
     span_s = max(60.0, projects * 0.5)
     base = datetime.now(UTC) - timedelta(seconds=span_s + 6 * 3600)
@@ -115,8 +117,10 @@ def plan_traffic(settings: Settings, projects: int, seed: int, *, malformed: int
         project, user = f"sim-{run}-{i:06d}", users.user_id(projects // 3)
         t0 = rng.uniform(0, span_s)
         served_edit = label.edit or Edit()
+        # The simulator plays `toneflow serve` answering with the teacher, so it signs as the server does.
         prompt = PromptEvent(event_id=f"pr-{project}", project_id=project, user_id=user,
-                             ts=base + timedelta(seconds=t0), prompt=text, served_by=served_by, served_edit=served_edit)
+                             ts=base + timedelta(seconds=t0), prompt=text, served_by=served_by, served_edit=served_edit,
+                             served_sig=sign_served(sig_key, text, served_by, served_edit))
         timeline.append((t0, TOPIC_PROMPTS, project, to_json_bytes(prompt), prompt.event_id))
         if rng.random() < DUPLICATE_RATE:
             timeline.append((t0 + 1, TOPIC_PROMPTS, project, to_json_bytes(prompt), prompt.event_id))

@@ -9,8 +9,9 @@ Guarantees, on top of ``teacher.base``:
 * output that is not JSON is asked for once more (``invalid_output_retries``); output that fails
   validation is repaired by ``schemas.repair_edit`` when the policy allows (at most ``max_repairs``
   changes, and something valid must be left), else ``teacher_invalid_output`` with the reason;
-* tokens and cost come from the server's ``usage``, priced per 1M tokens; past ``spend_limit_usd``
-  no request is sent (``spend_limit``, retryable);
+* tokens and cost come from the server's ``usage``, priced per 1M tokens; a count that is not one
+  (negative, beyond ``schemas.events.MAX_TOKENS``, NaN) is clamped and counted in
+  ``meter.usage_clamped``; past ``spend_limit_usd`` no request is sent (``spend_limit``, retryable);
 * 401/403/404 raise ``TeacherConfigError``: the key, URL or model is wrong for every prompt.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from foundation.settings import Settings
-from schemas.events import TeacherRef
+from schemas.events import MAX_TOKENS, TeacherRef
 from schemas.exceptions import RepairFailed
 from schemas.text import normalise_prompt
 from schemas.validation import RepairResult, repair_edit
@@ -194,9 +195,10 @@ class OpenAITeacher:
                     continue
                 else:
                     usage = getattr(response, "usage", None)
-                    p_tok = int(getattr(usage, "prompt_tokens", 0) or 0)
-                    c_tok = int(getattr(usage, "completion_tokens", 0) or 0)
-                    tokens_in, tokens_out = tokens_in + p_tok, tokens_out + c_tok
+                    p_tok = self.meter.tokens(getattr(usage, "prompt_tokens", 0))
+                    c_tok = self.meter.tokens(getattr(usage, "completion_tokens", 0))
+                    # Summed over retries, still within the contract's bound (schemas/events.py).
+                    tokens_in, tokens_out = min(tokens_in + p_tok, MAX_TOKENS), min(tokens_out + c_tok, MAX_TOKENS)
                     cost += self.meter.record(p_tok, c_tok)
                     try:
                         text = self._text(response)

@@ -9,7 +9,11 @@ the overshoot is bounded by ``concurrency`` calls. The meter is per teacher inst
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.events import MAX_TOKENS
 
 
 @dataclass
@@ -22,6 +26,26 @@ class SpendMeter:
     cost_usd: float = 0.0
     requests: int = 0  # HTTP requests sent, successful or not
     failures: dict[str, int] = field(default_factory=dict)
+    usage_clamped: int = 0  # usage figures that were not a token count in 0..MAX_TOKENS
+
+    def tokens(self, reported: Any) -> int:
+        """A server's reported token count as one the contracts accept (0..MAX_TOKENS).
+
+        A broken or hostile server can report ``1e20``, ``-5``, ``NaN`` or text; the label event
+        must still be valid (schemas/events.py bounds tokens), so such a figure is clamped and
+        counted in ``usage_clamped`` instead of crashing the labeler.
+        """
+        if reported is None:
+            return 0
+        if isinstance(reported, bool) or not isinstance(reported, int | float) or \
+                (isinstance(reported, float) and not math.isfinite(reported)):
+            self.usage_clamped += 1
+            return MAX_TOKENS if reported == math.inf else 0
+        count = int(reported)
+        if not 0 <= count <= MAX_TOKENS:
+            self.usage_clamped += 1
+            return min(max(count, 0), MAX_TOKENS)
+        return count
 
     def price(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.price_input_per_1m + completion_tokens * self.price_output_per_1m) / 1e6
@@ -43,4 +67,5 @@ class SpendMeter:
             "requests": self.requests, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "cost_usd": round(self.cost_usd, 8),
             "limit_usd": self.limit_usd, "failures": dict(self.failures),
+            "usage_clamped": self.usage_clamped,
         }

@@ -8,6 +8,7 @@ import pytest
 
 from schemas import validate_edit
 from schemas.events import ExportEvent, LabelEvent, PromptEvent, ServedBy, TeacherRef
+from schemas.trust import sign_served
 from streams.codec import Raw, decode
 from streams.guard import cap_student_share, needs_teacher_call
 from streams.join import matches
@@ -89,11 +90,15 @@ def test_join_ignores_exports_before_the_prompt_and_other_labels():
 def test_guard_reuses_teacher_served_and_relabels_student_served():
     base = {"event_id": "e", "project_id": "p", "user_id": "u", "ts": T0, "prompt": "moody",
             "served_edit": validate_edit({"adjust": {"contrast": 20}})}
-    teacher = PromptEvent(**base, served_by=ServedBy(kind="teacher", model="openai", version="gpt", variant="A"))
+    key = b"k" * 32
+    by_teacher = ServedBy(kind="teacher", model="openai", version="gpt", variant="A")
+    teacher = PromptEvent(**base, served_by=by_teacher,
+                          served_sig=sign_served(key, base["prompt"], by_teacher, base["served_edit"]))
     student = PromptEvent(**base, served_by=ServedBy(kind="student", model="minilm", version="v3", variant="B"))
-    assert not needs_teacher_call(teacher)
-    assert needs_teacher_call(student)
-    assert needs_teacher_call(PromptEvent(**{**base, "served_edit": None}))
+    assert not needs_teacher_call(teacher, key)
+    assert needs_teacher_call(student, key)
+    assert needs_teacher_call(PromptEvent(**{**base, "served_edit": None}), key)
+    assert needs_teacher_call(teacher.model_copy(update={"served_sig": None}), key)  # unsigned: not vouched for
 
 
 @pytest.mark.parametrize("cap", [0.0, 0.2, 0.5, 1.0])

@@ -21,13 +21,13 @@ import trainer.cli
 import warehouse.cli
 from foundation.cli import HelpFormatter
 from foundation.errors import ToneflowError
+from serving.ab import promotion_effect
 from serving.edits import predict_edits
 from toneflow import core_cli
 
 # Each module exposes ``register(subparsers)``; they import only argparse-level code at the top,
 # so ``toneflow --help`` stays instant. This root is the one place that knows every package.
-COMMAND_MODULES = (core_cli, schemas.cli, teacher.cli, streams.cli, warehouse.cli, trainer.cli, serving.cli,
-                   console.cli)
+COMMAND_MODULES = (core_cli, schemas.cli, teacher.cli, streams.cli, warehouse.cli, serving.cli, console.cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         module.register(sub)
     editor.cli.register(sub, predict_edits=predict_edits)  # the renderer gets its models from here
+    trainer.cli.register(sub, promotion_effect=promotion_effect)  # promote says when serving will not follow
     return parser
 
 

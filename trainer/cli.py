@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from foundation.cli import add_command
-from foundation.settings import get_settings
+from foundation.settings import Settings, get_settings
 from trainer import service_cli
 
+# (settings, promoted version) -> None when serving will follow the promote, else why not. Given by
+# the CLI root (toneflow/cli.py): the traffic plan belongs to the serving layer, above this one.
+PromotionEffect = Callable[[Settings, str], str | None]
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction, promotion_effect: PromotionEffect | None = None) -> None:
     from trainer.config import add_arguments
 
     train = add_command(sub, "train", "train a student, evaluate it, register it, promote it if it passes the gate",
@@ -22,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "Exit code 0 also when the gate keeps the current model (see \"promoted\" in --json).")
     add_arguments(train)
     train.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    train.set_defaults(func=_train)
+    train.set_defaults(func=_train, promotion_effect=promotion_effect)
     service_cli.register(sub)
 
     ev = add_command(sub, "eval", "score predictions (files) or a model (on a snapshot) with the paper's metrics",
@@ -74,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     prom.add_argument("name", help="version (v000003 or 3)")
     prom.add_argument("--force", action="store_true", help="skip the gate")
     prom.add_argument("--margin", type=float, default=None, help="gate margin (default: TONEFLOW_PROMOTE_MARGIN)")
-    prom.set_defaults(func=_models_promote)
+    prom.set_defaults(func=_models_promote, promotion_effect=promotion_effect)
     roll = add_command(msub, "rollback", "point current back at the previous champion (atomic, never gated)")
     roll.add_argument("--to", default=None, help="a specific version instead of the previous champion")
     roll.set_defaults(func=_models_rollback)
@@ -96,6 +101,8 @@ def _train(args: argparse.Namespace) -> int:
     from trainer.train import main
 
     outcome = main(from_args(args))
+    if outcome.get("promoted") and args.promotion_effect:
+        outcome["serving_note"] = args.promotion_effect(get_settings(), outcome["version"])
     if args.json:
         _print_json(outcome)
         return 0
@@ -106,6 +113,8 @@ def _train(args: argparse.Namespace) -> int:
     verdict = "promoted to current" if outcome["promoted"] else f"kept current ({outcome.get('reason', 'not promoted')})"
     print(f"\n{outcome['version']}: overall {outcome['overall']:.4f} on {outcome['n_test']} test rows "
           f"({outcome['train_rows']} train rows, fit {outcome['fit_seconds']:.0f}s) — {verdict}")
+    if outcome.get("serving_note"):
+        print(outcome["serving_note"])
     return 0
 
 
@@ -252,8 +261,13 @@ def _models_decisions(args: argparse.Namespace) -> int:
 def _models_promote(args: argparse.Namespace) -> int:
     from trainer.actions import promote_model
 
-    outcome = promote_model(get_settings(), args.name, force=args.force, margin=args.margin)
-    print(f"{outcome['version']}: {'now current' if outcome['promoted'] else outcome.get('reason')}")
+    settings = get_settings()
+    outcome = promote_model(settings, args.name, force=args.force, margin=args.margin)
+    version = outcome["version"]
+    print(f"{version}: {'now current' if outcome['promoted'] else outcome.get('reason')}")
+    note = args.promotion_effect(settings, version) if args.promotion_effect and outcome["promoted"] else None
+    if note:
+        print(note)
     return 0
 
 

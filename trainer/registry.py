@@ -3,7 +3,8 @@
 Layout under ``<data_dir>/models/`` (docs/reliability.md §7)::
 
     versions/v000007/            immutable: weights + student files + manifest.json (written last)
-    .tmp-v000008-<uuid>/         a version being written; readers ignore it, ``gc`` removes it
+    .tmp-<pid>@<host>-<uuid>/    a version being written; readers ignore it, ``gc`` removes it once
+                                 its writer is gone (train and promote run gc when they start)
     evals/v000007/<testset>.json  scores of a version on a test set (the gate compares these)
     exports/v000007/             the ONNX export written on promote (fp32 + int8 + manifest.json)
     current.json                 {"version": "v000007", "history": ["v000003", ...]}
@@ -37,6 +38,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foundation.failpoints import failpoint
-from foundation.osutil import atomic_write_json, fsync_dir
+from foundation.osutil import atomic_write_json, fsync_dir, pid_alive
 from foundation.settings import Settings
 from trainer.exceptions import CorruptModel, GateRejected, ModelNotFound, NoCurrentModel, TrainerError
 
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 CURRENT = "current.json"
 _VERSION_WIDTH = 6  # v000001: sorts lexically up to a million versions
+_HOST = socket.gethostname().replace("-", "_")  # "-" ends the owner part of a temp dir name
 
 
 def models_dir(settings: Settings) -> Path:
@@ -94,10 +97,14 @@ def _file_hashes(root: Path) -> dict[str, str]:
 
 # --- writing versions -----------------------------------------------------------------------
 def stage(settings: Settings) -> Path:
-    """A fresh temp directory inside the registry for a student to ``save`` into."""
+    """A fresh temp directory inside the registry for a student to ``save`` into.
+
+    Its name says which process writes it (``.tmp-<pid>@<host>-<uuid>``), so ``gc`` can remove it
+    as soon as that process is gone, however recently it was written.
+    """
     root = models_dir(settings)
     root.mkdir(parents=True, exist_ok=True)
-    path = root / f".tmp-{uuid.uuid4().hex}"
+    path = root / f".tmp-{os.getpid()}@{_HOST}-{uuid.uuid4().hex}"
     path.mkdir()
     return path
 
@@ -132,13 +139,29 @@ def commit(settings: Settings, staged: Path, meta: dict[str, Any]) -> str:
     raise TrainerError(msg)
 
 
+def _writer_alive(name: str) -> bool | None:
+    """Whether the process that staged ``name`` still runs; None when that cannot be told
+    (another host, e.g. another container sharing the data dir, or a name from before pids)."""
+    owner, _, _ = name.removeprefix(".tmp-").rpartition("-")
+    pid, at, host = owner.partition("@")
+    if not at or host != _HOST or not pid.isdigit():
+        return None
+    return pid_alive(int(pid))
+
+
 def gc(settings: Settings, older_than_s: float = 3600) -> list[str]:
-    """Remove temp directories left by crashed writers (only ones older than ``older_than_s``)."""
+    """Remove temp directories left by crashed writers: those whose writer (on this host) is gone,
+    and any other older than ``older_than_s``. Called when ``train`` and ``promote`` start."""
     removed = []
     for path in models_dir(settings).glob(".tmp-*"):
-        if path.is_dir() and time.time() - path.stat().st_mtime > older_than_s:
+        if not path.is_dir():
+            continue
+        alive = _writer_alive(path.name)
+        if alive is False or (alive is None and time.time() - path.stat().st_mtime > older_than_s):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
+    if removed:
+        log.warning("removed %d temp model directories left by crashed writers: %s", len(removed), ", ".join(removed))
     return removed
 
 
@@ -297,6 +320,7 @@ def promote(settings: Settings, version: str, *, test_set: str | None = None, ma
     eval for the candidate is an error (evaluate it first), and so is a missing eval for the
     current model unless ``force``.
     """
+    gc(settings)
     version = resolve(settings, version)
     margin = settings.promote_margin if margin is None else margin
     criteria: list[Any] = []

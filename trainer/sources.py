@@ -65,15 +65,17 @@ def from_warehouse(settings: Settings) -> tuple[list[Candidate], dict[tuple[str,
     con = connect(settings)
     try:
         cands, served = from_duckdb(con)
-        student_served = {r[0] for r in con.execute(
-            "SELECT event_id FROM accepted_examples WHERE served_kind = 'student'").fetchall()}
+        # event ids are the app's, unique only within a project (warehouse/views.py)
+        student_served = {(str(r[0]), str(r[1])) for r in con.execute(
+            "SELECT project_id, event_id FROM accepted_examples WHERE served_kind = 'student'").fetchall()}
     finally:
         con.close()
     # The feedback-loop guard (streams/guard.py): student-served examples are capped at
     # TONEFLOW_STUDENT_SHARE_CAP of the rows, so the next student does not drift towards itself.
     from streams.guard import cap_student_share
 
-    cands = cap_student_share(cands, [c.event_id in student_served for c in cands], settings.student_share_cap,
+    cands = cap_student_share(cands, [(c.project_id, c.event_id) in student_served for c in cands],
+                              settings.student_share_cap,
                               seed=settings.seed)
     if not cands:
         msg = "the warehouse has no accepted examples yet: run the pipeline or pass --input FILE"

@@ -148,6 +148,7 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     from trainer.students.base import seed_everything, set_threads
 
     settings = settings or get_settings()
+    registry.gc(settings)  # a SIGKILLed train leaves its staged model (~90 MB) behind
     seed = settings.seed if cfg.seed is None else cfg.seed
     kind = cfg.student or settings.student
     set_threads(settings.torch_threads if cfg.threads is None else cfg.threads)

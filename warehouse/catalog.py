@@ -15,9 +15,9 @@ import pyarrow as pa
 
 from foundation.errors import ToneflowError
 from foundation.settings import Settings
-from warehouse.layout import data_files, glob_pattern
+from warehouse.layout import data_files, glob_pattern, warehouse_root
 from warehouse.tables import SCHEMAS
-from warehouse.views import DEDUP_KEYS, DERIVED_VIEWS
+from warehouse.views import CONTENT_COLUMNS, DERIVED_VIEWS, conflicting_duplicates_sql, stream_view_sql
 
 CATALOG_FILE = "warehouse.duckdb"
 # Written by the trainer; their columns are the trainer's, so the views take whatever is there.
@@ -40,17 +40,19 @@ def _quote(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
+def source_sql(settings: Settings, table: str) -> str:
+    """Every physical row of a stream table: its Parquet files, or an empty typed SELECT before the first."""
+    if not data_files(settings, table):
+        cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in SCHEMAS[table])
+        return f"(SELECT {cols} WHERE false)"
+    return f"read_parquet({_quote(glob_pattern(settings, table))}, union_by_name = true)"
+
+
 def view_sql(settings: Settings, table: str) -> str:
     """The SELECT behind one table view (empty but typed when the table has no files yet)."""
-    has_files = bool(data_files(settings, table))
     if table in SCHEMAS:
-        if not has_files:
-            cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in SCHEMAS[table])
-            return f"SELECT {cols} WHERE false"
-        source = f"read_parquet({_quote(glob_pattern(settings, table))}, union_by_name = true)"
-        return (f"SELECT * FROM {source} "
-                f"QUALIFY row_number() OVER (PARTITION BY {DEDUP_KEYS[table]} ORDER BY ingested_at) = 1")
-    if not has_files:
+        return stream_view_sql(table, source_sql(settings, table))
+    if not data_files(settings, table):
         cols = ", ".join(f"CAST(NULL AS {c.split()[1]}) AS {c.split()[0]}" for c in FREE_TABLES[table].split(", "))
         return f"SELECT {cols} WHERE false"
     return f"SELECT * FROM read_parquet({_quote(glob_pattern(settings, table))}, union_by_name = true)"
@@ -72,8 +74,11 @@ def create_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute("SET TimeZone = 'UTC'")
     for table in (*SCHEMAS, *FREE_TABLES):
         con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(settings, table)}")
+    # SCHEMAS lists prompts and exports before labels and accepted_examples, whose views join them.
     for name, sql in DERIVED_VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+    sources = {table: source_sql(settings, table) for table in CONTENT_COLUMNS}
+    con.execute(f"CREATE OR REPLACE VIEW conflicting_duplicates AS {conflicting_duplicates_sql(sources)}")
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -81,6 +86,41 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     create_views(con, settings)
     return con
+
+
+class ReadOnlyQuery(ToneflowError):
+    """A statement that would change something, sent where only reading is allowed."""
+
+
+def connect_read_only(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Like ``connect``, but the connection can read only the warehouse's files and change nothing.
+
+    After the views are made, DuckDB may open files only under the warehouse directory (no
+    ``read_csv('/etc/passwd')``, no ATTACH, no extension installs), and the settings are locked so no
+    statement can lift that. Writes *inside* the warehouse directory (``COPY ... TO``) are still
+    possible for DuckDB, so ``check_read_only`` refuses every statement that is not a SELECT.
+    """
+    con = connect(settings)
+    root = str(warehouse_root(settings)).rstrip("/") + "/"
+    con.execute("SET allowed_directories = $dirs", {"dirs": [root]})
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Raise ReadOnlyQuery unless every statement of ``query`` is a SELECT (DESCRIBE, SHOW, FROM ... are)."""
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error as err:
+        msg = f"query failed: {str(err).splitlines()[0]}"
+        raise ReadOnlyQuery(msg) from None
+    for statement in statements:
+        if statement.type != duckdb.StatementType.SELECT:
+            kind = str(statement.type).rsplit(".", 1)[-1]
+            msg = (f"`toneflow sql` only reads the warehouse: a {kind} statement is not allowed; "
+                   "use SELECT (and --output FILE to save a result)")
+            raise ReadOnlyQuery(msg)
 
 
 def catalog_path(settings: Settings) -> Path:

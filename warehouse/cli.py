@@ -10,10 +10,10 @@ from typing import Any
 
 from foundation.cli import add_command
 from foundation.errors import ToneflowError
-from foundation.settings import get_settings
+from foundation.settings import Settings, get_settings
 
 VIEWS_HELP = ("views: prompts, exports, labels, accepted_examples, dlq, training_runs, model_evals, rollout_decisions,\n"
-              "reviews, ab_completion, ab_completion_total, teacher_spend")
+              "reviews, ab_completion, ab_completion_total, teacher_spend, conflicting_duplicates")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     compact = add_command(wsub, "compact", "merge small files of each date partition into one")
     compact.add_argument("--min-files", type=int, default=2, help="compact partitions with at least this many files")
     compact.set_defaults(func=_compact)
+    audit = add_command(wsub, "audit", "check every record on the sunk topics is a row or a DLQ row",
+                        "For every topic and partition: records on the broker (low..high watermark) = rows in its\n"
+                        "table + records only in the DLQ. Lists the missing offsets; exit code 1 when any are\n"
+                        "missing. Run it when the worker has caught up: records it has not consumed yet count as\n"
+                        "missing.")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=_audit)
     refresh = add_command(wsub, "refresh", "write the views into <data_dir>/warehouse.duckdb for external tools")
     refresh.set_defaults(func=_refresh)
 
@@ -63,9 +70,13 @@ def _cell(value: Any) -> str:
 def _sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from warehouse.catalog import connect
+    from warehouse.catalog import check_read_only, connect_read_only
 
-    con = connect(get_settings())
+    settings = get_settings()
+    if args.output:
+        _refuse_warehouse_path(settings, args.output)
+    con = connect_read_only(settings)
+    check_read_only(con, args.query)
     try:
         rel = con.sql(args.query)
     except duckdb.Error as err:
@@ -80,7 +91,7 @@ def _sql(args: argparse.Namespace) -> int:
             raise ToneflowError(msg)
         import pyarrow.parquet as pq
 
-        pq.write_table(rel.arrow(), args.output)
+        pq.write_table(rel.to_arrow_table(), args.output)
         print(f"wrote {args.output}")
         return 0
     columns, rows = rel.columns, rel.fetchall()
@@ -103,6 +114,15 @@ def _sql(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _refuse_warehouse_path(settings: Settings, output: str) -> None:
+    """--output must not land inside the data directory: a result would replace warehouse files."""
+    target = Path(output).resolve()
+    data = settings.data_path.resolve()
+    if target == data or data in target.parents:
+        msg = f"--output {output} is inside the data directory {data}; write the result somewhere else"
+        raise ToneflowError(msg)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -128,6 +148,27 @@ def _compact(args: argparse.Namespace) -> int:
     for d in done:
         print(f"{d['table']}/{d['partition']}: {d['files_in']} files -> 1 ({d['rows']} rows)")
     print(f"compacted {len(done)} partitions")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from warehouse.audit import audit
+
+    results = audit(get_settings())
+    bad = [r for r in results if not r.ok]
+    if args.json:
+        print(json.dumps({"ok": not bad, "partitions": [r.as_dict() for r in results]}, indent=2))
+        return 1 if bad else 0
+    rows = [(r.topic, r.partition, r.records, r.rows, r.dlq_only, r.missing, r.ahead,
+             " ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in r.gaps) or "-") for r in results]
+    print(format_table(["topic", "partition", "records", "rows", "dlq", "missing", "ahead", "gaps"], rows))
+    if bad:
+        lost = sum(r.missing for r in bad)
+        print(f"\naudit FAILED: {lost} records on the log are neither rows nor DLQ rows in {len(bad)} partitions "
+              "(an 'ahead' count means the topic was recreated under this warehouse); if the worker is still "
+              "catching up, wait and rerun")
+        return 1
+    print(f"\naudit ok: every record of {len(results)} partitions is a row or a DLQ row")
     return 0
 
 

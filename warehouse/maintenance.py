@@ -16,6 +16,7 @@ from warehouse.tables import SCHEMAS
 from warehouse.writer import write_table
 
 COMPACT_PREFIX = "compacted-"
+LINEAGE = ("src_topic", "src_partition", "src_offset")  # one record on the log
 
 
 def stats(settings: Settings) -> dict[str, Any]:
@@ -37,13 +38,15 @@ def stats(settings: Settings) -> dict[str, Any]:
 
 
 def compact(settings: Settings, *, min_files: int = 2) -> list[dict[str, Any]]:
-    """Merge each date partition's files into one (de-duplicated by the table's key).
+    """Merge each date partition's files into one, dropping rows that replay the same log offset.
+
+    Only replays of one record (same topic, partition, offset) are dropped: two records with the
+    same event id are both kept, because the views decide which one counts (warehouse/views.py)
+    and the audit needs every offset (warehouse/audit.py).
 
     Crash-safe: the merged file is written atomically before the inputs are deleted; a crash in
     between leaves duplicate rows across files, which the views remove by key.
     """
-    from warehouse.views import DEDUP_KEYS
-
     done = []
     for table in (*SCHEMAS, *FREE_TABLES):
         root = table_dir(settings, table)
@@ -52,9 +55,8 @@ def compact(settings: Settings, *, min_files: int = 2) -> list[dict[str, Any]]:
             if len(files) < min_files:
                 continue
             merged = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
-            keys = DEDUP_KEYS.get(table)
-            if keys and keys.isidentifier() and keys in merged.column_names:
-                merged = _dedup(merged, keys)
+            if set(LINEAGE) <= set(merged.column_names):
+                merged = _dedup(merged, LINEAGE)
             digest = hashlib.sha256("\n".join(f.name for f in files).encode()).hexdigest()[:16]
             out = write_table(merged, part / f"{COMPACT_PREFIX}{digest}.parquet")
             for f in files:
@@ -64,10 +66,10 @@ def compact(settings: Settings, *, min_files: int = 2) -> list[dict[str, Any]]:
     return done
 
 
-def _dedup(table: pa.Table, key: str) -> pa.Table:
+def _dedup(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     seen: set[Any] = set()
     keep = []
-    for i, value in enumerate(table.column(key).to_pylist()):
+    for i, value in enumerate(zip(*(table.column(k).to_pylist() for k in keys))):
         if value not in seen:
             seen.add(value)
             keep.append(i)

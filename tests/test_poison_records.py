@@ -1,0 +1,251 @@
+"""Poison records are stopped at the contract (issue 16, item 1).
+
+Each value here passed the contracts once and then crashed a consumer: a timestamp that overflows
+``astimezone``, a token count beyond int64, Infinity/NaN written as null, a lone surrogate Arrow
+cannot encode. Now the contract refuses them, the teacher clamps a server's absurd usage, and the
+property test holds the general rule: whatever validates becomes a warehouse row and a Parquet file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from datetime import UTC, datetime, timedelta, timezone
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from schemas import SchemaViolation, validate_event
+from schemas.events import (
+    INT32_MAX,
+    INT64_MAX,
+    MAX_TOKENS,
+    MAX_TS,
+    MIN_TS,
+    TOPIC_ACCEPTED,
+    TOPIC_DLQ,
+    TOPIC_EXPORTS,
+    TOPIC_LABELS,
+    TOPIC_PROMPTS,
+    AcceptedExample,
+    DlqRecord,
+    ExportEvent,
+    LabelEvent,
+    PromptEvent,
+    to_json_bytes,
+)
+from teacher.openai_teacher import OpenAITeacher
+from teacher.retry import Backoff
+from warehouse.catalog import connect
+from warehouse.tables import SCHEMAS, Source, to_row
+from warehouse.writer import write_batch
+
+PROMPT = {"event_id": "e1", "project_id": "p1", "user_id": "u1", "ts": "2026-11-25T10:00:00Z", "prompt": "warm"}
+LABEL = {"event_id": "e1", "project_id": "p1", "user_id": "u1", "prompt": "warm", "prompt_ts": "2026-11-25T10:00:00Z",
+         "teacher": {"model": "openai", "version": "v1"}, "edit": {"adjust": {"temperature": 30}}, "latency_ms": 12.0}
+
+
+@pytest.mark.parametrize("ts", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00", "3000-01-01T00:00:00Z",
+                                "1969-12-31T23:59:59Z"])
+def test_timestamps_outside_the_bounds_are_refused(ts):
+    with pytest.raises(SchemaViolation) as info:
+        validate_event("prompt", {**PROMPT, "ts": ts})
+    assert info.value.path == "ts" and "1970-01-01" in str(info.value)
+
+
+def test_timestamps_at_the_bounds_pass_and_convert():
+    for ts in (MIN_TS, MAX_TS - timedelta(microseconds=1),
+               (MAX_TS - timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=-5)))):
+        event = validate_event("prompt", {**PROMPT, "ts": ts.isoformat()})
+        assert event.ts.astimezone(UTC) == ts
+
+
+@pytest.mark.parametrize(("field", "value"), [("prompt_tokens", 1e20), ("prompt_tokens", 2**63),
+                                              ("completion_tokens", MAX_TOKENS + 1), ("prompt_tokens", -1)])
+def test_token_counts_beyond_the_bound_are_refused(field, value):
+    with pytest.raises(SchemaViolation) as info:
+        validate_event("label", {**LABEL, field: value})
+    assert info.value.path == field
+
+
+@pytest.mark.parametrize("text", ['"cost": Infinity', '"cost": NaN', '"latency_ms": Infinity', '"cost": -Infinity'])
+def test_infinity_and_nan_are_refused(text):
+    field = text.split(":")[0].strip('"')
+    body = {k: v for k, v in LABEL.items() if k != field}
+    raw = json.dumps(body)[:-1] + ", " + text + "}"  # json.loads reads these spellings, as the codec does
+    with pytest.raises(SchemaViolation) as info:
+        validate_event("label", json.loads(raw))
+    assert info.value.path == field
+    with pytest.raises(SchemaViolation):
+        validate_event("label", raw)  # and as JSON text, the path the CLI takes
+
+
+def test_integers_fit_their_parquet_columns():
+    ref = {"topic": TOPIC_PROMPTS, "partition": INT32_MAX, "offset": INT64_MAX}
+    assert validate_event("label", {**LABEL, "source": ref}).source.offset == INT64_MAX
+    for bad in ({**ref, "partition": INT32_MAX + 1}, {**ref, "offset": INT64_MAX + 1}):
+        with pytest.raises(SchemaViolation):
+            validate_event("label", {**LABEL, "source": bad})
+    with pytest.raises(SchemaViolation):
+        validate_event("retrain", {"trigger_id": "t", "reason": "r", "new_examples": 1, "per_slice": {"x": 2**64}})
+
+
+def test_a_lone_surrogate_is_refused_with_its_path():
+    obj = json.loads(json.dumps(PROMPT)[:-1] + ', "served_by": {"kind": "teacher", "model": "m\\ud800", '
+                                               '"version": "v", "variant": "A"}}')
+    with pytest.raises(SchemaViolation, match=r"served_by\.model: text is not valid Unicode"):
+        validate_event("prompt", obj)
+
+
+# -- the teacher's accounting: a server's usage figure cannot make an invalid label ----------------
+
+def _usage_server(server: HTTPServer, usage: dict) -> str:
+    def answer(request: Request) -> Response:
+        body = request.get_json()
+        payload = {"id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
+                   "choices": [{"index": 0, "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": '{"adjust": {"contrast": 10}}'}}],
+                   "usage": usage}
+        return Response(json.dumps(payload), status=200, content_type="application/json")  # NaN/Infinity as JS spells them
+
+    server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(answer)
+    return server.url_for("/v1")
+
+
+@pytest.mark.parametrize(("prompt_tokens", "expected"), [(1e20, MAX_TOKENS), (-5, 0), (math.inf, MAX_TOKENS),
+                                                         (math.nan, 0), ("many", 0), (120, 120)])
+def test_teacher_clamps_and_counts_absurd_usage(httpserver, tmp_path, prompt_tokens, expected):
+    base_url = _usage_server(httpserver, {"prompt_tokens": prompt_tokens, "completion_tokens": 7, "total_tokens": 0})
+    teacher = OpenAITeacher(model="fake", base_url=base_url, api_key="sk-test", price_input_per_1m=0.5,
+                            price_output_per_1m=1.5, backoff=Backoff(base_s=0.0, max_s=0.0), cache_path=None)
+    try:
+        [lab] = asyncio.run(teacher.label(["moody"]))
+    finally:
+        asyncio.run(teacher.aclose())
+    assert lab.ok and (lab.prompt_tokens, lab.completion_tokens) == (expected, 7)
+    assert teacher.meter.usage_clamped == (0 if prompt_tokens == 120 else 1)
+    assert math.isfinite(lab.cost) and teacher.meter.as_dict()["usage_clamped"] == teacher.meter.usage_clamped
+    event = LabelEvent.model_validate({**LABEL, "prompt_tokens": lab.prompt_tokens, "completion_tokens": lab.completion_tokens,
+                                       "cost": lab.cost})
+    assert validate_event("label", to_json_bytes(event)) == event
+
+
+@pytest.mark.parametrize("price", ["inf", "nan", "1e300"])
+def test_teacher_prices_are_finite_so_every_cost_is(price):
+    from pydantic import ValidationError
+
+    from foundation.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(teacher_price_input_per_1m=price)
+    top = OpenAITeacher(model="m", base_url="http://127.0.0.1:9", price_input_per_1m=1e6, price_output_per_1m=1e6)
+    assert math.isfinite(top.meter.price(MAX_TOKENS, MAX_TOKENS))
+
+
+# -- the property: every record that validates can be written ------------------------------------
+
+_ids = st.text(min_size=1, max_size=12)
+_text = st.text(max_size=40)  # hypothesis' text includes NUL, control and astral characters
+_ts = st.datetimes(min_value=MIN_TS.replace(tzinfo=None) + timedelta(days=1),
+                   max_value=MAX_TS.replace(tzinfo=None) - timedelta(days=1),
+                   timezones=st.sampled_from([UTC, timezone(timedelta(hours=-23, minutes=-59)),
+                                              timezone(timedelta(hours=14)), timezone(timedelta(hours=-5))]))
+_bound_ts = st.one_of(_ts, st.sampled_from([MIN_TS, MAX_TS - timedelta(microseconds=1),
+                                            (MIN_TS).astimezone(timezone(timedelta(hours=14))),
+                                            (MAX_TS - timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=-23)))]))
+_tokens = st.integers(0, MAX_TOKENS)
+_float = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+_param = st.integers(-100, 100)
+_edit = st.fixed_dictionaries({}, optional={
+    "adjust": st.fixed_dictionaries({}, optional={"contrast": _param, "temperature": _param}),
+    "filter": st.fixed_dictionaries({"name": st.just("mono_Noir")}, optional={"intensity": st.integers(0, 100)}),
+})
+_served = st.fixed_dictionaries({"kind": st.sampled_from(["teacher", "student"]), "model": _ids, "version": _ids,
+                                 "variant": _ids})
+_ref = st.fixed_dictionaries({"topic": _text, "partition": st.integers(0, INT32_MAX), "offset": st.integers(0, INT64_MAX)})
+_teacher = st.fixed_dictionaries({"model": _text, "version": _text})
+_base = {"event_id": _ids, "project_id": _ids, "user_id": _ids}
+
+# table -> (topic, event kind, model, strategy)
+RECORDS = {
+    "prompts": (TOPIC_PROMPTS, "prompt", PromptEvent, st.fixed_dictionaries(
+        {**_base, "ts": _bound_ts, "prompt": st.text(min_size=1, max_size=500)},
+        optional={"served_by": _served, "served_edit": _edit})),
+    "exports": (TOPIC_EXPORTS, "export", ExportEvent, st.fixed_dictionaries(
+        {**_base, "ts": _bound_ts}, optional={"final_edit": _edit})),
+    "labels": (TOPIC_LABELS, "label", LabelEvent, st.fixed_dictionaries(
+        {**_base, "prompt": _text, "prompt_ts": _bound_ts, "teacher": _teacher, "edit": _edit, "latency_ms": _float},
+        optional={"repairs": st.lists(_text, max_size=3), "prompt_tokens": _tokens, "completion_tokens": _tokens,
+                  "cost": _float, "cached": st.booleans(), "served_by": _served, "source": _ref, "ts": _bound_ts})),
+    "accepted_examples": (TOPIC_ACCEPTED, "accepted", AcceptedExample, st.fixed_dictionaries(
+        {**_base, "prompt": _text, "edit": _edit, "label_source": st.sampled_from(["teacher", "user_corrected"]),
+         "teacher_edit": _edit, "teacher": _teacher, "look_slice": _text, "export_event_id": _ids,
+         "prompt_ts": _bound_ts, "export_ts": _bound_ts},
+        optional={"teacher_tokens": st.integers(0, 2 * MAX_TOKENS), "teacher_cost": _float,
+                  "quality": st.floats(0, 1), "label_source_ref": _ref, "export_source_ref": _ref, "ts": _bound_ts})),
+    "dlq": (TOPIC_DLQ, "dlq", DlqRecord, st.fixed_dictionaries(
+        {"stage": _text, "error_kind": _text, "error": _text, "raw": _text},
+        optional={"source": _ref, "key": _text, "raw_truncated": st.booleans(), "event_id": _text, "ts": _bound_ts})),
+}
+
+
+def _json_ready(obj):
+    return json.loads(json.dumps(obj, default=lambda v: v.isoformat()))
+
+
+@pytest.mark.parametrize("table", list(RECORDS))
+def test_whatever_validates_becomes_a_parquet_row(table, tmp_path_factory):
+    topic, kind, model, strategy = RECORDS[table]
+    from foundation.settings import Settings
+
+    written = []
+
+    @hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(records=st.lists(strategy, min_size=1, max_size=4), offset=st.integers(0, 2**62))
+    def check(records, offset):
+        settings = Settings(data_dir=tmp_path_factory.mktemp("wh"))
+        events = []
+        for rec in records:
+            try:
+                events.append(validate_event(kind, _json_ready(rec)))
+            except SchemaViolation:
+                continue  # the contract refused it: the codec dead-letters it, nothing downstream sees it
+        if not events:
+            return
+        for event in events:  # the wire form reads back as the same event
+            assert model.model_validate_json(to_json_bytes(event)) == event
+        rows = [to_row(table, e, Source(topic, 0, offset + i)) for i, e in enumerate(events)]
+        paths = write_batch(settings, table, rows, topic=topic, partition=0, first_offset=offset,
+                            last_offset=offset + len(rows) - 1)
+        assert sum(pq.ParquetFile(p).metadata.num_rows for p in paths) == len(rows)
+        for p in paths:
+            assert pq.read_schema(p).names == SCHEMAS[table].names
+        got = duckdb.sql(f"SELECT count(*) FROM read_parquet({[str(p) for p in paths]})").fetchall()[0][0]
+        assert got == len(rows)
+        con = connect(settings)  # and the views over them answer (the de-duplication SQL included)
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] >= 1
+        con.execute("SELECT count(*) FROM conflicting_duplicates").fetchall()
+        con.execute("SELECT count(*) FROM teacher_spend").fetchall()
+        con.close()
+        written.append(len(rows))
+
+    check()
+    assert sum(written) >= 20, "the strategy must produce records the contract accepts"
+
+
+def test_the_documented_crashers_are_refused_before_the_writer(tmp_path):
+    """The exact values of issue 16 never reach a row: the contract stops each one."""
+    crashers = [("prompt", {**PROMPT, "ts": "9999-12-31T23:00:00-05:00"}),
+                ("label", {**LABEL, "prompt_tokens": 1e20}),
+                ("label", json.loads(json.dumps(LABEL)[:-1] + ', "cost": Infinity}'))]
+    for kind, obj in crashers:
+        with pytest.raises(SchemaViolation):
+            validate_event(kind, obj)
+    assert datetime.now(UTC) < MAX_TS  # today's events are inside the bounds
