@@ -28,6 +28,10 @@ class Settings(BaseSettings):
 
     # --- storage -----------------------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="where the warehouse, models and broker state live")
+    real_requests_dir: Path = Field(
+        Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "real-requests",
+        description="real human requests (dev.tsv, pool.txt), read at run time and never copied; "
+                    "default ../shared/benchmarks/real-requests next to the repository")
 
     # --- Kafka (unset bootstrap = the embedded Tansu broker) ---------------------------------
     kafka_bootstrap: str | None = Field(None, description="bootstrap servers of a real Kafka; unset = embedded broker")

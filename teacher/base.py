@@ -43,6 +43,9 @@ class Label:
     repairs: tuple[str, ...] = ()  # str(Repair) of each repair applied
     error_kind: str | None = None
     error: str | None = None
+    # Parts of the request the colour tools cannot do ("remove the dog" in "brighten it and remove
+    # the dog"): the edit does the rest, and says what it left out.
+    unsupported: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -67,6 +70,7 @@ class Label:
             "repairs": list(self.repairs),
             "error_kind": self.error_kind,
             "error": self.error,
+            "unsupported": list(self.unsupported),
         }
 
 
