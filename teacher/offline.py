@@ -1,7 +1,7 @@
 """The offline teacher: a curated look library + the shipped MiniLM encoder. No network, ever.
 
 It is a stand-in for a teacher LLM, and says so: every label's provenance is
-``TeacherRef(model="offline", version="offline-<library hash>.<matcher version>[-t<temp>-s<seed>]")``.
+``TeacherRef(model="offline", version="offline-<library hash>.<matcher version>.<table hash>[-t<temp>-s<seed>]")``.
 What it knows is ``looks.yaml`` (169 looks, each mapped to an edit by hand) and the table of explicit
 adjustment language (``adjustments.py``); what it does is read the explicit instructions out of the
 prompt ("increase brightness, less saturation"), then read what is left as looks (``intent.py``),
