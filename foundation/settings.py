@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     trigger_check_s: float = Field(5.0, gt=0, description="how often the retrain trigger counts new data")
     retrain_args: str = Field("", description="extra flags for the launched `toneflow train`, e.g. '--max-minutes 5'")
     student_share_cap: float = Field(0.5, ge=0, le=1, description="max share of student-served examples in a training set")
+    sim_mix: str = Field("looks=0.4,explicit=0.35,real=0.25",
+                         description="simulated users: shares of look requests, explicit adjustment requests "
+                                     "and real requests (from real_requests_dir/pool.txt)")
 
     # --- trainer -------------------------------------------------------------------------------
     student: str = Field("minilm", description="default student type")

@@ -416,6 +416,8 @@ def _read_segment(seg: _Segment, prev: _Segment | None) -> None:
             sign = 1 if next(it for it in numbers if it.pos > noun.pos).value >= 0 else -1
         elif neutral:
             continue  # "adjust the brightness": no direction asked
+        elif _before(items, noun.pos, ("too", "neg"), 4) is not None:
+            sign = flips(noun.pos)  # "not so yellow", "too pink": less of it, whatever came before
         elif prev is not None and prev.cue:
             sign, seg.inherited = prev.cue, True
             seg.cue = prev.cue
