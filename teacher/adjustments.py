@@ -288,6 +288,8 @@ _FILLER = frozenset(("the", "a", "an", "it", "this", "that", "image", "photo", "
                      "good", "well", "really", "very", "way", "enough", "more", "less", "lot", "scene", "view", "frame",
                      "subject", "background", "foreground", "shot", "parts", "part", "portion", "section",
                      "pic", "pics", "photograph", "img", "images", "photos", "pictures", "details", "brown"))
+# Every word the grammar accounts for, fillers and objects included.
+EXPLAINED_WORDS: frozenset[str] = LEXICON_WORDS | _FILLER | OBJECTS
 _WEAK_SATURATION = frozenset(("colour", "color", "colours", "colors", "hue", "hues", "tones", "tone", "colouring",
                               "coloring", "colour scheme", "color scheme", "vibrancy"))
 _WEAK_BRIGHTNESS = frozenset(("light", "lighting", "lights"))

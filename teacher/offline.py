@@ -71,6 +71,8 @@ class Reading:
 def _protected_phrases(library: Library) -> tuple[str, ...]:
     """Multi-word look names that use adjustment words but are looks ("blue hour", "dark and moody").
 
+    A phrase made only of words the table explains ("brighten the photo") is an instruction, not a look.
+
     Phrases with a direction cue ("more contrast"), "too" or a complaint ("washed out") are left to
     the adjustment table, which reads them the same way everywhere.
     """
@@ -83,6 +85,11 @@ def _protected_phrases(library: Library) -> tuple[str, ...]:
             words = text.split()
             if len(words) < 2 or not set(words) & adjustments.LEXICON_WORDS:
                 continue
+            if set(words) <= adjustments.EXPLAINED_WORDS:
+                read = adjustments.read(text).adjustments
+                if not {a.attribute for a in read if a.sign > 0} & {a.attribute for a in read if a.sign < 0}:
+                    continue  # "brighten the photo", "greener grass": an instruction, read by the table
+                # "cool shadows warm highlights" contradicts itself as instructions: it is a look.
             if any(re.search(rf"\b{re.escape(w)}\b", text) for w in instruction):
                 continue
             out.add(text)

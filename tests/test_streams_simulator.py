@@ -115,3 +115,14 @@ def test_datasets_are_one_simulator_looks_by_default(tmp_path: Path) -> None:
     path = simulate_dataset(tmp_path / "sim.jsonl", 20, seed=1)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert 0 < len(rows) <= 20 and {"id", "prompt", "edit", "exporters"} <= set(rows[0])
+
+
+def test_traffic_plan_takes_its_mix_from_settings(tmp_path: Path) -> None:
+    from schemas.events import TOPIC_PROMPTS
+    from streams.simulator import plan_traffic
+
+    plan = plan_traffic(_settings(tmp_path, sim_mix="explicit=1"), 40, seed=2)
+    prompts = [json.loads(value)["prompt"] for topic, _, value, _ in plan.wire if topic == TOPIC_PROMPTS]
+    assert len(prompts) >= 40
+    # Every prompt is an explicit request (typos aside, the table reads at least one instruction).
+    assert sum(bool(read(p.lower()).adjustments) for p in prompts) >= 0.9 * len(prompts)
