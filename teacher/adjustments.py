@@ -196,7 +196,7 @@ AMOUNTS: dict[str, float] = {
     "a whole lot": 1.8, "tons": 1.6, "so much": 1.6,
 }
 
-_SEGMENT = re.compile(r"\s*(?:[.;!?:()\[\]\n/|]+|,|->|\band then\b|\bthen\b|\band\b|&|\+(?!\d)|\bbut\b|\bplus\b|"
+_SEGMENT = re.compile(r"\s*(?:\.(?!\d)|[;!?:()\[\]\n/|]+|,|->|\band then\b|\bthen\b|\band\b|&|\+(?!\d)|\bbut\b|\bplus\b|"
                       r"\balso\b|\bwhile\b|\bas well as\b|\bafter that\b|\bwhich\b|\bbecause\b)\s*")
 _PURPOSE = re.compile(r"\s*\b(in order to|so that|so as to|so (?=it\b|its\b|the\b|that\b|they\b|there\b|"
                       r"everything\b|colou?rs\b|image\b|photo\b|picture\b)|to (?=make\b|get\b|give\b|bring\b|"
