@@ -29,15 +29,15 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from foundation.settings import Settings
+    from streams.simulator import simulate_dataset
     from trainer.config import TrainConfig
-    from trainer.simulate import simulate
     from trainer.train import main as train
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-acceptance-"))
     data_file = work / f"sim-{args.n}-{args.seed}.jsonl"
     t0 = time.monotonic()
     if not data_file.exists():
-        simulate(data_file, args.n, seed=args.seed)
+        simulate_dataset(data_file, args.n, seed=args.seed)
     t_label = time.monotonic() - t0
     settings = Settings(data_dir=work / "data")
     t1 = time.monotonic()

@@ -33,12 +33,12 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from foundation.settings import Settings
+    from streams.simulator import simulate_dataset
     from trainer import snapshot
     from trainer.augment import augment_round
     from trainer.config import TrainConfig
     from trainer.evaluate import evaluate_student
     from trainer.labels import apply_policy
-    from trainer.simulate import simulate
     from trainer.sources import from_file
     from trainer.students.base import set_threads
     from trainer.train import build_student
@@ -47,7 +47,7 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-rq2-"))
     data_file = work / f"sim-{args.n}-0.jsonl"
     if not data_file.exists():
-        simulate(data_file, args.n, seed=0)
+        simulate_dataset(data_file, args.n, seed=0)
     settings = Settings(data_dir=work / "data-rq2")
     cands, served = from_file(data_file)
     snap = snapshot.create(settings, apply_policy(cands, served=served), policy="export_rate",

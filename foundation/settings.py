@@ -28,6 +28,10 @@ class Settings(BaseSettings):
 
     # --- storage -----------------------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="where the warehouse, models and broker state live")
+    real_requests_dir: Path = Field(
+        Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "real-requests",
+        description="real human requests (dev.tsv, pool.txt), read at run time and never copied; "
+                    "default ../shared/benchmarks/real-requests next to the repository")
 
     # --- Kafka (unset bootstrap = the embedded Tansu broker) ---------------------------------
     kafka_bootstrap: str | None = Field(None, description="bootstrap servers of a real Kafka; unset = embedded broker")
@@ -67,6 +71,9 @@ class Settings(BaseSettings):
     retrain_quality_floor: float = Field(0.0, ge=0, le=1, description="min example quality counted by the trigger")
     trigger_check_s: float = Field(5.0, gt=0, description="how often the retrain trigger counts new data")
     student_share_cap: float = Field(0.5, ge=0, le=1, description="max share of student-served examples in a training set")
+    sim_mix: str = Field("looks=0.4,explicit=0.35,real=0.25",
+                         description="simulated users: shares of look requests, explicit adjustment requests "
+                                     "and real requests (from real_requests_dir/pool.txt)")
 
     # --- trainer -------------------------------------------------------------------------------
     student: str = Field("minilm", description="default student type")
@@ -81,8 +88,6 @@ class Settings(BaseSettings):
         0.0, ge=0, description="offline gate: the candidate's rendered ΔE may exceed the champion's by this much")
     promote_request_margin: float = Field(
         0.0, ge=0, le=1, description="offline gate: the candidate's real-request accuracy may trail the champion's by this")
-    real_requests_dir: Path = Field(Path("../shared/benchmarks/real-requests"),
-                                    description="real human requests (dev.tsv) for the benchmark; relative = to the repo root")
 
     # --- serving -------------------------------------------------------------------------------
     serve_host: str = "127.0.0.1"

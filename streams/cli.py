@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.set_defaults(func=_worker)
 
     sim = add_command(sub, "simulate", "send realistic, seeded app traffic through the producer SDK",
-                      "Simulate N projects: Zipf-popular look requests with paraphrases, typos and case noise,\n"
+                      "Simulate N projects: look requests (Zipf-popular, paraphrased), explicit adjustment\n"
+                      "requests and real requests (--mix), with typos and case noise,\n"
                       "teacher-served edits, exports that depend on how good the served edit was (some\n"
                       "tweaked, some late, some before their prompt, some never), a few duplicates.\n"
                       "Writes a ground-truth manifest to <data_dir>/sim/ for checking the warehouse.")
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--seed", type=int, default=0, help="random seed (same seed, same traffic)")
     sim.add_argument("--malformed", type=int, default=0, help="also send this many malformed records")
     sim.add_argument("--rate", type=float, default=0.0, help="events per second (0 = as fast as possible)")
+    sim.add_argument("--mix", default=None, help="shares of request kinds, e.g. looks=0.4,explicit=0.35,real=0.25 "
+                                                 "[env: TONEFLOW_SIM_MIX]")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
     sim.set_defaults(func=_simulate)
 
@@ -39,7 +42,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from streams.simulator import plan_traffic, send, write_manifest
+    from streams.simulator import Mix, plan_traffic, send, write_manifest
 
     if args.projects < 1:
         from foundation.errors import ToneflowError
@@ -47,7 +50,8 @@ def _simulate(args: argparse.Namespace) -> int:
         msg = "--projects must be at least 1"
         raise ToneflowError(msg)
     settings = get_settings()
-    plan = plan_traffic(settings, args.projects, args.seed, malformed=args.malformed)
+    mix = Mix.parse(args.mix) if args.mix is not None else None
+    plan = plan_traffic(settings, args.projects, args.seed, malformed=args.malformed, mix=mix)
     manifest = write_manifest(settings, plan, args.seed)
     sent = send(settings, plan, rate=args.rate, progress=not args.no_progress)
     print(json.dumps({"events_sent": sent, "projects": plan.projects, "exports": plan.exports,

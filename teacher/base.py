@@ -9,6 +9,8 @@ Guarantees every implementation keeps:
 * Every edit returned is valid (``schemas.validate_edit`` passes); model output that had to be
   changed to get there lists each change in ``repairs``.
 * ``teacher`` names who produced the label; the offline stand-in always says ``model="offline"``.
+* ``unsupported`` lists the parts of a request the colour tools cannot do ("remove the dog" in
+  "brighten it and remove the dog"); the edit does the rest (the offline teacher fills it in).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class Label:
     repairs: tuple[str, ...] = ()  # str(Repair) of each repair applied
     error_kind: str | None = None
     error: str | None = None
+    # Parts of the request the colour tools cannot do ("remove the dog" in "brighten it and remove
+    # the dog"): the edit does the rest, and says what it left out.
+    unsupported: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -67,6 +72,7 @@ class Label:
             "repairs": list(self.repairs),
             "error_kind": self.error_kind,
             "error": self.error,
+            "unsupported": list(self.unsupported),
         }
 
 

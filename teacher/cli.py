@@ -103,11 +103,12 @@ def _teach_prompts(args: argparse.Namespace) -> int:
         finally:
             await teacher.aclose()
 
-    if args.explain and hasattr(teacher, "explain"):
-        for prompt, matches in zip(args.prompts, teacher.explain(args.prompts), strict=True):
-            parts = [f"{m.clause.text!r} x{m.clause.scale:g} -> " + (
+    if args.explain and hasattr(teacher, "read"):
+        for prompt, reading in zip(args.prompts, teacher.read(args.prompts), strict=True):
+            parts = [str(a) for a in reading.adjustments]
+            parts += [f"{m.clause.text!r} x{m.clause.scale:g} -> " + (
                 ", ".join(f"{name} ({w:.2f})" for name, w in m.looks) or "nothing the tools can do")
-                for m in matches]
+                for m in reading.matches]
             print(f"# {prompt}: " + ("; ".join(parts) or "no clauses"), file=sys.stderr)
     labels = asyncio.run(main())
     failures = [lab for lab in labels if not lab.ok]

@@ -69,13 +69,15 @@ class Clause:
 class PromptReader:
     """Turns prompts into clauses. Built once per library (it learns the library's phrases)."""
 
-    def __init__(self, phrases: Iterable[str], known_words: Iterable[str] = ()) -> None:
+    def __init__(self, phrases: Iterable[str], known_words: Iterable[str] = (), extra_words: Iterable[str] = ()) -> None:
         self.phrases = {normalise_prompt(p) for p in phrases}
         # Library phrases that contain a splitter ("black and white") must survive splitting.
         self._protected = sorted((p for p in self.phrases if _SPLIT.search(p)), key=len, reverse=True)
-        self._lexicon = sorted({w for p in self.phrases for w in _WORD.findall(p)} | set(MODIFIERS))
+        # ``extra_words`` (the adjustment table's) are typo targets too: "brigthness" -> "brightness".
+        self._lexicon = sorted({w for p in self.phrases for w in _WORD.findall(p)} | set(MODIFIERS) | set(extra_words))
         self._lexicon_set = set(self._lexicon)
         self._known = set(known_words)
+        self._fixed: dict[str, str] = {}
 
     def fix_typos(self, text: str) -> str:
         """Replace words nobody spells that way ("goldn", "cinamatic") by the closest library word.
@@ -87,8 +89,15 @@ class PromptReader:
             word = match.group(0)
             if len(word) < 4 or word in self._lexicon_set or word in self._known:
                 return word
-            close = difflib.get_close_matches(word, self._lexicon, n=1, cutoff=0.8)
-            return close[0] if close else word
+            if word not in self._fixed:  # difflib is slow and unknown words repeat: decide once per word
+                close = difflib.get_close_matches(word, self._lexicon, n=3, cutoff=0.8)
+                # A slip drops, doubles or swaps a letter: a candidate two letters longer or shorter
+                # is another word ("pallet" is not "pale").
+                close = [c for c in close if abs(len(c) - len(word)) <= 1]
+                if len(self._fixed) > 100_000:
+                    self._fixed.clear()
+                self._fixed[word] = close[0] if close else word
+            return self._fixed[word]
 
         return _WORD.sub(fix, text)
 

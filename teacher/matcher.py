@@ -52,6 +52,7 @@ class Match:
     similarity: float  # best look's similarity
     vector: np.ndarray  # scaled parameter vector (VECTOR_KEYS order)
     filter: tuple[str, int] | None
+    out_of_scope: bool = False  # an out-of-scope anchor ("remove the dog") beat every look
 
 
 class Matcher:
@@ -83,6 +84,8 @@ class Matcher:
         best = float(scores[order[0]])
         scope = float((self._scope @ embedding).max()) if len(self._scope) else -1.0
         empty = np.zeros(self._look_vectors.shape[1])
+        if scope > best + OUT_OF_SCOPE_MARGIN and scope >= MIN_SIMILARITY:
+            return Match(clause, (), best, empty, None, out_of_scope=True)
         if best < MIN_SIMILARITY or scope > best + OUT_OF_SCOPE_MARGIN:
             return Match(clause, (), best, empty, None)
         picked = [i for i in order[:BLEND_TOP_K] if scores[i] >= best - BLEND_MARGIN]

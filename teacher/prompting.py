@@ -1,7 +1,8 @@
 """What the OpenAI-compatible teacher is told: the system prompt, worked examples, output schema.
 
 Everything is generated from ``schemas/`` (the tools' parameters and ranges, the filter catalogue,
-the JSON Schema of an edit), so the prompt cannot drift from the contract. ``PROMPT_VERSION`` is a
+the JSON Schema of an edit), so the prompt cannot drift from the contract; the meaning of explicit
+adjustment words comes from ``teacher/adjustments.py``, the table the offline teacher reads them with. ``PROMPT_VERSION`` is a
 hash of all of it: any change gives labels a new teacher version and so a fresh cache.
 """
 
@@ -15,9 +16,11 @@ from typing import Any
 from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, Edit
 from schemas.filters import FILTER_CATALOGUE_VERSION, FILTERS
 from schemas.validation import validate_edit
+from teacher.adjustments import example_edit, guidance
 
-# Worked examples, chosen to show each tool alone, all three together, a modifier, and the empty
-# answer for a request the tools cannot do.
+# Worked examples, chosen to show each tool alone, all three together, modifiers, explicit
+# instructions (one, two, a complaint, a named colour) and the empty answer for a request the tools
+# cannot do.
 EXAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("golden hour", {
         "adjust": {"temperature": 35, "tint": 5, "highlights": -10, "shadows": 10, "vibrance": 20, "bloom": 15},
@@ -28,7 +31,9 @@ EXAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
         "adjust": {"exposure": -15, "contrast": 20, "highlights": -20, "shadows": -25, "saturation": -20,
                    "temperature": -10},
     }),
-    ("slightly brighter", {"adjust": {"brightness": 15, "exposure": 8}}),
+    # Explicit instructions: generated from the adjustment table, so both teachers agree on them.
+    *((text, example_edit(text)) for text in ("slightly brighter", "increase the contrast, less saturation",
+                                              "the photo is too dark", "make the sky bluer")),
     ("more teal", {"selective_adjust": {"cyan": {"saturation": 35, "luminance": -5}, "blue": {"hue": -15}}}),
     ("black and white", {"adjust": {"saturation": -100, "contrast": 15}, "filter": {"name": "mono_Classic", "intensity": 80}}),
     ("remove the dog", {}),
@@ -66,6 +71,8 @@ Tools:
 Guidance: moderate values (10-40) for most looks; modifiers scale them ("slightly" about half,
 "very" about 1.5x; "less X" is the opposite of X). Keep the direction a colourist would defend:
 warm = +temperature, moody = darker shadows and less saturation, faded = +linearOffset.
+
+{guidance()}
 
 Examples (request -> edit):
 {examples}

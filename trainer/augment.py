@@ -29,7 +29,7 @@ from typing import Any
 from foundation.settings import Settings
 from schemas.edit import look_slice
 from schemas.text import normalise_prompt
-from streams.vocabulary import typo
+from streams.vocabulary import FRAMES, typo
 from trainer.data import Example, make_example
 from trainer.grouping import intent_key
 from trainer.metrics import sample_score
@@ -42,8 +42,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "dramatic": ("intense", "bold"), "film": ("analog", "analogue"), "pastel": ("soft pastel",),
     "cinematic": ("movie like", "filmic"), "black and white": ("b&w", "monochrome"),
 }
-FRAMES: tuple[str, ...] = ("{p}", "make it {p}", "{p} please", "give it a {p} look", "{p} vibe", "i want {p}",
-                           "{p} style", "go for {p}", "can you make this {p}", "{p} feel")
 STOPWORDS = frozenset(["a", "an", "the", "it", "this", "make", "me", "please", "i", "want", "give", "look", "style", "vibe", "feel", "with", "and", "of", "to", "for", "more", "less", "very", "slightly", "bit", "some"])
 _WORD = re.compile(r"[a-z][a-z&'-]+")
 
