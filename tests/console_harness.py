@@ -64,7 +64,7 @@ def fill_warehouse(settings: Settings, projects: int = 2000, seed: int = 0) -> d
         lab = LabelEvent(event_id=f"pe{i}", project_id=pid, user_id=uid, prompt=text, prompt_ts=ts, teacher=TEACHER,
                          edit=edit, latency_ms=rng.uniform(5, 50), prompt_tokens=0 if cached else 120,
                          completion_tokens=0 if cached else 40, cost=0.0 if cached else 0.00004, cached=cached,
-                         served_by=served, ts=ts + timedelta(seconds=2))
+                         served_by=served, served_edit=edit, ts=ts + timedelta(seconds=2))  # as the labeler copies them
         labels.append(lambda src, lab=lab: tables.label_row(lab, src))
         if rng.random() < 0.6:
             ex = ExportEvent(event_id=f"ex{i}", project_id=pid, user_id=uid, ts=ts + timedelta(seconds=30))

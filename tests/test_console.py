@@ -330,6 +330,7 @@ def test_browser_opens_every_page_and_reviews_five_items_by_keyboard(sync_api, e
                            "--format", "json"], env=env_vars, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(rows) == 5 and {r["version"] for r in rows} == {"v000002"}
+    assert len(rows) == 5, (done.stdout, done.stderr)
+    assert {r["version"] for r in rows} == {"v000002"}
     assert len({r["item_id"] for r in rows}) == 5 and first not in {r["prompt"] for r in rows}
     assert all(r["mimics"] and r["student_relevant"] == (r["teacher_side"] == "right") for r in rows)

@@ -109,9 +109,9 @@ def _sql(args: argparse.Namespace) -> int:
     else:
         text = "\n".join(json.dumps(dict(zip(columns, row)), default=str) for row in rows)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        Path(args.output).write_text(text + "\n" if text else "")
         print(f"wrote {args.output}", file=sys.stderr)
-    else:
+    elif text:  # no rows in JSON lines is no lines, not one empty line
         print(text)
     return 0
 
