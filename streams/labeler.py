@@ -147,7 +147,8 @@ class TeacherCalls:
         remote = getattr(pipe.teacher, "cached_labels", None) is not None
         self.chunk = 1 if remote else pipe.settings.label_in_flight
         self.in_flight = Permits(pipe.settings.label_in_flight)
-        self.backlog = Permits(max(pipe.settings.label_backlog, pipe.settings.label_in_flight))
+        self.backlog_size = max(pipe.settings.label_backlog, pipe.settings.label_in_flight)
+        self.backlog = Permits(self.backlog_size)
         self.tasks: set[asyncio.Task[None]] = set()
         self.error: BaseException | None = None
 
@@ -166,7 +167,9 @@ class TeacherCalls:
         else:
             parts = [held[start:start + self.chunk] for start in range(0, len(held), self.chunk)]
         for part in parts:
-            await self.backlog.take(len(part))
+            # A part larger than the whole backlog (thousands of copies of one text) takes all of
+            # it rather than waiting forever for room that cannot exist.
+            await self.backlog.take(min(len(part), self.backlog_size))
             self.check()
             task = asyncio.get_running_loop().create_task(self._call(part))
             self.tasks.add(task)
@@ -185,7 +188,7 @@ class TeacherCalls:
         self.pipe.count("labels", await deliver(self.pipe, [teacher_label(p, r, labels[p.prompt])
                                                             for p, r, _ in part]))
         await self.ack([e for _, _, e in part])
-        self.backlog.give(len(part))
+        self.backlog.give(min(len(part), self.backlog_size))
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
