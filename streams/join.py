@@ -75,7 +75,7 @@ def label_quality(label: LabelEvent, user_corrected: bool) -> float:
 def accept(label: LabelEvent, export: ExportEvent, export_src: SourceRef | None,
            label_src: SourceRef | None) -> AcceptedExample:
     corrected = export.final_edit is not None
-    edit = export.final_edit if corrected else label.edit
+    edit = export.final_edit if export.final_edit is not None else label.edit
     # model_construct: every field comes from events validated when they were decoded (or is
     # computed here within its bounds); validating them again was a third of the join's time.
     return AcceptedExample.model_construct(
@@ -163,9 +163,10 @@ class Join:
             if bad is not None:
                 outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
                 continue
+            assert isinstance(record, (LabelEvent, ExportEvent))
             key = record.project_id
             state = changed.get(key) or self.state(key) or JoinState.empty(raw.partition, now)
-            if is_label:
+            if isinstance(record, LabelEvent):
                 state.add_label(record, raw.source)
             else:
                 state.add_export(record, raw.source)

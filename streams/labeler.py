@@ -215,7 +215,9 @@ def split_batch(pipe: Pipeline, items: list[tuple[Raw, Any]]) -> tuple[list[Outp
             outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
             log.info("dead-lettered %s: %s", raw.where, bad.error)
             ready.append(event)
-        elif needs_teacher_call(prompt):
+            continue
+        assert prompt is not None
+        if needs_teacher_call(prompt):
             to_teacher.append((prompt, raw, event))
         else:
             outputs.append((TOPIC_LABELS, prompt.project_id, reused_label(prompt, raw)))
