@@ -1,18 +1,29 @@
-"""Pipeline throughput vs the raw consume rate, measured side by side in one run.
+"""Pipeline throughput vs a bare consumer, measured side by side in one run, and where time goes.
 
-    .venv/bin/python benchmarks/bench_pipeline.py --projects 3000 --runs 3
+    .venv/bin/python benchmarks/bench_pipeline.py --projects 31000 --runs 3
 
-For each run, on a fresh embedded broker: the simulated traffic (offline-teacher-served prompts and
-exports) is produced up front; then
-  * raw: a plain confluent-kafka consumer reads every prompt and export record (no processing);
-  * pipeline: `toneflow worker` starts, and the clock runs from its first Parquet write until every
-    expected accepted example is in the warehouse (decode, label reuse, join, four sinks, commits).
-Prints medians and the pipeline/raw ratio. Worker start-up (imports, encoder load) is excluded.
+The simulated traffic (offline-teacher-served prompts, exports, duplicates; ~1.6 events per
+project, so 31,000 projects are ~50,000 events) is planned once. Then, per run, on a fresh
+embedded broker:
+  * bare: ``--raw-records`` records (the plan's own values, repeated) are produced to a topic
+    with the worker's partition count, and a plain confluent-kafka consumer reads them all
+    (no decoding, no processing); the clock starts at its first record;
+  * pipeline: the plan is produced, then `toneflow worker` starts; the clock runs from its first
+    Parquet write until every expected accepted example is in the warehouse (decode, label reuse,
+    join with its changelog, five sinks, commits), so worker start-up is excluded.
+Prints each run, the medians, the pipeline/bare ratio, the worker's CPU seconds over the window
+(events per CPU-second is what a worker does with a core of its own; the machine may be shared,
+see the load average printed), and a profile summary from the worker's own per-batch timers
+(``Pipeline.add_time``): decode+state (CPU), produce and wait for acks, sink (decode, rows,
+Parquet, fsync, in a thread), labeler; the rest of the wall time is waiting (for records,
+batches to fill, the event loop).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
 import sys
 import tempfile
@@ -23,68 +34,121 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from foundation import broker  # noqa: E402
-from foundation.kafka import consumer_config  # noqa: E402
+from foundation.kafka import consumer_config, create_topics, producer_config  # noqa: E402
 from foundation.settings import Settings  # noqa: E402
-from schemas.events import TOPIC_EXPORTS, TOPIC_PROMPTS, TOPICS  # noqa: E402
-from streams.simulator import plan_traffic, send  # noqa: E402
+from schemas.events import TOPICS  # noqa: E402
+from streams.simulator import Plan, plan_traffic, send  # noqa: E402
 from tests.streams_harness import count, start_worker, stop, wait_for  # noqa: E402
 from warehouse.layout import data_files  # noqa: E402
 
+RAW_TOPIC = "bench.raw"
+STAGES = (("join: decode + state", "join_state_us"), ("join: produce + wait for acks", "join_produce_us"),
+          ("labeler: decode + reuse", "labeler_decode_us"), ("labeler: produce + wait", "labeler_produce_us"),
+          ("sinks: decode, rows, Parquet (thread)", "sink_us"))
 
-def raw_consume(settings: Settings, n_events: int) -> float:
-    from confluent_kafka import Consumer
 
+def bare_consume(settings: Settings, plan: Plan, n: int) -> float:
+    from confluent_kafka import Consumer, Producer
+
+    create_topics(settings, [RAW_TOPIC])
+    producer = Producer(producer_config(settings))
+    values = [(key, value) for _, key, value, _ in plan.wire]
+    for i in range(n):
+        key, value = values[i % len(values)]
+        while True:
+            try:
+                producer.produce(RAW_TOPIC, key=key.encode() if key else None, value=value)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    producer.flush(60)
     consumer = Consumer(consumer_config(settings, f"bench-raw-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([TOPIC_PROMPTS, TOPIC_EXPORTS])
+    consumer.subscribe([RAW_TOPIC])
     seen, started = 0, None
     try:
-        while seen < n_events:
-            msgs = consumer.consume(1000, 1.0)
+        while seen < n:
+            msgs = consumer.consume(10_000, 1.0)
             if msgs and started is None:
                 started = time.perf_counter()
             seen += sum(1 for m in msgs if not m.error())
     finally:
         consumer.close()
+    assert started is not None
     return seen / (time.perf_counter() - started)
 
 
-def pipeline(settings: Settings, expected: int, n_events: int, log: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def last_stats(log: Path) -> dict[str, int]:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if " progress " in line]
+    if not lines:
+        return {}
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1].split(" progress ", 1)[1])}
+
+
+def pipeline(settings: Settings, plan: Plan, log: Path) -> dict[str, float]:
+    expected = len(plan.expected_accepted)
+    send(settings, plan, progress=False)
     worker = start_worker(settings, log)
     try:
-        wait_for(lambda: bool(data_files(settings, "prompts")), 120, "the first Parquet write", poll=0.05)
-        started = time.perf_counter()
-        wait_for(lambda: count(settings, "SELECT count(*) FROM accepted_examples") >= expected, 600,
-                 "every accepted example", poll=0.2)
-        return n_events / (time.perf_counter() - started)
+        wait_for(lambda: bool(data_files(settings, "prompts")), 180, "the first Parquet write", poll=0.05)
+        started, cpu0 = time.perf_counter(), cpu_seconds(worker.pid)
+        wait_for(lambda: count(settings, "SELECT count(*) FROM accepted_examples") >= expected, 1200,
+                 "every accepted example", poll=0.5)
+        wall, cpu = time.perf_counter() - started, cpu_seconds(worker.pid) - cpu0
+        time.sleep(5.5)  # one more progress line (every 5 s) with the final counters
+        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, **last_stats(log)}
     finally:
         stop(worker)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--projects", type=int, default=3000)
+    ap.add_argument("--projects", type=int, default=31_000, help="simulated projects (~1.6 events each)")
+    ap.add_argument("--raw-records", type=int, default=300_000, help="records the bare consumer reads")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    raws, pipes = [], []
+    planned = time.perf_counter()
+    plan = plan_traffic(Settings(data_dir=Path(tempfile.mkdtemp(prefix="toneflow-bench-plan-"))), args.projects, seed=0)
+    print(f"plan: {len(plan.wire)} events, {len(plan.expected_accepted)} expected accepted "
+          f"(planned in {time.perf_counter() - planned:.0f} s)")
+    bares, pipes = [], []
     for run in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="toneflow-bench-"))
         own = Settings(data_dir=root / "broker")
         state = broker.start(own, TOPICS)
         try:
             settings = Settings(data_dir=root / "data", kafka_bootstrap=state.bootstrap)
-            plan = plan_traffic(settings, args.projects, seed=run)
-            send(settings, plan, progress=False)
-            raws.append(raw_consume(settings, len(plan.wire)))
-            pipes.append(pipeline(settings, len(plan.expected_accepted), len(plan.wire), root / "worker.log"))
-            print(f"run {run + 1}: {len(plan.wire)} events  raw {raws[-1]:,.0f} ev/s  pipeline {pipes[-1]:,.0f} ev/s")
+            bares.append(bare_consume(settings, plan, args.raw_records))
+            pipes.append(pipeline(settings, plan, root / "worker.log"))
+            p = pipes[-1]
+            print(f"run {run + 1}: bare {bares[-1]:,.0f} rec/s ({args.raw_records:,} records); pipeline "
+                  f"{p['rate']:,.0f} ev/s ({len(plan.wire):,} events in {p['wall']:.1f} s, worker CPU "
+                  f"{p['cpu']:.1f} s = {len(plan.wire) / max(p['cpu'], 1e-9):,.0f} ev/CPU-s)")
         finally:
             broker.stop(own)
-    raw, pipe = statistics.median(raws), statistics.median(pipes)
-    print()
-    print(f"| path | events/s (median of {args.runs}) | vs raw |")
+    bare, pipe = statistics.median(bares), statistics.median(p["rate"] for p in pipes)
+    per_cpu = statistics.median(len(plan.wire) / p["cpu"] for p in pipes)
+    n = len(plan.wire)
+    print(f"\nload average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores, shared with other work)\n")
+    print(f"| path | events/s (median of {args.runs}) | vs bare |")
     print("|---|---|---|")
-    print(f"| raw confluent-kafka consume (prompts+exports) | {raw:,.0f} | 1.00 |")
-    print(f"| toneflow pipeline, offline teacher, to accepted Parquet | {pipe:,.0f} | {pipe / raw:.3f} |")
+    print(f"| bare confluent-kafka consumer, {args.raw_records:,} records | {bare:,.0f} | 1.00 |")
+    print(f"| toneflow worker, {n:,} events to accepted Parquet (wall) | {pipe:,.0f} | {pipe / bare:.4f} |")
+    print(f"| toneflow worker, per worker CPU-second | {per_cpu:,.0f} | {per_cpu / bare:.4f} |")
+    mid = sorted(pipes, key=lambda p: p["rate"])[len(pipes) // 2]
+    print(f"\nwhere the median run's worker time went ({mid['wall']:.1f} s wall, {mid['cpu']:.1f} s CPU; timers "
+          "are wall time per batch and overlap, since agents share one event loop):\n")
+    print("| stage | seconds | µs per event |")
+    print("|---|---|---|")
+    for name, key in STAGES:
+        print(f"| {name} | {mid.get(key, 0) / 1e6:.1f} | {mid.get(key, 0) / n:.0f} |")
+    print(f"| worker CPU, all of it | {mid['cpu']:.1f} | {mid['cpu'] * 1e6 / n:.0f} |")
+    print(f"| not on the CPU (waiting for records, acks, the disk; other processes) | "
+          f"{max(0.0, mid['wall'] - mid['cpu']):.1f} | {max(0.0, mid['wall'] - mid['cpu']) * 1e6 / n:.0f} |")
     return 0
 
 

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
 
     # --- streams -------------------------------------------------------------------------------
     label_batch: int = Field(512, ge=1, le=10_000, description="labeler: most prompts per teacher call (one batch)")
+    label_in_flight: int = Field(64, ge=1, le=4096, description="labeler: most prompts waiting on teacher calls at once; "
+                                 "set TONEFLOW_TEACHER_CONCURRENCY as high for a slow remote teacher")
+    label_backlog: int = Field(4096, ge=1, le=100_000, description="labeler: most prompts held for the teacher "
+                               "(queued or in flight); past it the labeler stops reading (back-pressure)")
     join_ttl_s: float = Field(6 * 3600, gt=0, description="how long the join waits for the other side")
     retrain_threshold: int = Field(500, ge=1, description="new accepted examples that trigger a retrain")
     retrain_min_interval_s: float = Field(600, ge=0, description="minimum seconds between retrains")

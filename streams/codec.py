@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from schemas.events import DlqRecord, SourceRef, to_json_bytes
 from schemas.exceptions import SchemaViolation
@@ -82,6 +82,13 @@ def decode(raw: Raw, model: type[T], stage: str) -> tuple[T | None, DlqRecord | 
         return None, dead_letter(raw, stage, "empty_record", "record has no value")
     if len(value) > MAX_RECORD_BYTES:
         return None, dead_letter(raw, stage, "oversize", f"record is {len(value)} bytes (max {MAX_RECORD_BYTES})")
+    try:
+        # Fast path: pydantic parses and validates the bytes in one pass (about half the cost of
+        # json.loads + validating the dict). Every good record takes it; anything it rejects goes
+        # through the steps below, which name the reason the same way as before.
+        return model.model_validate_json(value), None
+    except ValidationError:
+        pass
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as err:

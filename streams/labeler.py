@@ -2,15 +2,24 @@
 
 Per batch (at most ``settings.label_batch`` prompts or ``LABEL_WITHIN_S`` seconds):
   1. decode every record; bad ones become DLQ records (never raise, never block the partition);
-  2. prompts the teacher already served keep their served edit (streams.guard), the rest are
-     de-duplicated by text and sent to the teacher in one bounded call;
-  3. transient teacher failures (busy, rate-limited, spend limit) are retried with backoff while
-     the batch is held — a valid prompt is never dead-lettered because the teacher was busy;
+  2. prompts the teacher already served keep their served edit (streams.guard), and prompts the
+     teacher's cache already holds (``cached_labels``, when the teacher has one) are labelled at
+     once; these labels and DLQ records are produced, acknowledged by the broker, and only then
+     their input records acked;
+  3. the rest go to the teacher in the background (``TeacherCalls``): at most
+     ``settings.label_in_flight`` prompts in calls at once, at most ``settings.label_backlog``
+     held (queued or in flight). Past the backlog the agent stops reading the stream, so Faust's
+     buffers fill and the consumer pauses (back-pressure) instead of memory growing. Cached and
+     served prompts of later batches are not held behind these calls;
+  4. transient teacher failures (busy, rate-limited, spend limit) are retried with backoff while
+     the prompts are held — a valid prompt is never dead-lettered because the teacher was busy;
      permanent ones (invalid output) go to the DLQ with the teacher's reason;
-  4. labels and DLQ records are produced and acknowledged by the broker;
-  5. only then are the input records acked (committed on the next commit interval).
-Guarantee: at-least-once; a replay re-labels from the teacher's cache and produces duplicate
-labels with the same event_id, which every consumer de-duplicates.
+  5. when a call returns, its labels are produced and acknowledged, then its records acked.
+Records are acked out of log order, but Faust commits a partition's offset only up to its first
+un-acked record, so a committed offset never passes a prompt still waiting for its label: a crash
+replays every such prompt. Guarantee: at-least-once; a replay re-labels from the teacher's cache
+and produces duplicate labels with the same event_id, which every consumer de-duplicates.
+An exception in a teacher call (e.g. a wrong API key) crashes the worker, as one in the agent does.
 """
 
 from __future__ import annotations
@@ -18,19 +27,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from foundation.failpoints import failpoint
 from schemas.events import TOPIC_DLQ, TOPIC_LABELS, LabelEvent, PromptEvent, TeacherRef
+from schemas.trust import signing_key
 from streams.codec import Raw, dead_letter, decode, raw_of
 from streams.guard import needs_teacher_call
-from streams.outputs import deliver
+from streams.outputs import Output, deliver
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
 LABEL_WITHIN_S = 0.25
 RETRY_BASE_S, RETRY_MAX_S = 0.5, 30.0
+
+# (prompt, its record, the Faust event to ack)
+Held = tuple[PromptEvent, Raw, Any]
 
 
 def reused_label(prompt: PromptEvent, raw: Raw) -> LabelEvent:
@@ -42,6 +57,19 @@ def reused_label(prompt: PromptEvent, raw: Raw) -> LabelEvent:
         edit=prompt.served_edit, latency_ms=0.0, reused_served_edit=True, served_by=served,
         served_edit=prompt.served_edit, source=raw.source,
     )
+
+
+def teacher_label(prompt: PromptEvent, raw: Raw, label: Any) -> Output:
+    """The label (or DLQ record) for a prompt from the teacher's answer."""
+    if not label.ok:
+        return (TOPIC_DLQ, prompt.project_id, dead_letter(
+            raw, "labeler.teacher", label.error_kind or "teacher_failed", label.error or "", prompt.event_id))
+    return (TOPIC_LABELS, prompt.project_id, LabelEvent(
+        event_id=prompt.event_id, project_id=prompt.project_id, user_id=prompt.user_id,
+        prompt=prompt.prompt, prompt_ts=prompt.ts, teacher=label.teacher, edit=label.edit,
+        repairs=list(label.repairs), latency_ms=label.latency_ms, prompt_tokens=label.prompt_tokens,
+        completion_tokens=label.completion_tokens, cost=label.cost, cached=label.cached,
+        served_by=prompt.served_by, served_edit=prompt.served_edit, source=raw.source))
 
 
 async def teacher_labels(pipe: Pipeline, texts: list[str]) -> dict[str, Any]:
@@ -61,7 +89,7 @@ async def teacher_labels(pipe: Pipeline, texts: list[str]) -> dict[str, Any]:
         if not retry:
             break
         todo = [t for t, _ in retry]
-        log.warning("teacher unavailable for %d prompts (%s: %s); holding the batch, retry in %.1f s",
+        log.warning("teacher unavailable for %d prompts (%s: %s); holding them, retry in %.1f s",
                     len(todo), retry[0][1].error_kind, retry[0][1].error, delay)
         pipe.count("teacher_retries", len(todo))
         await asyncio.sleep(delay)
@@ -69,38 +97,146 @@ async def teacher_labels(pipe: Pipeline, texts: list[str]) -> dict[str, Any]:
     return results
 
 
-async def label_batch(pipe: Pipeline, raws: list[Raw]) -> None:
-    outputs: list[tuple[str, str | None, Any]] = []
-    to_teacher: list[tuple[PromptEvent, Raw]] = []
-    for raw in raws:
+class Permits:
+    """A counter of free places handed out several at once, first come first served.
+
+    Waiters queue in order and are woken only when their whole request fits, so a large request is
+    never starved by small ones and a release wakes only those it lets through (no thundering herd
+    with hundreds of waiting calls).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def take(self, n: int) -> None:
+        if not self._waiters and self.free >= n:
+            self.free -= n
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((n, fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.give(n)  # granted just as it was cancelled: hand the places back
+            elif (n, fut) in self._waiters:
+                self._waiters.remove((n, fut))
+            raise
+
+    def give(self, n: int) -> None:
+        self.free += n
+        while self._waiters and self.free >= self._waiters[0][0]:
+            want, fut = self._waiters.popleft()
+            if fut.done():  # cancelled while queued; its task removes nothing more
+                continue
+            self.free -= want
+            fut.set_result(None)
+
+
+class TeacherCalls:
+    """Teacher calls in the background: bounded in flight and in backlog; see the module docstring.
+
+    ``ack(events)`` is called once a call's outputs are acknowledged by the broker.
+    """
+
+    def __init__(self, pipe: Pipeline, ack: Callable[[list[Any]], Awaitable[None]]) -> None:
+        self.pipe, self.ack = pipe, ack
+        # A teacher with a cache lookup is a remote one that answers each prompt in its own request:
+        # one call per prompt frees its place the moment its answer is in, instead of when the
+        # slowest prompt of a chunk is. A local teacher labels a chunk in one pass.
+        remote = getattr(pipe.teacher, "cached_labels", None) is not None
+        self.chunk = 1 if remote else pipe.settings.label_in_flight
+        self.in_flight = Permits(pipe.settings.label_in_flight)
+        self.backlog_size = max(pipe.settings.label_backlog, pipe.settings.label_in_flight)
+        self.backlog = Permits(self.backlog_size)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.error: BaseException | None = None
+
+    def check(self) -> None:
+        """Raise the first exception a background call ended with (it crashes the agent)."""
+        if self.error is not None:
+            raise self.error
+
+    async def submit(self, held: list[Held]) -> None:
+        """Start calls for ``held``; waits (back-pressure) while the backlog is full."""
+        if self.chunk == 1:  # one call per distinct text; repeats of a text ride along with the first
+            by_text: dict[str, list[Held]] = {}
+            for item in held:
+                by_text.setdefault(item[0].prompt, []).append(item)
+            parts = list(by_text.values())
+        else:
+            parts = [held[start:start + self.chunk] for start in range(0, len(held), self.chunk)]
+        for part in parts:
+            # A part larger than the whole backlog (thousands of copies of one text) takes all of
+            # it rather than waiting forever for room that cannot exist.
+            await self.backlog.take(min(len(part), self.backlog_size))
+            self.check()
+            task = asyncio.get_running_loop().create_task(self._call(part))
+            self.tasks.add(task)
+            task.add_done_callback(self._done)
+
+    async def _call(self, part: list[Held]) -> None:
+        texts = list(dict.fromkeys(p.prompt for p, _, _ in part))
+        await self.in_flight.take(len(texts))
+        try:
+            started = time.perf_counter()
+            labels = await teacher_labels(self.pipe, texts)
+            self.pipe.add_time("teacher_wait", started)
+        finally:
+            self.in_flight.give(len(texts))
+        failpoint("labeler.after_teacher_before_produce")
+        self.pipe.count("labels", await deliver(self.pipe, [teacher_label(p, r, labels[p.prompt])
+                                                            for p, r, _ in part]))
+        await self.ack([e for _, _, e in part])
+        self.backlog.give(min(len(part), self.backlog_size))
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        assert error is not None
+        if self.error is None:
+            self.error = error
+            log.error("a teacher call failed (%r); crashing the worker, its prompts are not acked", error)
+            # The agent raises it on its next batch; crashing the app as well stops a worker whose
+            # stream went quiet, so it never idles with prompts it will not label.
+            asyncio.get_running_loop().create_task(self.pipe.app.crash(error))
+
+
+def split_batch(pipe: Pipeline, items: list[tuple[Raw, Any]]) -> tuple[list[Output], list[Any], list[Held]]:
+    """(outputs ready now, events they cover, prompts held for the teacher)."""
+    outputs: list[Output] = []
+    ready: list[Any] = []
+    to_teacher: list[Held] = []
+    for raw, event in items:
         prompt, bad = decode(raw, PromptEvent, "labeler.decode")
         if prompt is None:
             assert bad is not None  # decode returns exactly one of the two
             outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
             log.info("dead-lettered %s: %s", raw.where, bad.error)
-        elif needs_teacher_call(prompt):
-            to_teacher.append((prompt, raw))
+            ready.append(event)
+            continue
+        if needs_teacher_call(prompt, signing_key(pipe.settings)):
+            to_teacher.append((prompt, raw, event))
         else:
             outputs.append((TOPIC_LABELS, prompt.project_id, reused_label(prompt, raw)))
             pipe.count("labels_reused")
-    if to_teacher:
-        started = time.perf_counter()
-        labels = await teacher_labels(pipe, [p.prompt for p, _ in to_teacher])
-        pipe.count("teacher_ms", int((time.perf_counter() - started) * 1000))
-        for prompt, raw in to_teacher:
-            label = labels[prompt.prompt]
-            if not label.ok:
-                outputs.append((TOPIC_DLQ, prompt.project_id, dead_letter(
-                    raw, "labeler.teacher", label.error_kind or "teacher_failed", label.error or "", prompt.event_id)))
-                continue
-            outputs.append((TOPIC_LABELS, prompt.project_id, LabelEvent(
-                event_id=prompt.event_id, project_id=prompt.project_id, user_id=prompt.user_id,
-                prompt=prompt.prompt, prompt_ts=prompt.ts, teacher=label.teacher, edit=label.edit,
-                repairs=list(label.repairs), latency_ms=label.latency_ms, prompt_tokens=label.prompt_tokens,
-                completion_tokens=label.completion_tokens, cost=label.cost, cached=label.cached,
-                served_by=prompt.served_by, served_edit=prompt.served_edit, source=raw.source)))
-    failpoint("labeler.after_teacher_before_produce")
-    pipe.count("labels", await deliver(pipe, outputs))
+            ready.append(event)
+    lookup = getattr(pipe.teacher, "cached_labels", None)
+    if to_teacher and lookup is not None:
+        hits = lookup([p.prompt for p, _, _ in to_teacher])
+        missing = []
+        for (prompt, raw, event), hit in zip(to_teacher, hits):
+            if hit is None:
+                missing.append((prompt, raw, event))
+            else:
+                outputs.append(teacher_label(prompt, raw, hit))
+                ready.append(event)
+        pipe.count("labels_cached", len(to_teacher) - len(missing))
+        to_teacher = missing
+    return outputs, ready, to_teacher
 
 
 def register(pipe: Pipeline) -> None:
@@ -111,8 +247,21 @@ def register(pipe: Pipeline) -> None:
 
     @pipe.app.agent(pipe.topics["toneflow.prompts"], name="labeler", concurrency=1)
     async def labeler(stream: Any) -> None:
-        async for events in stream.noack_take(pipe.settings.label_batch, within=LABEL_WITHIN_S):
-            await label_batch(pipe, [raw_of(e) for e in events])
+        async def ack(events: list[Any]) -> None:
             for event in events:
                 await stream.ack(event)
+
+        calls = TeacherCalls(pipe, ack)
+        async for events in stream.noack_take(pipe.settings.label_batch, within=LABEL_WITHIN_S):
+            calls.check()
+            started = time.perf_counter()
+            outputs, ready, held = split_batch(pipe, [(raw_of(e), e) for e in events])
+            pipe.add_time("labeler_decode", started)
+            if ready:
+                failpoint("labeler.after_teacher_before_produce")
+                sent = time.perf_counter()
+                pipe.count("labels", await deliver(pipe, outputs))
+                pipe.add_time("labeler_produce", sent)
+                await ack(ready)
+            await calls.submit(held)
             pipe.count("prompts_in", len(events))

@@ -19,6 +19,7 @@ Reliability decisions (docs/reliability.md §2), each closing a documented way F
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,12 @@ def make_faust_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         topic_allow_declare=False,               # topics are created explicitly, with our counts
         producer_acks=-1,
+        # aiokafka sends one batch per partition per request and waits for its ack; with Faust's
+        # 16 KB default a batch holds ~15 records, so a broker round trip per 15 records capped the
+        # join and the labeler. Larger batches (filled while the previous request is in flight)
+        # carry a whole agent batch in a few requests.
+        producer_max_batch_size=1024 * 1024,
+        producer_max_request_size=4 * 1024 * 1024,
         web_enabled=False,
         datadir=str(settings.data_path / "faust"),  # not Faust's default: ./<app id>-data in the cwd
         stream_buffer_maxsize=4096,              # backpressure bound per partition
@@ -87,3 +94,11 @@ class Pipeline:
 
     def count(self, name: str, n: int = 1) -> None:
         self.stats[name] = self.stats.get(name, 0) + n
+
+    def add_time(self, stage: str, started: float) -> None:
+        """Add the time since ``started`` (a ``time.perf_counter()``) to ``<stage>_us``.
+
+        Counted per batch, not per record, so it costs nothing measurable; the progress line and
+        ``benchmarks/bench_pipeline.py`` read it to say where a worker's time goes.
+        """
+        self.count(f"{stage}_us", round((time.perf_counter() - started) * 1e6))

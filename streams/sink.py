@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +99,7 @@ def _register_one(pipe: Pipeline, topic: str) -> None:
         async for events in stream.noack_take(SINK_BATCH, within=SINK_WITHIN_S):
             raws = [raw_of(e) for e in events]
             delay = 0.5
+            started = time.perf_counter()
             while True:
                 try:
                     written = await asyncio.to_thread(flush, pipe, topic, raws)
@@ -109,6 +111,7 @@ def _register_one(pipe: Pipeline, topic: str) -> None:
                     pipe.count(f"sink_{table}_errors")
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
+            pipe.add_time("sink", started)
             failpoint("sink.after_write_before_ack")
             for event in events:
                 await stream.ack(event)

@@ -45,4 +45,8 @@ def run(settings: Settings, *, loglevel: str = "warning", teacher: Any = None) -
     pipe = build(settings, teacher=teacher)
     add_progress(pipe)
     worker = faust.Worker(pipe.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # No terminal spinner: to spin on every log message Faust sets the root logger to DEBUG, so
+    # every debug call in faust and aiokafka (several per record) built a LogRecord that the
+    # WARNING handler then dropped; it also wrote cursor escapes into the worker's log.
+    worker.spinner = None
     worker.execute_from_commandline()

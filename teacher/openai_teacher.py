@@ -226,6 +226,21 @@ class OpenAITeacher:
             await asyncio.sleep(delay)
 
     # -- the contract --------------------------------------------------------------------------
+    def cached_labels(self, prompts: Sequence[str]) -> list[Label | None]:
+        """The labels the cache already holds (no request is made); None where a call is needed.
+
+        The streams labeler answers these at once, so a cached prompt never waits behind the
+        requests of prompts that are not cached.
+        """
+        out: list[Label | None] = []
+        for prompt in prompts:
+            hit = self.cache.get(prompt, self.version)
+            if hit is not None:
+                self.cache_hits += 1
+            out.append(None if hit is None else
+                       Label(prompt=prompt, edit=hit.edit, teacher=self.ref, cached=True, repairs=hit.repairs))
+        return out
+
     async def label(self, prompts: Sequence[str]) -> list[Label]:
         self._bind_loop()
         results: list[Label | None] = [None] * len(prompts)

@@ -12,6 +12,7 @@ from schemas.trust import sign_served
 from streams.codec import Raw, decode
 from streams.guard import cap_student_share, needs_teacher_call
 from streams.join import matches
+from streams.join_state import JoinState
 from streams.malformed import KINDS, malformed_records
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -51,9 +52,13 @@ def _label(event_id="e1", ts=T0, served=None):
 
 
 def _state(labels=(), exports=(), emitted=()):
-    return {"p": 0, "labels": {lab.event_id: {"e": lab.model_dump(mode="json"), "src": None} for lab in labels},
-            "exports": {x.event_id: {"e": x.model_dump(mode="json"), "src": None} for x in exports},
-            "emitted": list(emitted)}
+    state = JoinState.empty(partition=0, now=0.0)
+    for label in labels:
+        state.add_label(label, None)
+    for export in exports:
+        state.add_export(export, None)
+    state.emitted.update(emitted)
+    return state
 
 
 def test_join_accepts_with_export_after_prompt_and_prefers_final_edit():
