@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class OfflineTeacher:
         self._cache_dir = cache_dir
         self._matcher: Matcher | None = None
         self._reader: PromptReader | None = None
+        self._warm_lock = threading.Lock()
         self._word_vectors: dict[str, np.ndarray] = {}
         suffix = f"-t{self.temperature:g}-s{self.seed}" if self.temperature > 0 else ""
         self.version = f"offline-{self.library.digest}.{MATCHER_VERSION}.{adjustments.table_digest()}{suffix}"
@@ -159,14 +161,21 @@ class OfflineTeacher:
             pass  # a read-only data dir only costs the next start a few seconds
 
     def warm(self) -> None:
-        """Load the encoder and embed the library now rather than on the first prompt."""
+        """Load the encoder and embed the library now rather than on the first prompt.
+
+        Thread-safe: the labeler runs several ``label`` calls at once in worker threads, and a thread
+        must never see the matcher without the reader (the matcher is published last).
+        """
         if self._matcher is not None:
             return
-        phrases = [p for look in self.library.looks for p in look.phrases]
-        vectors = self._phrase_vectors(phrases + list(self.library.out_of_scope))
-        self._matcher = Matcher(self.library, vectors[:len(phrases)], vectors[len(phrases):])
-        self._reader = PromptReader(phrases + list(self.library.out_of_scope), self.encoder.vocabulary(),
-                                    extra_words=adjustments.LEXICON_WORDS)
+        with self._warm_lock:
+            if self._matcher is not None:
+                return
+            phrases = [p for look in self.library.looks for p in look.phrases]
+            vectors = self._phrase_vectors(phrases + list(self.library.out_of_scope))
+            self._reader = PromptReader(phrases + list(self.library.out_of_scope), self.encoder.vocabulary(),
+                                        extra_words=adjustments.LEXICON_WORDS)
+            self._matcher = Matcher(self.library, vectors[:len(phrases)], vectors[len(phrases):])
 
     # -- labelling -----------------------------------------------------------------------------
     def read(self, prompts: Sequence[str]) -> list[Reading]:
