@@ -127,6 +127,7 @@ def test_salvage_closes_truncated_json() -> None:
     assert salvage_json('{"filter":{"name":"mono_Noir","intensity":40}}') == '{"filter":{"name":"mono_Noir","intensity":40}}'
 
 
+@pytest.mark.gpu
 @requires_cuda
 def test_causal_4bit_loading(tmp_path: Path) -> None:
     from trainer.students.generative import GenConfig, student_for
