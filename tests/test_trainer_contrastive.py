@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -110,5 +113,27 @@ def test_nothing_from_held_out_splits_leaks(settings: Settings, teacher: Offline
     assert not {r.origin for r in made} & held_out
     assert all(in_train(settings, r.prompt_norm) for r in made)
     snap = snapshot.create(settings, rows, policy="p", source={}, augmented=made)
+    for split in ("validation", "test"):
+        assert not any(r.augmented for r in snap.rows(split))
+
+
+def test_train_contrastive_snapshots_marked_rows_in_train_only(settings: Settings, teacher: OfflineTeacher,
+                                                               tmp_path: Path) -> None:
+    from trainer.config import TrainConfig
+    from trainer.train import resolve_snapshot
+
+    prompts = [f"{verb} the {attr} {amount}" for verb in ("increase", "decrease", "raise", "lower")
+               for attr in ("brightness", "contrast", "saturation", "warmth", "sharpness")
+               for amount in ("slightly", "a lot")]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps({"prompt": r.prompt, "edit": json.loads(r.edit)}) + "\n"
+                            for r in labelled(teacher, prompts)), encoding="utf-8")
+    plain = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False))
+    assert not any(r.augmented for r in plain.rows("train"))
+    snap = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False, contrastive=True))
+    extra = [r for r in snap.rows("train") if r.augmented]
+    assert extra and all(r.label_source.startswith("contrastive_") and r.origin for r in extra)
+    originals = {r.prompt for r in snap.rows("train") if not r.augmented}
+    assert {r.origin for r in extra} <= originals
     for split in ("validation", "test"):
         assert not any(r.augmented for r in snap.rows(split))
