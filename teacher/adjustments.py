@@ -559,6 +559,25 @@ def to_vector(adjustments: Iterable[Adjustment], keys: tuple[str, ...]) -> np.nd
     return total
 
 
+# Opposites for contrastive augmentation (``trainer/contrastive.py``): a request with each of these
+# phrases swapped for its partner asks for the opposite change. Every pair is one direction cue of
+# ``CUES`` against one of the other sign, or one attribute's "more" word against its "less" word
+# (tests/test_trainer_contrastive.py checks that against this table). The first pair naming a
+# phrase decides where it flips to ("lower" -> "raise").
+OPPOSITES: tuple[tuple[str, str], ...] = (
+    ("increase", "decrease"), ("increased", "decreased"), ("increasing", "decreasing"), ("raise", "lower"),
+    ("higher", "lower"), ("boost", "reduce"), ("more", "less"), ("add", "remove"), ("enhance", "reduce"),
+    ("bring up", "bring down"), ("turn up", "turn down"), ("up", "down"), ("boosted", "reduced"),
+    ("brighter", "darker"), ("brighten", "darken"), ("brightened", "darkened"), ("lighter", "darker"),
+    ("lighten", "darken"), ("bright", "dark"), ("warmer", "cooler"), ("warm", "cool"), ("warm up", "cool down"),
+    ("warming", "cooling"), ("sharpen", "soften"), ("sharper", "softer"), ("saturate", "desaturate"),
+    ("saturated", "desaturated"), ("vivid", "muted"), ("colourful", "muted"), ("colorful", "muted"),
+    ("punchier", "flatter"),
+)
+# Amount phrases that scale an instruction, for the same augmentation (factors from ``AMOUNTS``).
+SCALES: tuple[str, ...] = ("slightly", "a little", "a touch", "somewhat", "a lot", "much", "significantly",
+                           "dramatically")
+
 def guidance() -> str:
     """The table as plain text, for the LLM teacher's system prompt (one definition, two teachers)."""
     lines = ["Explicit adjustments (the same table the offline teacher uses; amount 1 = a moderate edit):"]

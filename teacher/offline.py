@@ -178,11 +178,18 @@ class OfflineTeacher:
             self._matcher = Matcher(self.library, vectors[:len(phrases)], vectors[len(phrases):])
 
     # -- labelling -----------------------------------------------------------------------------
+    def grammar(self, prompt: str) -> adjustments.Reading:
+        """What the adjustment table reads in ``prompt`` (typos fixed, look names kept whole): the
+        explicit part of its label, ``adjustments.to_vector`` of it; the look part comes from ``rest``."""
+        self.warm()
+        assert self._reader is not None
+        return adjustments.read(self._reader.fix_typos(normalise_prompt(prompt)), self._protected)
+
     def read(self, prompts: Sequence[str]) -> list[Reading]:
         """How each prompt was read: explicit adjustments, then looks for the rest (batch-embedded)."""
         self.warm()
         assert self._reader is not None and self._matcher is not None
-        grammar = [adjustments.read(self._reader.fix_typos(normalise_prompt(p)), self._protected) for p in prompts]
+        grammar = [self.grammar(p) for p in prompts]
         # Each leftover segment is read as look clauses; a whole prompt with no instruction is read
         # exactly as before (the look library's own modifiers and compounds).
         looks: list[list[tuple[Clause, bool]]] = []

@@ -49,6 +49,8 @@ class TrainConfig:
     incremental: bool = _f(False, "continue from the current model on data new since its snapshot, with replay")
     replay: float = _f(1.0, "incremental: older rows replayed per new row")
     augment: bool = _f(False, "one RQ2 round: train, augment around validation mistakes, retrain")
+    contrastive: bool = _f(False, "contrastive augmentation of explicit requests: direction flipped (label "
+                           "mirrored), amount scaled, clauses recombined (trainer/contrastive.py)")
     auto_augment: bool = _f(True, "paraphrase look slices with fewer than TONEFLOW_AUGMENT_MIN_SLICE examples")
     promote: bool = _f(True, "promote the candidate if it passes the gate")
     margin: float | None = _f(None, "gate margin (default: TONEFLOW_PROMOTE_MARGIN)")

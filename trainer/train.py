@@ -69,6 +69,11 @@ def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
         source = {"kind": "warehouse", "accepted": len(cands)}
     rows = apply_policy(cands, cfg.policy, served=served, min_served=settings.label_min_served)  # type: ignore[arg-type]
     augmented = auto_augment(rows, settings) if cfg.auto_augment else []
+    if cfg.contrastive:
+        from trainer.contrastive import contrastive_rows
+
+        augmented += contrastive_rows(rows, settings, seed=settings.seed if cfg.seed is None else cfg.seed,
+                                      taken={r.prompt_norm for r in augmented})
     return snapshot.create(settings, rows, policy=cfg.policy, source=source, augmented=augmented)
 
 
