@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_eval_render.py              # 1,000 examples, 3 runs
     .venv/bin/python benchmarks/bench_eval_render.py --n 300 --runs 1
 
-References: the offline teacher (temperature 0) on simulated look requests (``trainer.simulate``);
+References: the offline teacher (temperature 0) on simulated look requests (``streams.simulator``);
 predictions: the same teacher at temperature 0.7 (seeded noise), so they differ from the references
 the way a student's do and most predictions are distinct edits. Prints, side by side in one run,
 the median of ``--runs`` for the paper's parameter metrics alone and for the rendered-look
@@ -31,13 +31,13 @@ def main() -> None:
     from editor.lookcompare import LookRenders
     from editor.photoset import PHOTO_SET, photo_stack
     from schemas.validation import validate_edit
+    from streams.simulator import generate_prompts, label_prompts
     from trainer.metrics import score_subsets
     from trainer.rendered import rendered_agreement
-    from trainer.simulate import generate_prompts, label
 
     prompts = generate_prompts(args.n, seed=0)
-    ref_by = {r["prompt"]: r["edit"] for r in label(prompts, temperature=0.0)}
-    pred_by = {r["prompt"]: r["edit"] for r in label(prompts, temperature=0.7, seed=1)}
+    ref_by = {r["prompt"]: r["edit"] for r in label_prompts(prompts, temperature=0.0)}
+    pred_by = {r["prompt"]: r["edit"] for r in label_prompts(prompts, temperature=0.7, seed=1)}
     both = [p for p in prompts if p in ref_by and p in pred_by]
     refs, preds = [validate_edit(ref_by[p]) for p in both], [validate_edit(pred_by[p]) for p in both]
     args.n = len(both)

@@ -32,10 +32,10 @@ def main() -> None:
 
     from editor.lookcompare import LookRenders
     from foundation.settings import Settings
+    from streams.simulator import simulate_dataset
     from trainer import registry
     from trainer.config import TrainConfig
     from trainer.requests import default_requests, result_table, run_requests, teacher_predict
-    from trainer.simulate import simulate
     from trainer.train import main as train
 
     name, requests = default_requests(Settings())
@@ -48,7 +48,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="toneflow-requests-"))
         settings = Settings(data_dir=work / "data")
         t = time.monotonic()
-        outcome = train(TrainConfig(input=str(simulate(work / "sim.jsonl", args.n, seed=0)),
+        outcome = train(TrainConfig(input=str(simulate_dataset(work / "sim.jsonl", args.n, seed=0)),
                                     max_minutes=args.max_minutes, progress=False), settings)
         print(f"quick student {outcome['version']}: {args.n} simulated examples, trained in "
               f"{(time.monotonic() - t) / 60:.1f} min")
