@@ -13,15 +13,10 @@ from foundation.settings import Settings
 from schemas import validate_edit
 from schemas.edit import look_slice
 from schemas.events import AcceptedExample, DlqRecord, ExportEvent, LabelEvent, PromptEvent, ServedBy, SourceRef, TeacherRef
+from tests.test_trainer_train import LOOKS  # the same four looks the trainer tests learn
 from warehouse import tables
 from warehouse.writer import write_batch
 
-LOOKS = {
-    "golden hour": {"adjust": {"temperature": 30, "highlights": 20}, "filter": {"name": "warm_GoldenHour", "intensity": 60}},
-    "film noir": {"adjust": {"contrast": 40, "saturation": -100}, "filter": {"name": "mono_Noir", "intensity": 80}},
-    "cool morning": {"adjust": {"temperature": -25, "exposure": 10}},
-    "lush greens": {"selective_adjust": {"green": {"saturation": 30, "luminance": 10}}},
-}
 FRAMES = ("{p}", "make it {p}", "{p} please", "give me {p}", "{p} look", "{p} vibe", "i want {p}", "go for {p}",
           "{p} style", "a bit of {p}", "{p} feel", "try {p}", "more {p}", "{p} tones", "{p} mood", "just {p}")
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=50)
