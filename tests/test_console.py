@@ -302,7 +302,10 @@ def test_browser_opens_every_page_and_reviews_five_items_by_keyboard(sync_api, e
             assert registry.resolve(settings) == "v000001"
 
             page.goto(live + "/review?model=v000002")
-            page.keyboard.type("erin")  # the reviewer field has focus
+            # The reviewer field takes focus by autofocus; under load that can land after the first
+            # keystrokes, so wait for it rather than lose letters of the name.
+            page.wait_for_function("document.activeElement && document.activeElement.id === 'reviewer'")
+            page.keyboard.type("erin")
             with page.expect_navigation():
                 page.keyboard.press("Enter")
             first = page.locator("#prompt").inner_text()
