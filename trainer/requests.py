@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from editor.lookcompare import LookRenders
-from editor.stats import GLOBAL_STATS
+from editor.stats import GLOBAL_STATS, NOTICEABLE
 from schemas.edit import Edit
 from trainer.exceptions import DataError
 
@@ -36,21 +36,26 @@ class Request:
     threshold: float
 
 
+def _builtin(prompt: str, statistic: str, direction: str) -> Request:
+    """A built-in request judged by the statistic's visible-change threshold (editor/stats.py)."""
+    return Request(prompt, statistic, direction, NOTICEABLE[statistic])
+
+
 # A small set written for the tests and for machines without the shared files: plain requests,
 # one or two per statistic and direction (not taken from any corpus).
 BUILTIN: tuple[Request, ...] = (
-    Request("make the photo brighter", "luma", "up", 0.02),
-    Request("brighten it up a lot", "luma", "up", 0.02),
-    Request("make it darker", "luma", "down", 0.02),
-    Request("darken the image a bit", "luma", "down", 0.02),
-    Request("more saturated colours", "chroma", "up", 0.05),
-    Request("make the colours pop", "chroma", "up", 0.05),
-    Request("less saturation please", "chroma", "down", 0.05),
-    Request("make it warmer", "warmth", "up", 0.02),
-    Request("cooler tones", "warmth", "down", 0.02),
-    Request("add more contrast", "contrast", "up", 0.01),
-    Request("reduce the contrast", "contrast", "down", 0.01),
-    Request("black and white", "chroma", "down", 0.05),
+    _builtin("make the photo brighter", "luma", "up"),
+    _builtin("brighten it up a lot", "luma", "up"),
+    _builtin("make it darker", "luma", "down"),
+    _builtin("darken the image a bit", "luma", "down"),
+    _builtin("more saturated colours", "chroma", "up"),
+    _builtin("make the colours pop", "chroma", "up"),
+    _builtin("less saturation please", "chroma", "down"),
+    _builtin("make it warmer", "warmth", "up"),
+    _builtin("cooler tones", "warmth", "down"),
+    _builtin("add more contrast", "contrast", "up"),
+    _builtin("reduce the contrast", "contrast", "down"),
+    _builtin("black and white", "chroma", "down"),
 )
 
 
