@@ -210,6 +210,7 @@ def split_batch(pipe: Pipeline, items: list[tuple[Raw, Any]]) -> tuple[list[Outp
     outputs: list[Output] = []
     ready: list[Any] = []
     to_teacher: list[Held] = []
+    key = signing_key(pipe.settings)  # once per batch: it is the same for every prompt
     for raw, event in items:
         prompt, bad = decode(raw, PromptEvent, "labeler.decode")
         if prompt is None:
@@ -218,7 +219,7 @@ def split_batch(pipe: Pipeline, items: list[tuple[Raw, Any]]) -> tuple[list[Outp
             log.info("dead-lettered %s: %s", raw.where, bad.error)
             ready.append(event)
             continue
-        if needs_teacher_call(prompt, signing_key(pipe.settings)):
+        if needs_teacher_call(prompt, key):
             to_teacher.append((prompt, raw, event))
         else:
             outputs.append((TOPIC_LABELS, prompt.project_id, reused_label(prompt, raw)))
