@@ -238,7 +238,9 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
         server.wait(timeout=30)
         if events:
             broker.stop(settings)
-    print(f"`toneflow serve` ({runtime}, uvloop + httptools) vs wrk on loopback; {os.cpu_count()} cores shared, "
+    workers = os.environ.get("TONEFLOW_SERVE_WORKERS", "0")
+    print(f"`toneflow serve` ({runtime}, uvloop + httptools, the ASGI front, {workers if workers != '0' else 'one per core'} "
+          f"forward passes at once) vs wrk on loopback; {os.cpu_count()} cores shared, "
           f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds")
     print(f"{'run':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'CPU ms/req':>11}  "
           "served (a promotion mid-run)")

@@ -176,7 +176,7 @@ def create_app(settings: Settings, *, loader: Loader = load_version, emit_events
 
     @app.get("/healthz", responses={503: {"description": "not serving: starting or stopping"}})
     async def healthz() -> JSONResponse:
-        """200 while serving: ``status`` is ``ok``, or ``degraded`` with ``reasons`` (the policy: docs/reliability.md)."""
+        """200 while serving: ``status`` is ``ok``, or ``degraded`` with ``reasons`` (the policy: docs/serving.md)."""
         rt: Runtime | None = box.get("rt")
         if rt is None:
             return JSONResponse({"status": "starting", "reasons": [

@@ -1,6 +1,6 @@
 """What ``GET /healthz`` says about the server: ``ok``, or ``degraded`` with one reason per problem.
 
-Status policy (also in docs/reliability.md): **200** whenever the server answers ``/v1/edit`` —
+Status policy (also in docs/serving.md): **200** whenever the server answers ``/v1/edit`` —
 ``"status": "ok"``, or ``"degraded"`` while it answers worse than it should; **503** only while it
 does not answer at all (``"starting"``: the lifespan is loading the plan and models, or shutting
 down). A degraded server stays in rotation on purpose: every degraded state still answers each
