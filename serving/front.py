@@ -126,7 +126,10 @@ class Front:
             await self._refuse(send, _too_large(f"request body is {int(length)} bytes"), close=True)
             return
         if length is None and scope["method"] not in ("GET", "HEAD"):
-            body = await read_bounded(receive)
+            try:
+                body = await read_bounded(receive)
+            except ClientGone:
+                return
             if body is None:
                 await self._refuse(send, _too_large(f"chunked request body passed {MAX_BODY_BYTES} bytes"), close=True)
                 return
@@ -149,7 +152,10 @@ class Front:
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
             await self._refuse(send, _too_large(f"request body is {int(length)} bytes"), close=True)
             return
-        body = await read_bounded(receive)
+        try:
+            body = await read_bounded(receive)
+        except ClientGone:
+            return  # nobody to answer: do not run the model for it
         if body is None:
             await self._refuse(send, _too_large(f"request body passed {MAX_BODY_BYTES} bytes"), close=True)
             return
@@ -200,14 +206,21 @@ def _too_large(what: str) -> Refusal:
                    f"{what}; the limit is {MAX_BODY_BYTES} (a prompt is at most {MAX_PROMPT_CHARS} characters)")
 
 
+class ClientGone(Exception):  # noqa: N818 - an event, not a failure
+    """The client disconnected before its request body was complete."""
+
+
 async def read_bounded(receive: Any) -> bytes | None:
-    """The whole request body, or None as soon as it passes ``MAX_BODY_BYTES`` (the rest is never read)."""
+    """The whole request body, or None as soon as it passes ``MAX_BODY_BYTES`` (the rest is never read).
+
+    Raises ClientGone when the client disconnects first.
+    """
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away: let the app see it
-            return b"".join(parts)
+        if message["type"] != "http.request":
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:

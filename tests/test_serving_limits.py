@@ -135,3 +135,20 @@ def test_small_chunked_bodies_are_still_served_and_authenticated(url: str) -> No
         assert r.status_code == 413 and r.headers["connection"] == "close"
         health = client.get("/healthz").json()
         assert health["requests"]["http_413"] >= 3
+
+
+def test_a_client_that_leaves_mid_body_gets_no_answer_and_the_server_keeps_serving(url: str) -> None:
+    port = int(url.rsplit(":", 1)[1])
+    with httpx.Client(base_url=url, timeout=30) as client:
+        before = client.get("/healthz").json()
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(_head(port, TOKEN) + _chunk(b'{"prompt": "golden'))  # and never the rest
+        answered = httpx.post(f"{url}/v1/edit", json={"prompt": "golden hour", "project_id": "p", "user_id": "u"},
+                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert answered.status_code == 200, answered.text
+        after = client.get("/healthz").json()
+        # only the complete request was answered (by_variant counts served edits)
+        assert sum(after["by_variant"].values()) == sum(before["by_variant"].values()) + 1
+        assert after["requests"].get("http_400", 0) == before["requests"].get("http_400", 0)  # not even a bad_json
+        assert not any(k.startswith("http_5") for k in after["requests"])
