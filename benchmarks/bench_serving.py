@@ -238,7 +238,9 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
         server.wait(timeout=30)
         if events:
             broker.stop(settings)
-    print(f"`toneflow serve` ({runtime}, uvloop + httptools) vs wrk on loopback; {os.cpu_count()} cores shared, "
+    workers = os.environ.get("TONEFLOW_SERVE_WORKERS", "0")
+    print(f"`toneflow serve` ({runtime}, uvloop + httptools, the ASGI front, {workers if workers != '0' else 'one per core'} "
+          f"forward passes at once) vs wrk on loopback; {os.cpu_count()} cores shared, "
           f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds")
     print(f"{'run':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'CPU ms/req':>11}  "
           "served (a promotion mid-run)")
@@ -305,7 +307,7 @@ def _directions(rows: list[tuple[str, str, str, float]], edits: list, photo, cac
     return out
 
 
-def quality(n_looks_test: int) -> None:
+def quality(n_looks_test: int, layers: int = 0) -> None:
     """PyTorch eager vs PyTorch int8 vs ONNX Runtime fp32/int8 (each int8 candidate) on one trained student.
 
     The student (frozen MiniLM + heads, minutes) is trained on offline-teacher labels of library looks;
@@ -347,7 +349,8 @@ def quality(n_looks_test: int) -> None:
     test = [e for held, e in examples if held]
     random.Random(1).shuffle(train)
     val, train = train[:len(train) // 8], train[len(train) // 8:]
-    student = MiniLMStudent(MiniLMConfig(finetune="frozen", warmup_epochs=60, fit=FitConfig(progress=False)))
+    student = MiniLMStudent(MiniLMConfig(finetune="frozen", warmup_epochs=60, layers=layers,
+                                         fit=FitConfig(progress=False)))
     student.fit(train, val)
     tmp = Path(tempfile.mkdtemp(prefix="toneflow-bench-quality-"))
     student.save(tmp / "model")
@@ -381,7 +384,8 @@ def quality(n_looks_test: int) -> None:
     base_edits = student.predict(prompts_t)
     base_dirs = _directions(real, student.predict([r[0] for r in real]), photo, cache) if real else []
     print(f"{len(train)} train / {len(val)} val examples; unseen-intent test: {len(test)} prompts of {n_looks_test} "
-          f"held-out looks; real requests: {len(real) or 'absent'}; load average {os.getloadavg()[0]:.1f}")
+          f"held-out looks; real requests: {len(real) or 'absent'}; encoder layers: "
+          f"{student.encoder.config.num_hidden_layers}; load average {os.getloadavg()[0]:.1f}")
     print(f"{'':32} {'overall':>8} {'vs eager':>9} {'same tools':>10} {'p50 ms':>7} {'real dir acc':>13} {'dir = eager':>12}")
     torch.set_num_threads(1)
     for name, model in variants.items():
@@ -411,6 +415,7 @@ def main() -> None:
     lat.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median round is shown")
     qu = sub.add_parser("quality", help="ONNX / int8 forms vs PyTorch eager on a quickly trained student")
     qu.add_argument("--looks-test", type=int, default=30, help="library looks held out whole (unseen intents)")
+    qu.add_argument("--layers", type=int, default=0, help="keep the encoder's first N layers (0 = all 6)")
     ht = sub.add_parser("http", help="the HTTP API under wrk, with a promotion mid-run")
     ht.add_argument("--connections", type=int, default=32)
     ht.add_argument("--seconds", type=float, default=20.0)
@@ -423,7 +428,7 @@ def main() -> None:
     if args.what == "latency":
         latency(args.n, args.rounds)
     elif args.what == "quality":
-        quality(args.looks_test)
+        quality(args.looks_test, args.layers)
     else:
         rounds, seconds = (1, 8.0) if args.quick else (args.rounds, args.seconds)
         http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events)

@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     serve_student_share: float = Field(1.0, ge=0, le=1, description="student share of traffic when no traffic plan "
                                                                     "exists and a student is current")
     serve_max_batch: int = Field(32, ge=1, description="requests answered by one student forward pass (micro-batching)")
+    serve_workers: int = Field(0, ge=0, description="student forward passes `serve` runs at once (threads); 0 = one per core")
     serve_emit_events: bool = Field(True, description="`toneflow serve` sends each served prompt to toneflow.prompts")
     serve_torch_threads: int = Field(1, ge=0, description="torch threads per student forward pass in `serve`; 0 = all cores")
     serve_quantize: bool = Field(True, description="serve MiniLM students in int8 (the ONNX int8 export, else PyTorch int8)")

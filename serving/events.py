@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from foundation.settings import Settings
@@ -39,6 +41,8 @@ class EventEmitter:
         self.dropped = 0
         self.last_error: str | None = None
         self.enabled = enabled
+        self.wanted = enabled  # the settings asked for events (``enabled`` turns False when the broker is unusable)
+        self.failing_since: float | None = None  # time of the first failed delivery since the last good one
         self._queue: queue.Queue[PromptEvent] = queue.Queue(QUEUE_MAX)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,6 +72,24 @@ class EventEmitter:
         except queue.Full:
             self.dropped += 1
 
+    def emit_lazy(self, make: Callable[[], PromptEvent]) -> None:
+        """``emit(make())``, but the event is only built when it can be queued (not when events are off)."""
+        if not self.enabled:
+            self.dropped += 1
+            return
+        self.emit(make())
+
+    def degraded(self) -> str | None:
+        """Why events asked for are not reaching the broker now, or None."""
+        if self.wanted and not self.enabled:
+            return self.last_error or "the prompt-event producer could not be created"
+        if self.failing_since is not None:
+            return (f"prompt events failing for {time.time() - self.failing_since:.0f} s ({self.failed} failed "
+                    f"in all): {self.last_error}")
+        if self.enabled and self.queued >= QUEUE_MAX // 2:
+            return f"{self.queued} prompt events queued (the broker is slower than the traffic; full at {QUEUE_MAX})"
+        return None
+
     @property
     def queued(self) -> int:
         return self._queue.qsize()
@@ -84,11 +106,14 @@ class EventEmitter:
         try:
             self._producer.flush(FLUSH_TIMEOUT_S)
             self.delivered += len(batch)
+            self.failing_since = None
         except DeliveryError as err:
             lost = len(batch) if err.still_queued else len(err.failed)
             self.failed += lost
             self.delivered += len(batch) - lost
             self.last_error = str(err)
+            if self.failing_since is None:
+                self.failing_since = time.time()
             log.error("prompt events not delivered: %s", err)
 
     def _run(self) -> None:
@@ -104,6 +129,8 @@ class EventEmitter:
             except Exception as err:  # noqa: BLE001 - the emitter thread must outlive any one bad batch
                 self.failed += 1
                 self.last_error = f"{type(err).__name__}: {err}"
+                if self.failing_since is None:
+                    self.failing_since = time.time()
                 log.exception("prompt event emitter")
 
     def close(self, timeout_s: float = 20.0) -> None:
@@ -120,5 +147,5 @@ class EventEmitter:
             self._producer = None
 
     def stats(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "delivered": self.delivered, "failed": self.failed,
+        return {"enabled": self.enabled, "wanted": self.wanted, "delivered": self.delivered, "failed": self.failed,
                 "dropped": self.dropped, "queued": self.queued, "last_error": self.last_error}

@@ -50,16 +50,17 @@ def load_version(settings: Settings, version: str) -> Student:
     from trainer.students import student_class
 
     registry.verify(settings, version)
+    fallback: str | None = None  # why a version with an export serves through PyTorch (/healthz says it)
     try:
         fast = load_export(settings, version, int8=settings.serve_quantize,
                            threads=settings.serve_torch_threads or os.cpu_count() or 1)
     except CorruptModel as err:
         log.error("%s; serving %s through PyTorch", err, version)
-        fast = None
+        fast, fallback = None, f"damaged ONNX export: {err}"
     except Exception as err:  # noqa: BLE001 - an export this ONNX Runtime cannot run must not block the version
         log.error("cannot run the ONNX export of %s (%s: %s); serving it through PyTorch", version,
                   type(err).__name__, err)
-        fast = None
+        fast, fallback = None, f"ONNX Runtime cannot run the export: {type(err).__name__}: {err}"
     if fast is not None:
         return fast  # type: ignore[return-value]  # predicts like a Student; it does not train
     kind = registry.manifest(settings, version)["student"]
@@ -70,6 +71,7 @@ def load_version(settings: Settings, version: str) -> Student:
         quantize(student)
         runtime = "torch-int8"
     student.runtime = runtime  # shown by /healthz
+    student.runtime_fallback = fallback
     return student
 
 
@@ -101,6 +103,7 @@ class ModelHolder:
         self.reloads = 0
         self.failed_loads = 0
         self.last_error: str | None = None
+        self.refused: dict[str, str] = {}  # name -> why what it resolves to now could not be loaded
 
     def get(self, name: str) -> Loaded:
         slot = self._slots.get(name)
@@ -115,6 +118,15 @@ class ModelHolder:
         """What runs each loaded student: onnx-int8, onnx-fp32, torch-int8 or torch."""
         return {name: getattr(slot.student, "runtime", "torch") for name, slot in self._slots.items()}
 
+    def runtime_fallbacks(self) -> dict[str, str]:
+        """Loaded students that serve through PyTorch although their version has an ONNX export, and why."""
+        out = {}
+        for name, slot in self._slots.items():
+            why = getattr(slot.student, "runtime_fallback", None)
+            if why:
+                out[name] = f"{slot.version}: {why}"
+        return out
+
     def _resolve(self, name: str) -> str:
         from trainer.registry import resolve
 
@@ -128,19 +140,24 @@ class ModelHolder:
                     version = self._resolve(name)
                     current = self._slots.get(name)
                     if current is not None and current.version == version:
+                        self.refused.pop(name, None)
                         continue
                     started = time.monotonic()
                     student = self._loader(self.settings, version)
                     self._slots = {**self._slots, name: Loaded(version, student, time.time())}  # one swap
                     self.reloads += current is not None
                     self.last_error = None
+                    self.refused.pop(name, None)
                     log.warning("serving %s = %s (was %s; loaded in %.2f s)", name, version,
                                 current.version if current else None, time.monotonic() - started)
                 except Exception as err:  # noqa: BLE001 - a bad model must never take the server down
                     self.failed_loads += 1
                     self.last_error = f"{name}: {type(err).__name__}: {err}"
+                    self.refused[name] = f"{type(err).__name__}: {err}"
                     log.error("could not load %s, still serving %s: %s", name,
                               self._slots[name].version if name in self._slots else "nothing", self.last_error)
+            for name in set(self.refused) - names:
+                del self.refused[name]
             unused = set(self._slots) - names
             if unused:
                 self._slots = {k: v for k, v in self._slots.items() if k not in unused}
@@ -156,6 +173,8 @@ class Reloader:
         self.interval_s = interval_s or settings.serve_reload_interval_s
         self.plan: TrafficPlan = load_plan(settings)
         self.plan_errors = 0
+        self.failing_polls = 0  # polls in a row whose plan could not be read
+        self.last_poll: float | None = None  # when the last poll finished
         self.last_plan_error: str | None = None
         self._on_plan = on_plan
         self._stop = threading.Event()
@@ -174,11 +193,25 @@ class Reloader:
                 self.plan = plan
                 if self._on_plan:
                     self._on_plan(plan)
+            self.failing_polls = 0
         except Exception as err:  # noqa: BLE001 - keep the last good plan
             self.plan_errors += 1
+            self.failing_polls += 1
             self.last_plan_error = f"{type(err).__name__}: {err}"
             log.error("keeping the previous traffic plan: %s", self.last_plan_error)
         self.holder.ensure(needed | self.plan.student_models())
+        self.last_poll = time.time()
+
+    def degraded(self) -> str | None:
+        """Why the reloader is not keeping the server up to date, or None."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            return "the reloader thread died: promotions and plan changes are not picked up; restart the server"
+        if self.failing_polls >= 2:
+            return f"the traffic plan could not be read {self.failing_polls} polls in a row: {self.last_plan_error}"
+        stale = max(20 * self.interval_s, 30.0)  # a model load takes seconds; a poll this late is stuck
+        if self.last_poll is not None and time.time() - self.last_poll > stale:
+            return f"the reloader's last poll finished {time.time() - self.last_poll:.0f} s ago (a load may be stuck)"
+        return None
 
     def start(self) -> None:
         self.check()

@@ -26,6 +26,9 @@ class OrtStudent:
     """Quacks like ``trainer.students.base.Student`` for prediction (``name``, ``version``, ``predict``)."""
 
     name = "minilm"
+    # ``session.run`` and the Rust tokenizer's ``encode_batch`` may be called from several threads at
+    # once (serving.batching runs one forward pass per core); nothing here is mutated after __init__.
+    thread_safe = True
 
     def __init__(self, model_dir: Path, export_dir: Path, *, int8: bool = True, threads: int = 1) -> None:
         from tokenizers import Tokenizer

@@ -1,6 +1,7 @@
-"""The body limit against a real server over a raw socket: a 400 MB chunked upload (no Content-Length)
-is cut off at the limit with a 413 and the connection closed, whatever the auth, and server memory
-does not grow with it; small chunked bodies are still served and authenticated."""
+"""The body limit and auth against a real server over a raw socket: an unauthenticated request is
+refused with 401 before its body is read (Content-Length or chunked); an authenticated 400 MB chunked
+upload (no Content-Length) is cut off at the limit with a 413; both close the connection, and server
+memory does not grow with the upload; small chunked bodies are still served and authenticated."""
 
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ def url(tmp_path_factory: pytest.TempPathFactory):
         yield base
 
 
-def _head(port: int, token: str | None) -> bytes:
+def _head(port: int, token: str | None, length: int | None = None) -> bytes:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    framing = "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
     return (f"POST /v1/edit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{auth}"
-            "Transfer-Encoding: chunked\r\n\r\n").encode()
+            f"{framing}\r\n\r\n").encode()
 
 
 def _chunk(data: bytes) -> bytes:
@@ -88,18 +90,33 @@ def _huge_chunked_upload(url: str, token: str | None, total: int = 400 << 20) ->
         sock.close()
 
 
-@pytest.mark.parametrize("token", [TOKEN, None], ids=["with-token", "no-token"])
-def test_a_chunked_upload_past_the_limit_is_refused_without_reading_it(url: str, token: str | None) -> None:
+@pytest.mark.parametrize(("token", "want"), [(TOKEN, 413), (None, 401)], ids=["with-token", "no-token"])
+def test_a_chunked_upload_past_the_limit_is_refused_without_reading_it(url: str, token: str | None, want: int) -> None:
     rss = _rss_bytes()  # the server runs in this process (a thread): its memory is ours
     status, headers, body, sent = _huge_chunked_upload(url, token)
     grown = _rss_bytes() - rss
-    assert status == 413, body
-    assert json.loads(body)["error"] == "body_too_large" and str(MAX_BODY_BYTES) in json.loads(body)["detail"]
+    assert status == want, body
+    if want == 413:
+        assert json.loads(body)["error"] == "body_too_large" and str(MAX_BODY_BYTES) in json.loads(body)["detail"]
+    else:
+        assert json.loads(body)["error"] == "unauthorized" and headers.get("www-authenticate") == "Bearer"
     assert headers.get("connection") == "close"
     # The server answered long before the 400 MB were sent: what went out is the limit plus the
     # socket buffers between client and server, and the server kept none of it.
     assert sent < 32 << 20, sent
     assert grown < 50 << 20, grown
+
+
+@pytest.mark.parametrize(("token", "want"), [(TOKEN, 413), (None, 401)], ids=["with-token", "no-token"])
+def test_a_declared_huge_body_is_refused_before_a_byte_of_it_is_sent(url: str, token: str | None, want: int) -> None:
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(_head(port, token, length=400 << 20))  # the head only: the server must answer without the body
+        status, headers, body = _read_response(sock)
+        assert status == want, body
+        assert json.loads(body)["error"] == ("body_too_large" if want == 413 else "unauthorized")
+        assert headers.get("connection") == "close"
+        assert sock.recv(1) == b""  # and it closed the connection: the upload is never read
 
 
 def test_small_chunked_bodies_are_still_served_and_authenticated(url: str) -> None:
@@ -118,3 +135,20 @@ def test_small_chunked_bodies_are_still_served_and_authenticated(url: str) -> No
         assert r.status_code == 413 and r.headers["connection"] == "close"
         health = client.get("/healthz").json()
         assert health["requests"]["http_413"] >= 3
+
+
+def test_a_client_that_leaves_mid_body_gets_no_answer_and_the_server_keeps_serving(url: str) -> None:
+    port = int(url.rsplit(":", 1)[1])
+    with httpx.Client(base_url=url, timeout=30) as client:
+        before = client.get("/healthz").json()
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(_head(port, TOKEN) + _chunk(b'{"prompt": "golden'))  # and never the rest
+        answered = httpx.post(f"{url}/v1/edit", json={"prompt": "golden hour", "project_id": "p", "user_id": "u"},
+                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert answered.status_code == 200, answered.text
+        after = client.get("/healthz").json()
+        # only the complete request was answered (by_variant counts served edits)
+        assert sum(after["by_variant"].values()) == sum(before["by_variant"].values()) + 1
+        assert after["requests"].get("http_400", 0) == before["requests"].get("http_400", 0)  # not even a bad_json
+        assert not any(k.startswith("http_5") for k in after["requests"])

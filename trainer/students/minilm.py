@@ -40,6 +40,7 @@ class MiniLMConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ("query", "value")
     max_length: int = 32  # look requests are short; 32 word pieces covers >99% of them
+    layers: int = 0  # keep only the encoder's first N transformer layers (0 = all); serving cost is ~linear in N
     warmup_epochs: int = 40  # phase 1 (heads on cached embeddings): cheap, early-stopped
     merge: bool = True  # merge adapters after fit (serving speed); False keeps the peft model
     fit: FitConfig = field(default_factory=FitConfig)
@@ -56,7 +57,9 @@ class MiniLMStudent:
         self.version: str | None = None
         path = resolve_model_path(self.cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.encoder = AutoModel.from_pretrained(path)
+        # a saved student's encoder config already holds its depth; passing it again is a no-op
+        depth = {"num_hidden_layers": self.cfg.layers} if self.cfg.layers else {}
+        self.encoder = AutoModel.from_pretrained(path, **depth)
         self.heads = structured.build_heads(self.encoder.config.hidden_size)
         self._torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
