@@ -41,9 +41,11 @@ def watch(pipe: Pipeline) -> Watchdog:
     """A watchdog over the worker's groups, fed the assignment from Faust's rebalance signal."""
     assignment = AssignmentTracker()
 
-    @pipe.app.on_partitions_assigned.connect
-    async def assigned(sender: Any, assigned: Any, **_: Any) -> None:
-        assignment.assigned((tp.topic, tp.partition) for tp in assigned)
+    async def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        (partitions,) = args  # Faust sends the whole new assignment, a set of TPs
+        assignment.assigned((tp.topic, tp.partition) for tp in partitions)
+
+    pipe.app.on_partitions_assigned.connect(assigned)
 
     return Watchdog(pipe.settings, watched_groups(), assignment)
 

@@ -57,6 +57,10 @@ class FaultProxy:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def cutting(self) -> bool:
+        return self._down()
+
     def forward_to(self, bootstrap: str) -> None:
         host, port = bootstrap.rsplit(":", 1)
         self.upstream = (host, int(port))
