@@ -22,9 +22,9 @@ Tansu's high watermark is the last batch's base offset + 1, not the log end, so 
 can be above it; "has records" is committed < high watermark, and records inside the last batch
 of an idle partition are not seen (real Kafka's watermark is exact).
 
-Which partitions: the ones this worker owns, when the engine says (an ``Assignment`` callable; the
-engine feeds an :class:`AssignmentTracker` from its rebalance callback). Until the first
-assignment, all partitions of the group are judged: a worker that never gets an assignment (a
+Which partitions: the ones this worker owns, per group, when the engine says (an ``Assignment``
+callable; the engine feeds an :class:`AssignmentTracker` from its rebalance callback). Until a
+group's first assignment, all partitions of that group are judged: a worker that never gets an assignment (a
 hang in the group join or in recovery) has stalled too. The tracker keeps the last assignment
 through a revoke, so a consumer stuck mid-rebalance is still judged on what it held.
 
@@ -62,7 +62,7 @@ PROBE_GROUP = "toneflow-liveness"  # the probe's client needs a group id; it nev
 
 Partition = tuple[str, int]                 # (topic, partition)
 Key = tuple[str, str, int]                  # (group, topic, partition)
-Assignment = Callable[[], Collection[Partition] | None]
+Assignment = Callable[[], Mapping[str, Collection[Partition]]]  # group -> what this worker owns in it
 State = Literal["starting", "ok", "stalled", "unreachable"]
 
 
@@ -76,23 +76,24 @@ def status_path(settings: Settings) -> Path:
 
 
 class AssignmentTracker:
-    """The partitions the engine owns, as its last rebalance said; thread-safe, callable.
+    """The partitions the engine owns per consumer group, as its last rebalance said; thread-safe, callable.
 
-    The engine calls :meth:`assigned` from its rebalance callback; the watchdog calls the tracker.
-    ``None`` until the first assignment (then every partition of the group is judged).
+    The engine calls :meth:`assigned` from its rebalance callback (any thread); the watchdog calls
+    the tracker. A group not reported yet is missing from the answer: all its partitions are judged.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._current: frozenset[Partition] | None = None
+        self._current: dict[str, frozenset[Partition]] = {}
 
-    def assigned(self, partitions: Iterable[Partition]) -> None:
+    def assigned(self, group_id: str, partitions: Iterable[Partition]) -> None:
+        """The whole new assignment of ``group_id`` (not an increment)."""
         with self._lock:
-            self._current = frozenset(partitions)
+            self._current[group_id] = frozenset(partitions)
 
-    def __call__(self) -> frozenset[Partition] | None:
+    def __call__(self) -> dict[str, frozenset[Partition]]:
         with self._lock:
-            return self._current
+            return dict(self._current)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class Offsets:
         return self.low if self.committed is None else self.committed
 
 
-Probe = Callable[[Key, int], int]  # (key, high watermark) -> the partition's true end
+Probe = Callable[[Mapping[Key, int]], dict[Key, int]]  # {key: high watermark} -> {key: true end}, one round
 
 
 @dataclass
@@ -136,8 +137,9 @@ class Health:
     stall_s: float
     interval_s: float
     pid: int
-    assignment_known: bool = False
+    assigned_groups: list[str] = field(default_factory=list)  # groups judged on their reported assignment
     unreachable_s: float = 0.0
+    check_s: float = 0.0                  # how long the check took (broker calls; a loaded machine shows here)
     partitions: list[PartitionHealth] = field(default_factory=list)
 
     @property
@@ -178,7 +180,7 @@ class ProgressJudge:
         self._started = False
 
     def observe(self, now: float, wall: float, offsets: Mapping[Key, Offsets] | None,
-                assignment: Collection[Partition] | None = None, error: str = "",
+                assignment: Mapping[str, Collection[Partition]] | None = None, error: str = "",
                 probe: Probe | None = None) -> Health:
         """One check at monotonic ``now`` / ``time.time()`` ``wall``; ``offsets`` None = broker unreachable."""
         if offsets is None:
@@ -199,7 +201,9 @@ class ProgressJudge:
                 track.committed, track.stuck_s, track.progress_at = off.committed, 0.0, wall
             else:
                 track.stuck_s += dt
-            track.high, track.lag = off.high, self._lag(key, off, track, probe)
+            track.high, track.lag = off.high, self._lag(off, track)
+        self._probe(offsets, probe)
+        for track in self._tracks.values():
             if track.lag == 0:
                 track.stuck_s, track.progress_at = 0.0, wall  # caught up: nothing to make progress on
         for key in set(self._tracks) - set(offsets):  # a topic deleted / a group gone
@@ -218,39 +222,49 @@ class ProgressJudge:
             health.message = f"{len(health.partitions)} partitions, {lag} records behind"
         return health
 
-    def _lag(self, key: Key, off: Offsets, track: _Track, probe: Probe | None) -> int:
+    @staticmethod
+    def _lag(off: Offsets, track: _Track) -> int:
         """Records after the committed offset; -1 while not known (at or above Tansu's watermark)."""
         if off.high <= off.low:
             return 0
         if off.position < off.high:
             return off.high - off.position  # at least; exact on Kafka
         end = track.ends.get(off.high)
-        if end is None and probe is not None and track.stuck_s >= self.stall_s / 2:
-            try:
-                end = probe(key, off.high)
-            except Exception as err:  # noqa: BLE001 - the broker went away mid-probe: ask next time
-                log.warning("cannot read the end of %s[%d]: %s", key[1], key[2], err)
-                return -1
-            track.ends = {off.high: end}
-        if end is None:
-            return -1
-        return max(0, end - off.position)
+        return -1 if end is None else max(0, end - off.position)
 
-    def _health(self, state: State, message: str, wall: float, assignment: Collection[Partition] | None, *,
+    def _probe(self, offsets: Mapping[Key, Offsets], probe: Probe | None) -> None:
+        """Read the true end of every partition still for half the limit with an unknown lag, in one round."""
+        if probe is None:
+            return
+        wanted = {key: offsets[key].high for key, track in self._tracks.items()
+                  if track.lag < 0 and track.stuck_s >= self.stall_s / 2}
+        if not wanted:
+            return
+        try:
+            ends = probe(wanted)
+        except Exception as err:  # noqa: BLE001 - the broker went away mid-probe: ask next time
+            log.warning("cannot read the end of %d partitions: %s", len(wanted), err)
+            return
+        for key, end in ends.items():
+            track = self._tracks[key]
+            track.ends = {wanted[key]: end}
+            track.lag = self._lag(offsets[key], track)
+
+    def _health(self, state: State, message: str, wall: float, assignment: Mapping[str, Collection[Partition]] | None, *,
                 unreachable_s: float = 0.0) -> Health:
         if state == "unreachable" and not self._started:
             state = "starting"  # not reached yet since start: the health check's start period covers it
         judged = []
         for key, track in sorted(self._tracks.items()):
             group, topic, partition = key
-            if assignment is not None and (topic, partition) not in assignment:
+            if assignment and group in assignment and (topic, partition) not in assignment[group]:
                 continue
             judged.append(PartitionHealth(
                 group=group, topic=topic, partition=partition, committed=track.committed,
                 high=track.high, lag=track.lag, stuck_s=round(track.stuck_s, 2),
                 since_progress_s=round(max(0.0, wall - track.progress_at), 2)))
         return Health(state=state, message=message, checked_at=wall, stall_s=self.stall_s,
-                      interval_s=self.interval_s, pid=self.pid, assignment_known=assignment is not None,
+                      interval_s=self.interval_s, pid=self.pid, assigned_groups=sorted(assignment or ()),
                       unreachable_s=round(unreachable_s, 2), partitions=judged)
 
 
@@ -304,29 +318,38 @@ class BrokerOffsets:
                 out[(group.group_id, tp.topic, tp.partition)] = Offsets(committed=offset, low=low, high=high)
         return out
 
-    def true_end(self, key: Key, high: int) -> int:
-        """The partition's end, read from its last batch on (Tansu's watermark is that batch's base + 1)."""
+    def true_ends(self, highs: Mapping[Key, int]) -> dict[Key, int]:
+        """Each partition's end, read from its last batch on (Tansu's watermark is that batch's base + 1).
+
+        All partitions in one assignment, read until each reports its end: one round however many.
+        """
         from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-        _, topic, partition = key
+        keys: dict[Partition, list[Key]] = {}
+        ends: dict[Partition, int] = {}  # the end is the log's, whichever group asks
+        for key, high in highs.items():
+            keys.setdefault(key[1:], []).append(key)
+            ends[key[1:]] = high
         client = self._client(PROBE_GROUP)  # never commits: it only reads the last records
-        client.assign([TopicPartition(topic, partition, max(0, high - 1))])
-        end = high
+        client.assign([TopicPartition(t, p, max(0, high - 1)) for (t, p), high in ends.items()])
+        todo = set(ends)
         deadline = time.monotonic() + self.timeout_s
         try:
-            while time.monotonic() < deadline:
+            while todo and time.monotonic() < deadline:
                 msg = client.poll(0.2)
                 if msg is None:
                     continue
+                tp = (msg.topic(), msg.partition())
                 if msg.error() is not None:
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        return end
-                    raise KafkaException(msg.error())
-                end = max(end, msg.offset() + 1)
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        raise KafkaException(msg.error())
+                    todo.discard(tp)
+                elif tp in ends:
+                    ends[tp] = max(ends[tp], msg.offset() + 1)
         finally:
             client.unassign()
-        msg = f"no end of partition within {self.timeout_s:.0f} s"
-        raise KafkaException(msg)
+        # A partition that did not reach its end in time stays unknown (asked again next check).
+        return {key: end for tp, end in ends.items() if tp not in todo for key in keys[tp]}
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -380,17 +403,19 @@ class Watchdog:
         """One check: read the broker, judge, write the status file."""
         from confluent_kafka import KafkaException
 
+        started = time.monotonic()
         assignment = self._assignment()
         try:
             offsets: dict[Key, Offsets] | None = self.offsets.read()
             error = ""
         except KafkaException as err:
             offsets, error = None, str(err.args[0] if err.args else err)
-        health = self.judge.observe(time.monotonic(), time.time(), offsets, assignment, error, self.offsets.true_end)
+        health = self.judge.observe(time.monotonic(), time.time(), offsets, assignment, error, self.offsets.true_ends)
+        health.check_s = round(time.monotonic() - started, 3)
         self._write(health)
         return health
 
-    def _assignment(self) -> Collection[Partition] | None:
+    def _assignment(self) -> Mapping[str, Collection[Partition]] | None:
         if self.assignment is None:
             return None
         try:
@@ -443,7 +468,9 @@ def check_health(settings: Settings, now: float | None = None) -> HealthReport:
                                    f"TONEFLOW_DATA_DIR={settings.data_dir} (start it with `toneflow worker`)")
     now = time.time() if now is None else now
     age = now - float(status.get("checked_at", 0))
-    stale_after = max(3 * float(status.get("interval_s", 5.0)), 10.0)
+    # Generous: a check on a loaded machine can take several seconds (each broker call may wait up
+    # to its timeout); stale means the watchdog stopped, not that it was slow.
+    stale_after = max(5 * float(status.get("interval_s", 5.0)), 30.0)
     pid = status.get("pid")
     if age > stale_after:
         return HealthReport(False, f"worker status is {age:.0f} s old (pid {pid}, checked every "

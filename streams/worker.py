@@ -15,7 +15,7 @@ from foundation.settings import Settings
 from streams.app import build
 from streams.liveness import AssignmentTracker, Watchdog
 from streams.pipeline import Pipeline
-from streams.topics import watched_groups, worker_topics
+from streams.topics import APP_ID, watched_groups, worker_topics
 
 log = logging.getLogger("toneflow.worker")
 PROGRESS_EVERY_S = 5.0
@@ -38,12 +38,15 @@ def add_progress(pipe: Pipeline) -> None:
 
 
 def watch(pipe: Pipeline) -> Watchdog:
-    """A watchdog over the worker's groups, fed the assignment from Faust's rebalance signal."""
+    """A watchdog over the worker's groups, fed the assignment from Faust's rebalance signal.
+
+    The Faust app is one consumer group, named after the app id (streams/topics.py).
+    """
     assignment = AssignmentTracker()
 
     async def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         (partitions,) = args  # Faust sends the whole new assignment, a set of TPs
-        assignment.assigned((tp.topic, tp.partition) for tp in partitions)
+        assignment.assigned(APP_ID, ((tp.topic, tp.partition) for tp in partitions))
 
     pipe.app.on_partitions_assigned.connect(assigned)
 

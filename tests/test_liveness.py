@@ -52,9 +52,9 @@ def test_moving_offsets_are_progress_and_still_ones_a_stall():
 def test_caught_up_partitions_never_stall():
     calls = []
 
-    def probe(key, high):
-        calls.append(key)
-        return high  # the watermark is the end: nothing after the committed offset
+    def probe(highs):
+        calls.extend(highs)
+        return dict(highs)  # the watermark is the end: nothing after the committed offset
 
     judge = ProgressJudge(stall_s=5)
     idle = [(t, {P0: Offsets(committed=100, low=0, high=100), P1: Offsets(committed=None, low=0, high=0)})
@@ -77,32 +77,35 @@ def test_broker_outages_do_not_count_as_stuck_time():
 def test_only_the_assigned_partitions_are_judged():
     judge = ProgressJudge(stall_s=4)
     steps = [(t, {P0: Offsets(1, 0, 9), P1: Offsets(1, 0, 9)}) for t in range(0, 10, 2)]
-    mine = _run(judge, steps, assignment=frozenset({("t", 0)}))
+    mine = _run(judge, steps, assignment={G: frozenset({("t", 0)})})
     assert [p.name for p in mine.stalled] == ["t[0]"] and [p.name for p in mine.partitions] == ["t[0]"]
-    assert _run(ProgressJudge(stall_s=4), steps, assignment=None).state == "stalled"  # unknown: the whole group
+    assert mine.assigned_groups == [G]
+    other = _run(ProgressJudge(stall_s=4), steps, assignment={"another-group": frozenset()})
+    assert [p.name for p in other.stalled] == ["t[0]", "t[1]"]  # G's assignment unknown: all of G judged
 
 
 def test_at_or_above_tansus_watermark_the_true_end_decides():
     """Tansu's high watermark is the last batch's base + 1: committed 40 >= 31 says nothing about 31..59."""
     calls = []
 
-    def probe(key, high):
-        calls.append((key, high))
-        return {P0: 60, P1: 40}[key]
+    def probe(highs):
+        calls.append(dict(highs))
+        return {key: {P0: 60, P1: 40}[key] for key in highs}
 
     judge = ProgressJudge(stall_s=10)
     steps = [(t, {P0: Offsets(40, 0, 31), P1: Offsets(40, 0, 31)}) for t in range(0, 14, 2)]
     health = _run(judge, steps, probe)
     assert [p.name for p in health.stalled] == ["t[0]"] and health.stalled[0].lag == 20
     assert [p.lag for p in health.partitions] == [20, 0]
-    assert sorted(calls) == [(P0, 31), (P1, 31)]  # once per watermark, not once per check
+    assert calls == [{P0: 31, P1: 31}]  # one round for both, once per watermark, not once per check
 
 
 def test_assignment_tracker_keeps_the_last_assignment():
     tracker = AssignmentTracker()
-    assert tracker() is None
-    tracker.assigned([("t", 0), ("t", 1)])
-    assert tracker() == {("t", 0), ("t", 1)}
+    assert tracker() == {}
+    tracker.assigned(G, [("t", 0), ("t", 1)])
+    tracker.assigned(G, [("t", 1)])  # a rebalance: the whole new assignment
+    assert tracker() == {G: {("t", 1)}}
 
 
 def test_watched_topics_are_what_the_agents_consume(tmp_path):
@@ -182,6 +185,8 @@ def test_health_check_cli(tmp_path):
 
 def test_health_check_fails_on_a_stale_or_unreachable_status(tmp_path):
     settings = Settings(data_dir=tmp_path)
+    _status(settings, "ok", age_s=20)
+    assert check_health(settings).ok  # a slow check on a loaded machine is not a frozen worker
     _status(settings, "ok", age_s=60)
     stale = check_health(settings)
     assert not stale.ok and "60 s old" in stale.message and "frozen or gone" in stale.message
@@ -221,6 +226,7 @@ def test_a_hung_worker_exits_with_the_stall_code_and_a_restart_drains(fresh_brok
         assert delay <= 8 + 10, f"stall reported {delay:.0f} s after the hang (limit 8 s)"
         status = json.loads(status_path(settings).read_text())
         assert status["state"] == "stalled" and "no committed progress" in status["message"]
+        assert status["assigned_groups"] == ["toneflow-worker"]  # Faust's rebalance signal reached the watchdog
         assert "worker stalled" in log.read_text() and "exiting with code 75" in log.read_text()
 
         monkeypatch.delenv("TONEFLOW_WORKER_STALL_S")
