@@ -223,6 +223,7 @@ def test_a_hung_worker_exits_with_the_stall_code_and_a_restart_drains(fresh_brok
         assert worker.poll() == STALL_EXIT_CODE, log.read_text()[-3000:]
         assert hung is not None
         delay = time.monotonic() - hung
+        print(f"stall exit {delay:.1f} s after the hang (TONEFLOW_WORKER_STALL_S=8)")
         assert delay <= 8 + 10, f"stall reported {delay:.0f} s after the hang (limit 8 s)"
         status = json.loads(status_path(settings).read_text())
         assert status["state"] == "stalled" and "no committed progress" in status["message"]
