@@ -74,6 +74,7 @@ class BounceReport:
     exits: list[WorkerExit] = field(default_factory=list)
     longest_unnoticed_s: float = 0.0
     send_error: str = ""
+    refused: int = 0
     wall_s: float = 0.0
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
@@ -91,7 +92,9 @@ class BounceReport:
             ("labels (valid prompts)", f"{self.labels} / {self.projects}"),
             ("DLQ malformed", f"{self.dlq_malformed} / {self.malformed}"),
             ("audit: missing offsets / rows ahead", f"{self.audit_missing} / {self.audit_ahead}"),
-            ("broker cuts (s each)", ", ".join(f"{c.ended - c.started:.1f}" for c in self.cuts)),
+            ("broker cuts (s each, connections reset)", ", ".join(f"{c.ended - c.started:.1f} s, {c.reset}"
+                                                              for c in self.cuts)),
+            ("connections refused during cuts", self.refused),
             ("worker exits (code after s)", ", ".join(f"{e.code} after {e.ended - e.started:.0f}" for e in self.exits)
              or "none"),
             ("stalls detected", len(self.stall_exits)),
@@ -229,6 +232,7 @@ def run_bounces(root: Path, *, projects: int = 2000, seed: int = 1, malformed: i
             report.exits = supervisor.exits
             report.longest_unnoticed_s = supervisor.longest_unnoticed_s
         report.cuts = list(proxy.cuts)
+        report.refused = proxy.refused
         proxy.close()
         broker.stop(own)
         os.environ.pop("TONEFLOW_WORKER_STALL_S", None)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 class Cut:
     started: float  # time.monotonic()
     ended: float
+    reset: int      # connections open when it began (each is a client behind the proxy)
 
 
 def _reset(sock: socket.socket) -> None:
@@ -74,7 +75,7 @@ class FaultProxy:
         for sock in victims:
             _reset(sock)
         time.sleep(max(0.0, self._down_until - time.monotonic()))
-        cut = Cut(started=started, ended=time.monotonic())
+        cut = Cut(started=started, ended=time.monotonic(), reset=len(victims) // 2)
         self.cuts.append(cut)
         return cut
 

@@ -23,6 +23,9 @@ def test_three_broker_cuts_lose_nothing_and_every_stall_is_seen(tmp_path):
     print(figures)
     assert not report.send_error, figures
     assert len(report.cuts) == 3 and all(c.ended - c.started >= 10.0 for c in report.cuts), figures
+    # The clients really were behind the proxy (the broker advertises it): every cut broke
+    # connections, and reconnects were refused while it lasted.
+    assert all(c.reset > 0 for c in report.cuts) and report.refused > 0, figures
     assert report.missing == 0 and report.unexpected == 0 and report.duplicates == 0, figures
     assert report.accepted_rows == report.expected, figures
     assert report.labels == 2000 and report.dlq_malformed == 500, figures
