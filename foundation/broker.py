@@ -40,23 +40,26 @@ def tansu_binary() -> str:
         raise BrokerError(str(err)) from None
 
 
-def start(settings: Settings, topics: Sequence[str] = ()) -> BrokerState:
+def start(settings: Settings, topics: Sequence[str] = (), *, advertised: str | None = None) -> BrokerState:
     """Start the embedded broker (or return the running one) and create ``topics`` on it.
 
-    The caller names the topics (the toneflow ones are ``schemas.events.TOPICS``): this floor
-    package knows no contract.
+    The caller names the topics (``toneflow broker start`` passes every topic the worker needs,
+    changelogs included): this floor package knows no contract. ``advertised`` (HOST:PORT) is the
+    address the broker hands clients in its metadata, default its own listener; fault tests pass a
+    proxy's address so that every connection after the bootstrap goes through the proxy
+    (tests/fault_proxy.py).
     """
     current = read_state(settings)
     if current is not None and current.alive():
         state = current
     else:
-        state = _spawn(settings)
+        state = _spawn(settings, advertised)
     if topics:
         create(settings, list(topics))
     return state
 
 
-def _spawn(settings: Settings) -> BrokerState:
+def _spawn(settings: Settings, advertised: str | None = None) -> BrokerState:
     binary = tansu_binary()
     settings.data_path.mkdir(parents=True, exist_ok=True)
     port = settings.broker_port or free_port()
@@ -65,7 +68,7 @@ def _spawn(settings: Settings) -> BrokerState:
     try:
         proc = subprocess.Popen(
             [binary, "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-             "--advertised-listener-url", f"tcp://{bootstrap}", "--storage-engine", "memory://tansu/"],
+             "--advertised-listener-url", f"tcp://{advertised or bootstrap}", "--storage-engine", "memory://tansu/"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the CLI that started it; stopped via its pid
         )

@@ -2,14 +2,16 @@
 
 ``TONEFLOW_FAILPOINTS=sink.after_write_before_ack`` makes the process die with ``os._exit(137)``
 (like SIGKILL: no cleanup, no commit) when it reaches that point; ``name:raise`` raises
-``FailpointError`` there instead, to test what an exception inside an agent does. Off by default;
-costs one set lookup when off.
+``FailpointError`` there instead, to test what an exception inside an agent does; ``name:hang``
+blocks the calling thread for good (an event loop that never comes back: the stall the liveness
+watchdog must see, streams/liveness.py). Off by default; costs one set lookup when off.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 
 class FailpointError(RuntimeError):
@@ -35,5 +37,9 @@ def failpoint(name: str) -> None:
     if action == "raise":
         msg = f"failpoint {name} raised"
         raise FailpointError(msg)
+    if action == "hang":
+        print(f"failpoint {name}: hanging", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
     print(f"failpoint {name}: exiting with 137", file=sys.stderr, flush=True)
     os._exit(137)

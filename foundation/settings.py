@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     retrain_min_interval_s: float = Field(600, ge=0, description="minimum seconds between retrains")
     retrain_quality_floor: float = Field(0.0, ge=0, le=1, description="min example quality counted by the trigger")
     trigger_check_s: float = Field(5.0, gt=0, description="how often the retrain trigger counts new data")
+    worker_stall_s: float = Field(
+        20.0, gt=0, description="worker liveness: a consumed partition with records whose committed offset has not "
+                                "moved for this long (broker reachable) is a stall; the worker exits with code 75")
     student_share_cap: float = Field(0.5, ge=0, le=1, description="max share of student-served examples in a training set")
     sim_mix: str = Field("looks=0.4,explicit=0.35,real=0.25",
                          description="simulated users: shares of look requests, explicit adjustment requests "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from foundation.cli import add_command
 from foundation.settings import get_settings
@@ -14,8 +15,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "Run the Faust worker: prompts are labelled by the teacher (TONEFLOW_TEACHER), joined\n"
                          "with exports into accepted examples, and every topic is sunk to Parquet under\n"
                          "<data_dir>/warehouse. Stops on Ctrl-C/SIGTERM; resumes from committed offsets.\n"
-                         "Needs a broker: `toneflow broker start` or TONEFLOW_KAFKA_BOOTSTRAP.")
+                         "Needs a broker: `toneflow broker start` or TONEFLOW_KAFKA_BOOTSTRAP.\n\n"
+                         "Liveness: a watchdog compares the worker's committed offsets with each partition's end\n"
+                         "every few seconds and writes <data_dir>/worker/status.json. A partition with records\n"
+                         "and no committed progress for TONEFLOW_WORKER_STALL_S seconds (while the broker answers)\n"
+                         "is a stall: the worker logs it and exits with code 75, for its supervisor to restart it.\n"
+                         "`toneflow worker --check` reads the status (for health checks): exit 0 when it is fresh\n"
+                         "and not stalled, 1 otherwise, with the reason.")
     worker.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"))
+    worker.add_argument("--check", action="store_true",
+                        help="do not run: check the running worker's liveness status and exit 0 (healthy) or 1")
     worker.set_defaults(func=_worker)
 
     sim = add_command(sub, "simulate", "send realistic, seeded app traffic through the producer SDK",
@@ -35,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    if args.check:
+        from streams.liveness import check_health
+
+        report = check_health(get_settings())
+        print(report.message, file=sys.stdout if report.ok else sys.stderr)
+        return 0 if report.ok else 1
     from streams.worker import run
 
     run(get_settings(), loglevel=args.loglevel)

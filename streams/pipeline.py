@@ -29,13 +29,9 @@ from mode import CrashingSupervisor
 from foundation.kafka import bootstrap_servers
 from foundation.settings import Settings
 from streams import faust_fixes
+from streams.topics import APP_ID, JOIN_TABLE, changelog_topic
 
-APP_ID = "toneflow-worker"
-JOIN_TABLE = "join"
-
-
-def changelog_topic(table: str = JOIN_TABLE) -> str:
-    return f"{APP_ID}-{table}-changelog"
+__all__ = ["APP_ID", "JOIN_TABLE", "Pipeline", "changelog_topic", "make_faust_app", "raw_topic"]
 
 
 def _credentials(settings: Settings) -> Any:

@@ -97,3 +97,19 @@ def test_a_client_we_did_not_write(broker_settings, unique):
     consumed = subprocess.run(["kcat", "-b", bootstrap, "-t", "toneflow.dlq", "-C", "-e", "-o", "beginning",
                                "-f", "%k %s\n"], capture_output=True, text=True, timeout=60)
     assert f"{unique} {value}" in consumed.stdout
+
+
+def test_cli_start_creates_every_topic_the_worker_needs(tmp_path):
+    """The join table's changelog too: a re-created broker has it before any worker starts."""
+    from streams.topics import changelog_topic, worker_topics
+
+    started = _cli(tmp_path, "broker", "start")
+    assert started.returncode == 0, started.stderr
+    try:
+        state = broker_state.read_state(Settings(data_dir=tmp_path))
+        topics = AdminClient({"bootstrap.servers": state.bootstrap}).list_topics(timeout=10).topics
+        assert changelog_topic() in worker_topics()
+        for name in worker_topics():
+            assert len(topics[name].partitions) == Settings().topic_partitions, name
+    finally:
+        _cli(tmp_path, "broker", "stop")

@@ -46,3 +46,15 @@ def test_dockerfile_copies_every_package():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile, package
+
+
+def test_worker_restarts_and_reports_its_liveness():
+    """A stalled worker exits (code 75) and is restarted; the health check is the worker's own --check."""
+    from toneflow.cli import build_parser
+
+    worker = _compose()["services"]["worker"]
+    assert worker["restart"] in ("always", "unless-stopped", "on-failure")
+    check = worker["healthcheck"]["test"]
+    assert check[0] == "CMD" and check[1:] == ["toneflow", "worker", "--check"]
+    assert build_parser().parse_args(check[2:]).check is True  # a real flag of the real CLI
+    assert worker["healthcheck"]["start_period"]  # startup (group join, table recovery) is not a failure

@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "It listens on a free loopback port (TONEFLOW_BROKER_PORT to fix one), keeps its log in\n"
                          "memory, and records its address in <data_dir>/broker.json.")
     bsub = broker.add_subparsers(dest="action", metavar="ACTION", required=True)
-    start = add_command(bsub, "start", "start the broker (if not running) and create the toneflow topics")
+    start = add_command(bsub, "start", "start the broker (if not running) and create every topic the worker needs",
+                        "Start the broker (or reuse the running one) and create every toneflow topic, the\n"
+                        "worker's join-table changelog included, with TONEFLOW_TOPIC_PARTITIONS partitions.\n"
+                        "With TONEFLOW_KAFKA_BOOTSTRAP set it only creates the topics there.")
     start.set_defaults(func=_broker_start)
     stop = add_command(bsub, "stop", "stop the broker started by `toneflow broker start`")
     stop.set_defaults(func=_broker_stop)
@@ -57,17 +60,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _broker_start(args: argparse.Namespace) -> int:
     from foundation import broker
-    from schemas.events import TOPICS
+    from streams.topics import worker_topics
 
+    # Every topic the worker needs, its table's changelog included: a worker started against a
+    # re-created broker must not race Tansu's auto-creation (wrong partition count) or wait on a
+    # changelog that is not there.
+    topics = worker_topics()
     settings = get_settings()
     if settings.kafka_bootstrap:
         print(f"TONEFLOW_KAFKA_BOOTSTRAP is set ({settings.kafka_bootstrap}); creating topics there, no embedded broker")
         from foundation.kafka import create_topics
 
-        created = create_topics(settings, TOPICS)
+        created = create_topics(settings, topics)
         print(f"created topics: {', '.join(created) or 'none (all exist)'}")
         return 0
-    state = broker.start(settings, TOPICS)
+    state = broker.start(settings, topics)
     print(f"broker running at {state.bootstrap} (pid {state.pid}); stop it with `toneflow broker stop`")
     return 0
 
