@@ -249,3 +249,16 @@ def test_the_documented_crashers_are_refused_before_the_writer(tmp_path):
         with pytest.raises(SchemaViolation):
             validate_event(kind, obj)
     assert datetime.now(UTC) < MAX_TS  # today's events are inside the bounds
+
+
+# -- found by the property tests (tests/test_property_agents.py) -------------------------------------
+
+@pytest.mark.parametrize("sig", ["\x80", "é" * 64, "\U0001f600", "\x00"])
+def test_a_non_ascii_served_sig_is_a_bad_signature_not_a_crash(sig):
+    """``hmac.compare_digest`` raises TypeError on a str with non-ASCII characters: a prompt whose
+    ``served_sig`` held one crashed the labeler, and again on every replay. Now it is relabelled."""
+    from streams.guard import needs_teacher_call
+
+    prompt = validate_event("prompt", {**PROMPT, "served_sig": sig, "served_edit": {"adjust": {"contrast": 10}},
+                                       "served_by": {"kind": "teacher", "model": "m", "version": "v", "variant": "A"}})
+    assert needs_teacher_call(prompt, b"k" * 32) is True
