@@ -262,3 +262,41 @@ def test_a_non_ascii_served_sig_is_a_bad_signature_not_a_crash(sig):
     prompt = validate_event("prompt", {**PROMPT, "served_sig": sig, "served_edit": {"adjust": {"contrast": 10}},
                                        "served_by": {"kind": "teacher", "model": "m", "version": "v", "variant": "A"}})
     assert needs_teacher_call(prompt, b"k" * 32) is True
+
+
+def test_an_accepted_example_from_the_largest_label_still_fits_its_sink():
+    """A label just under the record limit (a 65,200-character prompt) made an accepted example
+    over it, which the accepted sink skipped: neither a row nor a dead letter. Now a label's texts
+    are bounded (a prompt's length, ids), the long one is dead-lettered by the join, and the largest
+    label the contract allows, every text at its bound in the characters that grow most as JSON,
+    gives an accepted example that fits."""
+    from foundation.settings import Settings
+    from streams.codec import MAX_RECORD_BYTES, Raw, decode
+    from streams.join import Join
+
+    class Pipe:
+        settings = Settings(data_dir="unused")
+
+        def count(self, name, n=1):
+            pass
+
+    wide = "\x00" * 128
+    largest = {**LABEL, "event_id": wide, "project_id": wide, "user_id": wide, "prompt": "\x00" * 500,
+               "teacher": {"model": wide, "version": "\x00" * 256},
+               "served_by": {"kind": "teacher", "model": wide, "version": wide, "variant": wide},
+               "edit": {"adjust": {"contrast": -100, "exposure": -100}, "filter": {"name": "cine_BleachBypass"}},
+               "served_edit": {"selective_adjust": {c: {"hue": -100, "saturation": -100, "luminance": -100}
+                                                    for c in ("red", "orange", "yellow", "green", "cyan", "blue")}}}
+    export = {"event_id": wide, "project_id": wide, "user_id": wide, "ts": "2999-12-31T23:59:59Z",
+              "final_edit": largest["served_edit"]}
+    too_long = {**LABEL, "project_id": "p2", "prompt": "x" * 65_200}
+    raws = [Raw(TOPIC_LABELS, 0, 0, None, json.dumps(largest).encode()),
+            Raw(TOPIC_EXPORTS, 0, 1, None, json.dumps(export).encode()),
+            Raw(TOPIC_LABELS, 0, 2, None, json.dumps(too_long).encode())]
+    outputs, _ = Join(Pipe(), {}).step(raws, 1e6)  # type: ignore[arg-type]
+    by_topic = {topic: record for topic, _, record in outputs}
+    assert set(by_topic) == {TOPIC_ACCEPTED, TOPIC_DLQ}
+    assert by_topic[TOPIC_DLQ].source.offset == 2 and by_topic[TOPIC_DLQ].error_kind == "schema_violation"
+    wire = to_json_bytes(by_topic[TOPIC_ACCEPTED])
+    assert len(wire) <= MAX_RECORD_BYTES
+    assert decode(Raw(TOPIC_ACCEPTED, 0, 0, None, wire), AcceptedExample, "sink.accepted")[1] is None
