@@ -102,7 +102,11 @@ def _texts(b: dict[str, Any]) -> st.SearchStrategy[str]:
     short = st.text(_chars, min_size=lo, max_size=min(cap, 24))
     # A string exactly at its bound, of the characters that grow most when escaped.
     full = st.text(st.sampled_from(HOSTILE_CHARS), min_size=cap, max_size=cap) if cap >= lo else short
-    return st.one_of(short, short, full, st.text(_chars, min_size=lo, max_size=cap))
+    options = [short, short, full, st.text(_chars, min_size=lo, max_size=cap)]
+    if hi is None:  # a string the contract does not bound: one that brings its record to the record limit
+        options.append(st.builds(lambda c, n: c * n, st.sampled_from(["x", "é", "\x00"]),
+                                 st.integers(RECORD_LIMIT - 1500, RECORD_LIMIT - 300)))
+    return st.one_of(*options)
 
 
 def _timestamps(extra: Any) -> st.SearchStrategy[str]:

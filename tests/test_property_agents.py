@@ -194,7 +194,7 @@ def test_labeler_labels_or_dead_letters_every_prompt(labeling):
             assert topic == TOPIC_LABELS and isinstance(record, LabelEvent)
             seen["reused" if record.reused_served_edit else "teacher"] += 1
             assert record.source == raw.source
-            # the join and the labels sink read it back from the wire
+            # the join and the labels sink read it back from the wire (an oversized one included)
             back, bad = decode(Raw(TOPIC_LABELS, 0, 0, None, to_json_bytes(record)), LabelEvent, "join.decode")
             assert bad is None and back == record, bad
 
@@ -245,6 +245,7 @@ def test_join_step_accepts_or_dead_letters_every_record():
                 else:  # nothing downstream dead-letters the accepted topic: every example must be valid
                     assert topic == TOPIC_ACCEPTED
                     wire = to_json_bytes(record)
+                    assert len(wire) <= MAX_RECORD_BYTES, len(wire)  # its sink would skip it as oversize
                     assert AcceptedExample.model_validate_json(wire) == AcceptedExample.model_validate(record.model_dump())
             for _partition, key, value in writes:  # a restarted worker recovers the state from these
                 if value is not None:
