@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
-from schemas.events import TOPIC_EXPORTS, TOPIC_LABELS, TOPIC_PROMPTS, ExportEvent, LabelEvent, PromptEvent
+from schemas.edit import Edit
+from schemas.events import TOPIC_EXPORTS, TOPIC_LABELS, TOPIC_PROMPTS, ExportEvent, LabelEvent, PromptEvent, ServedBy
 
 # No example database in the repository or anywhere shared: every run starts from its own seed.
 FAST = settings(database=None, deadline=None,
@@ -44,6 +45,7 @@ FAST = settings(database=None, deadline=None,
                                        HealthCheck.filter_too_much])
 
 RECORD_LIMIT = 64 * 1024  # streams/codec.py MAX_RECORD_BYTES: an oversized record is built past it
+PRODUCIBLE = 4 * RECORD_LIMIT  # well under the broker's message limit (1 MB): larger values never reach a worker
 UNBOUNDED_TEXT = 300      # strings without a max_length: long enough to matter, short enough to be fast
 LIST_MAX = 12
 
@@ -102,9 +104,10 @@ def _texts(b: dict[str, Any]) -> st.SearchStrategy[str]:
     short = st.text(_chars, min_size=lo, max_size=min(cap, 24))
     # A string exactly at its bound, of the characters that grow most when escaped.
     full = st.text(st.sampled_from(HOSTILE_CHARS), min_size=cap, max_size=cap) if cap >= lo else short
-    options = [short, short, full, st.text(_chars, min_size=lo, max_size=cap)]
+    options = [short] * 12 + [full, full, st.text(_chars, min_size=lo, max_size=cap)]
     if hi is None:  # a string the contract does not bound: one that brings its record to the record limit
-        options.append(st.builds(lambda c, n: c * n, st.sampled_from(["x", "é", "\x00"]),
+        escaped = {"x": 1, "é": 2, "\x00": 6}  # bytes per character in a producer's JSON
+        options.append(st.builds(lambda c, n: c * (n // escaped[c]), st.sampled_from(list(escaped)),
                                  st.integers(RECORD_LIMIT - 1500, RECORD_LIMIT - 300)))
     return st.one_of(*options)
 
@@ -136,7 +139,10 @@ def values(annotation: Any, metadata: list[Any] | None = None, extra: Any = None
         extra_meta = [m for info in more if isinstance(info, FieldInfo) for m in info.metadata]
         return values(base, [*metadata, *extra_meta, *(m for m in more if not isinstance(m, FieldInfo))], extra)
     if origin in (typing.Union, types.UnionType):
-        return st.one_of(*(st.none() if a is type(None) else values(a, metadata, extra) for a in typing.get_args(annotation)))
+        # An optional field is often left out already (records); when present it is mostly a value.
+        present = [values(a, metadata, extra) for a in typing.get_args(annotation) if a is not type(None)]
+        return st.one_of(*present, *present, *present, st.none()) if len(present) < len(typing.get_args(annotation)) \
+            else st.one_of(*present)
     if origin is typing.Literal:
         return st.sampled_from(typing.get_args(annotation))
     if origin is list:
@@ -274,6 +280,11 @@ def topic_record(draw: st.DrawFn, topic: str) -> tuple[str, bytes | None, bytes 
             obj = {**obj, "project_id": draw(st.sampled_from(_PROJECTS))}
         if draw(st.booleans()):
             obj = {**obj, "event_id": draw(st.sampled_from(_EVENTS))}
+        if topic == TOPIC_PROMPTS and draw(st.integers(0, 3)) == 0:
+            # claims a teacher served it: the guard checks its signature, whatever text it holds
+            obj = {**obj, "served_by": draw(records(ServedBy)) | {"kind": "teacher"},
+                   "served_edit": draw(records(Edit)),
+                   "served_sig": draw(st.none() | values(str, [annotated_types.MinLen(1), annotated_types.MaxLen(128)]))}
         if draw(st.booleans()) and topic == TOPIC_EXPORTS:
             obj = {**obj, "ts": "2999-12-31T23:59:59.999999Z"}  # after every prompt: it accepts them all
         value: bytes | None = encode(obj, draw(st.booleans()))
@@ -282,6 +293,8 @@ def topic_record(draw: st.DrawFn, topic: str) -> tuple[str, bytes | None, bytes 
         value = draw(near_valid_bytes(model))
     else:
         value = draw(st.sampled_from(JUNK))
+    if value is not None and len(value) > PRODUCIBLE:  # still oversize for the worker, not refused by the broker
+        value = value[:PRODUCIBLE]
     if draw(st.integers(0, 9)) == 0:
         key = draw(st.sampled_from([None, b"", b"\xff\xfe", b"k" * 2000]))
     return topic, key, value
