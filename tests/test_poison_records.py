@@ -300,3 +300,21 @@ def test_an_accepted_example_from_the_largest_label_still_fits_its_sink():
     wire = to_json_bytes(by_topic[TOPIC_ACCEPTED])
     assert len(wire) <= MAX_RECORD_BYTES
     assert decode(Raw(TOPIC_ACCEPTED, 0, 0, None, wire), AcceptedExample, "sink.accepted")[1] is None
+
+
+def test_an_id_with_control_characters_cannot_forge_worker_log_lines(caplog, monkeypatch):
+    """The guard's warning wrote project and event ids as they came: an id holding a newline, an
+    ANSI escape or a bidi override wrote a forged line (or garbled the terminal) in the worker's log."""
+    import logging
+
+    from streams import guard
+
+    forged = "p\n[2026-12-01 00:00:00,000] [1] [ERROR] forged\x1b[2J\u202e"
+    prompt = validate_event("prompt", {**PROMPT, "project_id": forged, "served_edit": {"adjust": {"contrast": 10}},
+                                       "served_by": {"kind": "teacher", "model": "m", "version": "v", "variant": "A"}})
+    monkeypatch.setattr(guard, "UNVOUCHED", guard.Counter())  # the first unvouched prompt of a reason is logged
+    with caplog.at_level(logging.WARNING, logger="streams.guard"):
+        assert guard.needs_teacher_call(prompt, b"k" * 32) is True
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "\n" not in message and "\x1b" not in message and "\u202e" not in message
+    assert "forged" in message  # still named, escaped
