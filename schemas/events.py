@@ -159,9 +159,11 @@ class ExportEvent(_Record):
 
 
 class TeacherRef(BaseModel):
+    # Bounded, as is every text a label hands on to its accepted example: unbounded, a label just
+    # under the record limit made an accepted example over it, which its sink could only skip.
     model_config = ConfigDict(extra="forbid", frozen=True)
-    model: str
-    version: str
+    model: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    version: str = Field(min_length=1, max_length=2 * MAX_ID_CHARS, description="e.g. '<model>@<prompt version>'")
 
 
 class SourceRef(BaseModel):
@@ -179,7 +181,7 @@ class LabelEvent(_Record):
     event_id: str = Id
     project_id: str = Id
     user_id: str = Id
-    prompt: str
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS, description="the prompt's text (PromptEvent.prompt)")
     prompt_ts: Timestamp
     teacher: TeacherRef
     edit: Edit
@@ -209,7 +211,7 @@ class AcceptedExample(_Record):
     event_id: str = Id
     project_id: str = Id
     user_id: str = Id
-    prompt: str
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS)
     edit: Edit = Field(description="the training label: the user's final edit if any, else the teacher's")
     label_source: LabelSource
     teacher_edit: Edit

@@ -45,7 +45,9 @@ def vouched(key: bytes, event: PromptEvent) -> bool:
     if event.served_by is None or event.served_edit is None or not event.served_sig:
         return False
     expected = sign_served(key, event.prompt, event.served_by, event.served_edit)
-    return hmac.compare_digest(expected, event.served_sig)
+    # As bytes: compare_digest raises TypeError on a str with non-ASCII characters, and an app can
+    # send any text as served_sig (the contract keeps it valid Unicode, so it encodes).
+    return hmac.compare_digest(expected.encode("ascii"), event.served_sig.encode("utf-8"))
 
 
 def signing_key(settings: Settings) -> bytes:

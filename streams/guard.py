@@ -50,7 +50,8 @@ def needs_teacher_call(event: PromptEvent, key: bytes | None = None) -> bool:
     UNVOUCHED[reason] += 1
     n = UNVOUCHED[reason]
     if n in (1, 10, 100) or n % 1000 == 0:  # a whole fleet of unsigned producers must not flood the log
-        log.warning("prompt %s/%s says it was served by the teacher but is %s; relabelling it (%d so far); "
+        # %r: ids are app data; a newline or terminal escape in one must not forge or garble log lines
+        log.warning("prompt %r/%r says it was served by the teacher but is %s; relabelling it (%d so far); "
                     "a server on another data dir needs the worker's TONEFLOW_SERVE_SIGNING_KEY",
                     event.project_id, event.event_id, reason.replace("_", " "), n)
     return True

@@ -249,3 +249,72 @@ def test_the_documented_crashers_are_refused_before_the_writer(tmp_path):
         with pytest.raises(SchemaViolation):
             validate_event(kind, obj)
     assert datetime.now(UTC) < MAX_TS  # today's events are inside the bounds
+
+
+# -- found by the property tests (tests/test_property_agents.py) -------------------------------------
+
+@pytest.mark.parametrize("sig", ["\x80", "é" * 64, "\U0001f600", "\x00"])
+def test_a_non_ascii_served_sig_is_a_bad_signature_not_a_crash(sig):
+    """``hmac.compare_digest`` raises TypeError on a str with non-ASCII characters: a prompt whose
+    ``served_sig`` held one crashed the labeler, and again on every replay. Now it is relabelled."""
+    from streams.guard import needs_teacher_call
+
+    prompt = validate_event("prompt", {**PROMPT, "served_sig": sig, "served_edit": {"adjust": {"contrast": 10}},
+                                       "served_by": {"kind": "teacher", "model": "m", "version": "v", "variant": "A"}})
+    assert needs_teacher_call(prompt, b"k" * 32) is True
+
+
+def test_an_accepted_example_from_the_largest_label_still_fits_its_sink():
+    """A label just under the record limit (a 65,200-character prompt) made an accepted example
+    over it, which the accepted sink skipped: neither a row nor a dead letter. Now a label's texts
+    are bounded (a prompt's length, ids), the long one is dead-lettered by the join, and the largest
+    label the contract allows, every text at its bound in the characters that grow most as JSON,
+    gives an accepted example that fits."""
+    from foundation.settings import Settings
+    from streams.codec import MAX_RECORD_BYTES, Raw, decode
+    from streams.join import Join
+
+    class Pipe:
+        settings = Settings(data_dir="unused")
+
+        def count(self, name, n=1):
+            pass
+
+    wide = "\x00" * 128
+    largest = {**LABEL, "event_id": wide, "project_id": wide, "user_id": wide, "prompt": "\x00" * 500,
+               "teacher": {"model": wide, "version": "\x00" * 256},
+               "served_by": {"kind": "teacher", "model": wide, "version": wide, "variant": wide},
+               "edit": {"adjust": {"contrast": -100, "exposure": -100}, "filter": {"name": "cine_BleachBypass"}},
+               "served_edit": {"selective_adjust": {c: {"hue": -100, "saturation": -100, "luminance": -100}
+                                                    for c in ("red", "orange", "yellow", "green", "cyan", "blue")}}}
+    export = {"event_id": wide, "project_id": wide, "user_id": wide, "ts": "2999-12-31T23:59:59Z",
+              "final_edit": largest["served_edit"]}
+    too_long = {**LABEL, "project_id": "p2", "prompt": "x" * 65_200}
+    raws = [Raw(TOPIC_LABELS, 0, 0, None, json.dumps(largest).encode()),
+            Raw(TOPIC_EXPORTS, 0, 1, None, json.dumps(export).encode()),
+            Raw(TOPIC_LABELS, 0, 2, None, json.dumps(too_long).encode())]
+    outputs, _ = Join(Pipe(), {}).step(raws, 1e6)  # type: ignore[arg-type]
+    by_topic = {topic: record for topic, _, record in outputs}
+    assert set(by_topic) == {TOPIC_ACCEPTED, TOPIC_DLQ}
+    assert by_topic[TOPIC_DLQ].source.offset == 2 and by_topic[TOPIC_DLQ].error_kind == "schema_violation"
+    wire = to_json_bytes(by_topic[TOPIC_ACCEPTED])
+    assert len(wire) <= MAX_RECORD_BYTES
+    assert decode(Raw(TOPIC_ACCEPTED, 0, 0, None, wire), AcceptedExample, "sink.accepted")[1] is None
+
+
+def test_an_id_with_control_characters_cannot_forge_worker_log_lines(caplog, monkeypatch):
+    """The guard's warning wrote project and event ids as they came: an id holding a newline, an
+    ANSI escape or a bidi override wrote a forged line (or garbled the terminal) in the worker's log."""
+    import logging
+
+    from streams import guard
+
+    forged = "p\n[2026-12-01 00:00:00,000] [1] [ERROR] forged\x1b[2J\u202e"
+    prompt = validate_event("prompt", {**PROMPT, "project_id": forged, "served_edit": {"adjust": {"contrast": 10}},
+                                       "served_by": {"kind": "teacher", "model": "m", "version": "v", "variant": "A"}})
+    monkeypatch.setattr(guard, "UNVOUCHED", guard.Counter())  # the first unvouched prompt of a reason is logged
+    with caplog.at_level(logging.WARNING, logger="streams.guard"):
+        assert guard.needs_teacher_call(prompt, b"k" * 32) is True
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "\n" not in message and "\x1b" not in message and "\u202e" not in message
+    assert "forged" in message  # still named, escaped
