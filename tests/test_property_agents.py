@@ -276,7 +276,7 @@ def test_sink_writes_a_row_for_every_record_that_decodes(topic, tmp_path_factory
 
     written: list[int] = []
 
-    @hsettings(FAST, max_examples=25)
+    @hsettings(FAST, max_examples=40)
     @given(batch=st.lists(st.tuples(values, _keys, st.integers(0, 2)), min_size=4, max_size=12), first=_offsets)
     def check(batch, first):
         settings = Settings(data_dir=tmp_path_factory.mktemp("wh"))
