@@ -81,9 +81,11 @@ def test_a_worker_restarted_against_a_recreated_broker_does_not_hang(tmp_path):
         send(settings, second, progress=False)
         wait_for(lambda: accepted(set(second.expected_accepted)), 180, "the worker on the re-created broker")
         assert worker.poll() is None, log.read_text()[-3000:]
-        # Not checked: the first traffic's rows. The re-created log starts again at offset 0 and sink
-        # file names are derived from offsets, so some of its files are overwritten (docs/reliability.md
-        # §9, "a re-created log").
+        # The re-created log starts again at offset 0: the second traffic's batches have the first's
+        # offsets and must not replace their files (docs/reliability.md §9, "a re-created log").
+        both = set(first.expected_accepted) | set(second.expected_accepted)
+        assert len(both) == len(first.expected_accepted) + len(second.expected_accepted)
+        assert accepted(both), "the first traffic's accepted examples were lost when the log was re-created"
         assert check_health(settings).ok, check_health(settings).message
     finally:
         stop(worker)

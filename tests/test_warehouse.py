@@ -1,6 +1,7 @@
 """Real Parquet files, real DuckDB: idempotent writes, de-duplicated views, the A/B and spend views."""
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,15 @@ def _write_prompts(wh, events, first_offset=0, partition=0):
                        first_offset=first_offset, last_offset=first_offset + len(rows) - 1)
 
 
+def test_a_re_created_log_does_not_overwrite_the_old_logs_batches(wh):
+    # A broker that lost its log hands out offsets from 0 again: the new records' batch has the old
+    # batch's offsets, and must land beside it, not over it (docs/reliability.md §9).
+    [old] = _write_prompts(wh, [_prompt(i) for i in range(10)])
+    [new] = _write_prompts(wh, [_prompt(i) for i in range(100, 110)])
+    assert old != new and old.exists() and new.exists()
+    assert connect(wh).execute("SELECT count(DISTINCT event_id) FROM prompts").fetchone()[0] == 20
+
+
 def test_empty_warehouse_has_typed_empty_views(wh):
     con = connect(wh)
     for view in ("prompts", "exports", "labels", "accepted_examples", "dlq", "training_runs", "model_evals",
@@ -48,7 +58,8 @@ def test_empty_warehouse_has_typed_empty_views(wh):
 def test_rewriting_a_batch_replaces_it_and_views_dedupe_across_batches(wh):
     events = [_prompt(i) for i in range(10)]
     [path] = _write_prompts(wh, events)
-    assert path.name == "toneflow.prompts-p0000-0000000000000000000-0000000000000000009.parquet"
+    assert re.fullmatch(r"toneflow\.prompts-p0000-0000000000000000000-0000000000000000009-[0-9a-f]{16}\.parquet",
+                        path.name), path.name
     assert "date=2026-11-25" in str(path)
     _write_prompts(wh, events)  # the same batch again (a replay): same file name, replaced
     assert len(data_files(wh, "prompts")) == 1

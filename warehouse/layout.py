@@ -2,9 +2,12 @@
 
     <data_dir>/warehouse/<table>/date=YYYY-MM-DD/<name>.parquet
 
-Stream batches are named after their source: ``<topic>-p<partition>-<first>-<last>`` with
-zero-padded offsets, so re-writing the same batch after a crash replaces the file instead of adding
-a duplicate. Other writers (the trainer) name files by a unique key. Temporary files start with
+Stream batches are named after their source: ``<topic>-p<partition>-<first>-<last>-<fingerprint>``
+with zero-padded offsets, so re-writing the same batch after a crash replaces the file instead of
+adding a duplicate. The fingerprint (a hash of the batch's first and last rows, ``writer.py``) keeps
+a *re-created* log apart: a broker that lost its log (the embedded one on restart, a deleted and
+re-created topic) hands out offsets from 0 again, and without it the new records' batches would
+replace the old records' files. Other writers (the trainer) name files by a unique key. Temporary files start with
 ``.tmp-`` and are ignored by every reader.
 """
 
@@ -32,8 +35,8 @@ def partition_dir(settings: Settings, table: str, date: str) -> Path:
     return table_dir(settings, table) / f"date={date}"
 
 
-def batch_name(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
-    return f"{safe(topic)}-p{partition:04d}-{first_offset:019d}-{last_offset:019d}.parquet"
+def batch_name(topic: str, partition: int, first_offset: int, last_offset: int, fingerprint: str) -> str:
+    return f"{safe(topic)}-p{partition:04d}-{first_offset:019d}-{last_offset:019d}-{safe(fingerprint)}.parquet"
 
 
 def key_name(key: str) -> str:

@@ -2,13 +2,14 @@
 
 Guarantee: a reader sees either no file or the whole file under its final name. Each write goes
 to a ``.tmp-`` file in the same directory, is fsynced, then renamed over the final name and the
-directory fsynced. Writing the same batch (same name) again replaces the file, so replays after a
-crash never add rows; a replay cut into different batches can leave duplicate rows across files,
+directory fsynced. Writing the same batch (same offsets, same records) again replaces the file, so
+replays after a crash never add rows; a replay cut into different batches can leave duplicate rows across files,
 which the catalogue's views remove by key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections import defaultdict
@@ -83,16 +84,31 @@ def _to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+def batch_fingerprint(rows: list[dict[str, Any]]) -> str:
+    """A hash of the first and last rows, leaving out when the sink read them (``ingested_at``).
+
+    A replay reads the same records at the same offsets, so it gets the same fingerprint; records
+    of a re-created log at the same offsets get another (``warehouse/layout.py``). Two rows, not
+    all of them: it runs once per batch on the sink's hot path.
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    for row in (rows[0], rows[-1]) if rows else ():
+        digest.update(repr(sorted((k, v) for k, v in row.items() if k != "ingested_at")).encode("utf-8", "replace"))
+    return digest.hexdigest()
+
+
 def write_batch(settings: Settings, table: str, rows: Iterable[dict[str, Any]], *, topic: str, partition: int,
                 first_offset: int, last_offset: int, date_field: str = "ts") -> list[Path]:
     """Write one consumed batch of a stream table, split into Hive date partitions by ``date_field``.
 
-    The file name is derived from (topic, partition, first_offset, last_offset): idempotent.
+    The file name is derived from (topic, partition, first_offset, last_offset) and the batch's
+    fingerprint: a replay replaces its files, a re-created log's batch does not.
     """
+    rows = list(rows)
     by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_day[_day(row.get(date_field))].append(row)
-    name = batch_name(topic, partition, first_offset, last_offset)
+    name = batch_name(topic, partition, first_offset, last_offset, batch_fingerprint(rows))
     return [write_table(_to_table(table, day_rows), partition_dir(settings, table, day) / name)
             for day, day_rows in sorted(by_day.items())]
 
