@@ -10,13 +10,14 @@ embedded broker:
     (no decoding, no processing); the clock starts at its first record;
   * pipeline: the plan is produced, then `toneflow worker` starts; the clock runs from its first
     Parquet write until every expected accepted example is in the warehouse (decode, label reuse,
-    join with its changelog, five sinks, commits), so worker start-up is excluded.
+    join with its changelog, every record landed in its table, commits), so worker start-up is
+    excluded.
 Prints each run, the medians, the pipeline/bare ratio, the worker's CPU seconds over the window
 (events per CPU-second is what a worker does with a core of its own; the machine may be shared,
 see the load average printed), and a profile summary from the worker's own per-batch timers
-(``Pipeline.add_time``): decode+state (CPU), produce and wait for acks, sink (decode, rows,
-Parquet, fsync, in a thread), labeler; the rest of the wall time is waiting (for records,
-batches to fill, the event loop).
+(``Pipeline.add_time``, wall time per stage; the three stages overlap in one process): decode and
+state (CPU), produce and wait for acks, landing rows in Parquet (rows, Parquet, fsync, in a
+thread), and waiting for records (``consume``).
 """
 
 from __future__ import annotations
@@ -42,9 +43,13 @@ from tests.streams_harness import count, start_worker, stop, wait_for  # noqa: E
 from warehouse.layout import data_files  # noqa: E402
 
 RAW_TOPIC = "bench.raw"
-STAGES = (("join: decode + state", "join_state_us"), ("join: produce + wait for acks", "join_produce_us"),
-          ("labeler: decode + reuse", "labeler_decode_us"), ("labeler: produce + wait", "labeler_produce_us"),
-          ("sinks: decode, rows, Parquet (thread)", "sink_us"))
+STAGES = (("labeler: decode + label reuse (CPU)", "labeler_decode_us"),
+          ("labeler: produce + wait for acks", "labeler_produce_us"),
+          ("join: decode + state (CPU)", "join_state_us"),
+          ("join: produce outputs + changelog, wait for acks", "join_produce_us"),
+          ("sink stage: decode accepted + DLQ (CPU)", "sink_decode_us"),
+          ("every stage: rows + Parquet + fsync (thread)", "sink_us"),
+          ("every stage: waiting for records (consume)", "consume_us"))
 
 
 def bare_consume(settings: Settings, plan: Plan, n: int) -> float:
@@ -141,7 +146,7 @@ def main() -> int:
     print(f"| toneflow worker, per worker CPU-second | {per_cpu:,.0f} | {per_cpu / bare:.4f} |")
     mid = sorted(pipes, key=lambda p: p["rate"])[len(pipes) // 2]
     print(f"\nwhere the median run's worker time went ({mid['wall']:.1f} s wall, {mid['cpu']:.1f} s CPU; timers "
-          "are wall time per batch and overlap, since agents share one event loop):\n")
+          "are wall time per batch, summed over the three stages, which overlap in one process):\n")
     print("| stage | seconds | µs per event |")
     print("|---|---|---|")
     for name, key in STAGES:

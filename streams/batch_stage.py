@@ -249,7 +249,7 @@ class Stage:
         self.offsets.forget(self.assigned - new)
         self.assigned = new
         self._paused = False
-        log.info("%s: assigned %d partitions (%d new)", self.name, len(new), len(added))
+        log.warning("%s: assigned %d partitions (%d new)", self.name, len(new), len(added))
         self.pipe.count(f"{self.name}_rebalances")
         self.on_assign(added, kept)
 
@@ -314,7 +314,9 @@ class Stage:
         try:
             while not self.stopping:
                 self.check()
+                waited = time.perf_counter()
                 raws = await self._call(self._consume)
+                self.pipe.add_time("consume", waited)
                 if not raws:
                     continue
                 self.offsets.track(raws)
