@@ -49,7 +49,7 @@ def test_workers_split_partitions_and_survive_a_join_and_a_kill(twelve_partition
     expected = set(plan.expected_accepted)
     logs = {name: tmp_path / f"worker-{name}.log" for name in ("a", "b", "c")}
     workers = {"a": start_worker(settings, logs["a"]), "b": start_worker(settings, logs["b"])}
-    sender = threading.Thread(target=send, args=(settings, plan), kwargs={"rate": 80.0, "progress": False})
+    sender = threading.Thread(target=send, args=(settings, plan), kwargs={"rate": 40.0, "progress": False})
     sender.start()
     try:
         wait_for(lambda: count(settings, "SELECT count(*) FROM prompts") >= 200, 240, "200 prompts in the warehouse")
@@ -59,9 +59,13 @@ def test_workers_split_partitions_and_survive_a_join_and_a_kill(twelve_partition
         workers["c"] = start_worker(settings, logs["c"])  # a third joins mid-stream
         wait_for(lambda: bool(_assigned(logs["c"], "join")) and _assigned(logs["c"], "join")[-1] > 0, 120,
                  "the third worker's join to take partitions")
-        wait_for(lambda: count(settings, "SELECT count(*) FROM prompts") >= 500, 240, "500 prompts in the warehouse")
+        wait_for(lambda: count(settings, "SELECT count(*) FROM prompts") >= 400, 240, "400 prompts in the warehouse")
         workers["a"].kill()  # one dies mid-stream, with whatever it had in flight
         workers["a"].wait(10)
+        assert sender.is_alive(), "the stream ended before the kill: send more slowly"
+        # The survivors take over the dead worker's partitions once its session times out.
+        wait_for(lambda: _assigned(logs["b"], "join")[-1] + _assigned(logs["c"], "join")[-1] == 2 * PARTITIONS, 120,
+                 "workers b and c to own every join partition (labels and exports)")
         sender.join(120)
         wait_for(lambda: count(settings, "SELECT count(*) FROM accepted_examples") >= len(expected), 300,
                  "every expected accepted example")
@@ -75,5 +79,3 @@ def test_workers_split_partitions_and_survive_a_join_and_a_kill(twelve_partition
     accepted = [r[0] for r in con.execute("SELECT event_id FROM accepted_examples").fetchall()]
     assert set(accepted) == expected and len(accepted) == len(expected)
     assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM labels").fetchone() == (900, 900)
-    # The survivors took over the dead worker's partitions: after the kill, b and c own all 12.
-    assert _assigned(logs["b"], "join")[-1] + _assigned(logs["c"], "join")[-1] == 2 * PARTITIONS  # labels + exports
