@@ -43,6 +43,10 @@ from tests.streams_harness import count, start_worker, stop, wait_for  # noqa: E
 from warehouse.layout import data_files  # noqa: E402
 
 RAW_TOPIC = "bench.raw"
+# The simulator signs the teacher-served edits it plans, and the worker reuses a served edit only
+# when that signature checks out (streams/guard.py). Both use this key: with the key file of each
+# data dir instead, every prompt was relabelled by the teacher (one call per prompt).
+SIGNING_KEY = "bench-pipeline-signing-key"
 STAGES = (("labeler: decode + label reuse (CPU)", "labeler_decode_us"),
           ("labeler: produce + wait for acks", "labeler_produce_us"),
           ("join: decode + state (CPU)", "join_state_us"),
@@ -105,7 +109,11 @@ def pipeline(settings: Settings, plan: Plan, log: Path) -> dict[str, float]:
                  "every accepted example", poll=0.5)
         wall, cpu = time.perf_counter() - started, cpu_seconds(worker.pid) - cpu0
         time.sleep(5.5)  # one more progress line (every 5 s) with the final counters
-        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, **last_stats(log)}
+        stats = last_stats(log)
+        if stats.get("teacher_calls", 0) > len(plan.wire) // 10:
+            print(f"warning: {stats['teacher_calls']} teacher calls: served edits were not reused "
+                  "(signing key mismatch?)", file=sys.stderr)
+        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, **stats}
     finally:
         stop(worker)
 
@@ -117,9 +125,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     planned = time.perf_counter()
-    plan = plan_traffic(Settings(data_dir=Path(tempfile.mkdtemp(prefix="toneflow-bench-plan-"))), args.projects, seed=0)
+    os.environ["TONEFLOW_SERVE_SIGNING_KEY"] = SIGNING_KEY  # the workers inherit it
+    plan = plan_traffic(Settings(data_dir=Path(tempfile.mkdtemp(prefix="toneflow-bench-plan-")),
+                                 serve_signing_key=SIGNING_KEY), args.projects, seed=0)
     print(f"plan: {len(plan.wire)} events, {len(plan.expected_accepted)} expected accepted "
-          f"(planned in {time.perf_counter() - planned:.0f} s)")
+          f"(planned in {time.perf_counter() - planned:.0f} s)", flush=True)
     bares, pipes = [], []
     for run in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="toneflow-bench-"))
@@ -132,7 +142,7 @@ def main() -> int:
             p = pipes[-1]
             print(f"run {run + 1}: bare {bares[-1]:,.0f} rec/s ({args.raw_records:,} records); pipeline "
                   f"{p['rate']:,.0f} ev/s ({len(plan.wire):,} events in {p['wall']:.1f} s, worker CPU "
-                  f"{p['cpu']:.1f} s = {len(plan.wire) / max(p['cpu'], 1e-9):,.0f} ev/CPU-s)")
+                  f"{p['cpu']:.1f} s = {len(plan.wire) / max(p['cpu'], 1e-9):,.0f} ev/CPU-s)", flush=True)
         finally:
             broker.stop(own)
     bare, pipe = statistics.median(bares), statistics.median(p["rate"] for p in pipes)

@@ -35,7 +35,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from foundation.failpoints import failpoint
-from schemas.events import TOPIC_DLQ, TOPIC_LABELS, TOPIC_PROMPTS, LabelEvent, PromptEvent, TeacherRef
+from schemas.events import (
+    SCHEMA_VERSION,
+    TOPIC_DLQ,
+    TOPIC_LABELS,
+    TOPIC_PROMPTS,
+    LabelEvent,
+    PromptEvent,
+    TeacherRef,
+    utcnow,
+)
 from schemas.trust import signing_key
 from streams.batch_stage import Outbox, Stage, timed
 from streams.codec import Raw, dead_letter, decode
@@ -58,11 +67,13 @@ def reused_label(prompt: PromptEvent, raw: Raw) -> LabelEvent:
     assert served is not None and prompt.served_edit is not None
     # model_construct: every field comes from the prompt, validated when it was decoded (or is a
     # constant within its bounds); validating them again was a quarter of the labeler's time.
+    # Fields with a default_factory are passed: for each one it fills in, pydantic inspects the
+    # factory's signature, which cost more than the validation it saves.
     return LabelEvent.model_construct(
         event_id=prompt.event_id, project_id=prompt.project_id, user_id=prompt.user_id, prompt=prompt.prompt,
         prompt_ts=prompt.ts, teacher=TeacherRef(model=served.model, version=served.version),
         edit=prompt.served_edit, latency_ms=0.0, reused_served_edit=True, served_by=served,
-        served_edit=prompt.served_edit, source=raw.source,
+        served_edit=prompt.served_edit, source=raw.source, repairs=[], ts=utcnow(), schema_version=SCHEMA_VERSION,
     )
 
 

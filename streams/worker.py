@@ -11,6 +11,7 @@ is replayed by the restart.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Any
@@ -101,4 +102,12 @@ def run(settings: Settings, *, loglevel: str = "warning", teacher: Any = None) -
     removed = remove_stale_temp_files(warehouse_root(settings))
     if removed:
         log.warning("removed %d temp files left by a crashed writer", removed)
-    asyncio.run(serve(build(settings, teacher=teacher)))
+    worker = build(settings, teacher=teacher)
+    # The worker allocates a few objects per record and keeps the join's state for hours: with
+    # the default thresholds (a collection every 700 allocations) the collector re-scanned that
+    # state over and over, ~a third of the CPU per event (benchmarks/bench_pipeline.py). What
+    # start-up loaded (teacher, encoder) is frozen out of collections; young collections run
+    # every 50,000 allocations.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    asyncio.run(serve(worker))
