@@ -10,13 +10,14 @@ embedded broker:
     (no decoding, no processing); the clock starts at its first record;
   * pipeline: the plan is produced, then `toneflow worker` starts; the clock runs from its first
     Parquet write until every expected accepted example is in the warehouse (decode, label reuse,
-    join with its changelog, five sinks, commits), so worker start-up is excluded.
+    join with its changelog, every record landed in its table, commits), so worker start-up is
+    excluded.
 Prints each run, the medians, the pipeline/bare ratio, the worker's CPU seconds over the window
 (events per CPU-second is what a worker does with a core of its own; the machine may be shared,
 see the load average printed), and a profile summary from the worker's own per-batch timers
-(``Pipeline.add_time``): decode+state (CPU), produce and wait for acks, sink (decode, rows,
-Parquet, fsync, in a thread), labeler; the rest of the wall time is waiting (for records,
-batches to fill, the event loop).
+(``Pipeline.add_time``, wall time per stage; the three stages overlap in one process): decode and
+state (CPU), produce and wait for acks, landing rows in Parquet (rows, Parquet, fsync, in a
+thread), and waiting for records (``consume``).
 """
 
 from __future__ import annotations
@@ -42,9 +43,17 @@ from tests.streams_harness import count, start_worker, stop, wait_for  # noqa: E
 from warehouse.layout import data_files  # noqa: E402
 
 RAW_TOPIC = "bench.raw"
-STAGES = (("join: decode + state", "join_state_us"), ("join: produce + wait for acks", "join_produce_us"),
-          ("labeler: decode + reuse", "labeler_decode_us"), ("labeler: produce + wait", "labeler_produce_us"),
-          ("sinks: decode, rows, Parquet (thread)", "sink_us"))
+# The simulator signs the teacher-served edits it plans, and the worker reuses a served edit only
+# when that signature checks out (streams/guard.py). Both use this key: with the key file of each
+# data dir instead, every prompt was relabelled by the teacher (one call per prompt).
+SIGNING_KEY = "bench-pipeline-signing-key"
+STAGES = (("labeler: decode + label reuse (CPU)", "labeler_decode_us"),
+          ("labeler: produce + wait for acks", "labeler_produce_us"),
+          ("join: decode + state (CPU)", "join_state_us"),
+          ("join: produce outputs + changelog, wait for acks", "join_produce_us"),
+          ("sink stage: decode accepted + DLQ (CPU)", "sink_decode_us"),
+          ("every stage: rows + Parquet + fsync (thread)", "sink_us"),
+          ("every stage: waiting for records (consume)", "consume_us"))
 
 
 def bare_consume(settings: Settings, plan: Plan, n: int) -> float:
@@ -100,7 +109,11 @@ def pipeline(settings: Settings, plan: Plan, log: Path) -> dict[str, float]:
                  "every accepted example", poll=0.5)
         wall, cpu = time.perf_counter() - started, cpu_seconds(worker.pid) - cpu0
         time.sleep(5.5)  # one more progress line (every 5 s) with the final counters
-        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, **last_stats(log)}
+        stats = last_stats(log)
+        if stats.get("teacher_calls", 0) > len(plan.wire) // 10:
+            print(f"warning: {stats['teacher_calls']} teacher calls: served edits were not reused "
+                  "(signing key mismatch?)", file=sys.stderr)
+        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, **stats}
     finally:
         stop(worker)
 
@@ -112,9 +125,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     planned = time.perf_counter()
-    plan = plan_traffic(Settings(data_dir=Path(tempfile.mkdtemp(prefix="toneflow-bench-plan-"))), args.projects, seed=0)
+    os.environ["TONEFLOW_SERVE_SIGNING_KEY"] = SIGNING_KEY  # the workers inherit it
+    plan = plan_traffic(Settings(data_dir=Path(tempfile.mkdtemp(prefix="toneflow-bench-plan-")),
+                                 serve_signing_key=SIGNING_KEY), args.projects, seed=0)
     print(f"plan: {len(plan.wire)} events, {len(plan.expected_accepted)} expected accepted "
-          f"(planned in {time.perf_counter() - planned:.0f} s)")
+          f"(planned in {time.perf_counter() - planned:.0f} s)", flush=True)
     bares, pipes = [], []
     for run in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="toneflow-bench-"))
@@ -127,7 +142,7 @@ def main() -> int:
             p = pipes[-1]
             print(f"run {run + 1}: bare {bares[-1]:,.0f} rec/s ({args.raw_records:,} records); pipeline "
                   f"{p['rate']:,.0f} ev/s ({len(plan.wire):,} events in {p['wall']:.1f} s, worker CPU "
-                  f"{p['cpu']:.1f} s = {len(plan.wire) / max(p['cpu'], 1e-9):,.0f} ev/CPU-s)")
+                  f"{p['cpu']:.1f} s = {len(plan.wire) / max(p['cpu'], 1e-9):,.0f} ev/CPU-s)", flush=True)
         finally:
             broker.stop(own)
     bare, pipe = statistics.median(bares), statistics.median(p["rate"] for p in pipes)
@@ -141,7 +156,7 @@ def main() -> int:
     print(f"| toneflow worker, per worker CPU-second | {per_cpu:,.0f} | {per_cpu / bare:.4f} |")
     mid = sorted(pipes, key=lambda p: p["rate"])[len(pipes) // 2]
     print(f"\nwhere the median run's worker time went ({mid['wall']:.1f} s wall, {mid['cpu']:.1f} s CPU; timers "
-          "are wall time per batch and overlap, since agents share one event loop):\n")
+          "are wall time per batch, summed over the three stages, which overlap in one process):\n")
     print("| stage | seconds | µs per event |")
     print("|---|---|---|")
     for name, key in STAGES:

@@ -17,10 +17,10 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",                 # an acked write survives as long as one in-sync replica does
     "enable.idempotence": True,    # the broker drops producer retries of the same record
     "linger.ms": 5,                # small batches without adding visible latency
-    # No compression: the Faust worker reads with aiokafka, which can only decompress codecs whose
-    # Python libraries are installed (lz4 is not), and these JSON records are small.
+    # No compression: these JSON records are small, and a worker of an older release (Faust on
+    # aiokafka) could only decompress codecs whose Python libraries are installed (lz4 is not).
     "compression.type": "none",
-    # Java-compatible key hashing, as aiokafka (Faust) uses: prompts, exports and labels of one
+    # Java-compatible key hashing, as the Java clients use: prompts, exports and labels of one
     # project_id must land in the same partition number for the join to be co-partitioned.
     "partitioner": "murmur2_random",
 }
@@ -80,7 +80,7 @@ def create_topics(settings: Settings, topics: tuple[str, ...] | list[str], *, pa
     """Create any of ``topics`` that do not exist yet; returns the ones created.
 
     Every topic is created explicitly: Tansu auto-creates unknown topics with its own partition
-    count, which makes Faust tables fail with PartitionsMismatch.
+    count, which would split a project's records and the join's changelog across partition numbers.
     """
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic

@@ -1,7 +1,8 @@
-"""The stream pipeline: the app-facing producer SDK, the Faust agents, and the traffic simulator.
+"""The stream pipeline: the app-facing producer SDK, the batched stages, and the traffic simulator.
 
 App teams use ``EventProducer`` (Python) or the JSON Schemas in ``schemas/json/`` (other
-languages). ``toneflow worker`` runs the agents: labeler → join → sinks, plus the retrain trigger.
+languages). ``toneflow worker`` runs the stages (``streams/batch_stage.py``): labeler → join →
+sink, plus the retrain trigger.
 """
 
 from streams.producer import DeliveryError, EventProducer

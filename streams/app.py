@@ -1,27 +1,44 @@
-"""The worker's app with every agent registered: labeler, join, sinks, retrain trigger.
+"""The worker's parts, built once: the producer, the three batched stages, the retrain trigger.
 
-The agents depend on ``streams/pipeline.py`` (the app and what they share), never on this module, so
-the wiring runs one way.
+Stages (``streams/batch_stage.py``), each its own consumer group on the broker:
+
+| stage | group | consumes | lands in the warehouse | produces |
+|---|---|---|---|---|
+| labeler | ``toneflow-labeler`` | prompts | prompts | labels, DLQ |
+| join | ``toneflow-join`` | labels, exports | labels, exports | accepted, DLQ, changelog |
+| sink | ``toneflow-sink`` | accepted, DLQ | accepted_examples, dlq | — |
+
+Each stage lands the records it consumed from the events it decoded (decode once per record).
+The stages depend on ``streams/pipeline.py`` (what they share), never on this module, so the
+wiring runs one way.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from foundation.settings import Settings
-from schemas.events import TOPIC_ACCEPTED, TOPIC_DLQ, TOPIC_EXPORTS, TOPIC_LABELS, TOPIC_PROMPTS, TOPIC_RETRAIN
-from streams import join, labeler, sink, trigger
-from streams.pipeline import Pipeline, make_faust_app, raw_topic
+from streams.batch_stage import Outbox, Stage
+from streams.join import JoinStage
+from streams.labeler import LabelerStage
+from streams.pipeline import Pipeline
+from streams.sink import SinkStage
 
 
-def build(settings: Settings, *, teacher: Any = None) -> Pipeline:
-    """The app with all agents registered. ``teacher`` defaults to the configured one."""
-    app = make_faust_app(settings)
-    pipe = Pipeline(settings=settings, app=app, teacher=teacher)
-    for name in (TOPIC_PROMPTS, TOPIC_EXPORTS, TOPIC_LABELS, TOPIC_ACCEPTED, TOPIC_RETRAIN, TOPIC_DLQ):
-        pipe.topics[name] = raw_topic(app, name)
-    labeler.register(pipe)
-    join.register(pipe)
-    sink.register(pipe)
-    trigger.register(pipe)
-    return pipe
+@dataclass
+class Worker:
+    pipe: Pipeline
+    stages: list[Stage]
+
+    @property
+    def group_ids(self) -> list[str]:
+        return [s.group_id for s in self.stages]
+
+
+def build(settings: Settings, *, teacher: Any = None) -> Worker:
+    """Every stage, sharing one producer. ``teacher`` defaults to the configured one."""
+    pipe = Pipeline(settings=settings, teacher=teacher)
+    pipe.outbox = Outbox(settings, pipe)
+    stages: list[Stage] = [LabelerStage(pipe, pipe.outbox), JoinStage(pipe, pipe.outbox), SinkStage(pipe, pipe.outbox)]
+    return Worker(pipe, stages)

@@ -11,10 +11,12 @@ from foundation.settings import get_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    worker = add_command(sub, "worker", "run the stream agents (labeler, join, sinks, retrain trigger)",
-                         "Run the Faust worker: prompts are labelled by the teacher (TONEFLOW_TEACHER), joined\n"
-                         "with exports into accepted examples, and every topic is sunk to Parquet under\n"
-                         "<data_dir>/warehouse. Stops on Ctrl-C/SIGTERM; resumes from committed offsets.\n"
+    worker = add_command(sub, "worker", "run the stream stages (labeler, join, sink, retrain trigger)",
+                         "Run the stream worker: prompts are labelled by the teacher (TONEFLOW_TEACHER), joined\n"
+                         "with exports into accepted examples, and every topic lands in Parquet under\n"
+                         "<data_dir>/warehouse. Stops on Ctrl-C/SIGTERM; resumes from committed offsets\n"
+                         "(consumer groups toneflow-labeler, toneflow-join, toneflow-sink). Start more\n"
+                         "workers with the same settings to split the partitions among them.\n"
                          "Needs a broker: `toneflow broker start` or TONEFLOW_KAFKA_BOOTSTRAP.\n\n"
                          "Liveness: a watchdog compares the worker's committed offsets with each partition's end\n"
                          "every few seconds and writes <data_dir>/worker/status.json. A partition with records\n"

@@ -1,7 +1,7 @@
 """Decoding raw Kafka records into events, with errors as a second output.
 
-Faust acks and skips records it cannot decode (docs/reliability.md §2.3), so every toneflow topic is
-consumed as raw bytes and decoded here: a record either becomes an event or a ``DlqRecord`` that
+Every toneflow topic is consumed as raw bytes and decoded here, once per record
+(docs/reliability.md §2.3): a record either becomes an event or a ``DlqRecord`` that
 names its topic/partition/offset, the stage and the reason. Nothing raises on bad data.
 """
 
@@ -41,12 +41,6 @@ class Raw(NamedTuple):
     @property
     def where(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-def raw_of(event: Any) -> Raw:
-    """The record behind a Faust event, as it came off the log."""
-    m = event.message
-    return Raw(m.topic, m.partition, m.offset, m.key, m.value)
 
 
 def _text(value: str) -> str:

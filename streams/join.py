@@ -1,9 +1,12 @@
-"""The join agent: labels × exports by project_id → ``toneflow.accepted``.
+"""The join stage: labels × exports by project_id → ``toneflow.accepted`` (group ``toneflow-join``).
 
-State lives in a Faust table (changelog-backed, so it survives restarts) keyed by project_id; each
-value is a ``JoinState`` (``streams/join_state.py``). Labels and exports are co-partitioned (same
-key, same partition count, Java-compatible hashing in every producer), so one project's state lives
-in one partition.
+State is one ``JoinState`` per project_id (``streams/join_state.py``), in memory, backed by the
+changelog topic (``streams/changelog.py``). Labels and exports are co-partitioned (same key, same
+partition count, Java-compatible hashing in every producer) and assigned by ``range``, so one
+project's records, and its state, belong to one input partition, and the worker that owns input
+partition p owns changelog partition p: on assignment it recovers the projects of its new
+partitions from their changelog partitions, before it handles any of their records; on
+revocation it forgets the projects of partitions it no longer owns.
 
 Accept rule: a labelled prompt of an exported project is accepted by the earliest export at or
 after the prompt's timestamp. The training label is the export's ``final_edit`` when the user
@@ -16,26 +19,22 @@ a replay may emit an accepted example again, which the sink de-duplicates by eve
 untouched for ``TONEFLOW_JOIN_TTL_S`` are swept; exports that expire unmatched are counted in the
 DLQ (``unmatched_export``) rather than dropped silently. The sweep pops expired projects from an
 ``ExpiryIndex`` (oldest first), so it never scans the table on the hot path; the index is rebuilt
-from the table once per rebalance (the only time the table's content changes under the agent).
+from the table once per rebalance (the only time the table's content changes under the stage).
 
-Batches: the agent takes up to ``JOIN_BATCH`` records (or what arrived within ``JOIN_WITHIN_S``),
-decodes each once, applies them to the state in log order, then sends everything the batch
-produced — accepted examples, DLQ records, and one changelog write per project it changed — and
-waits until the broker acknowledged *all* of it before acking the batch. Committed offsets
-therefore never run ahead of the changelog or the outputs, exactly as when records were handled
-one at a time, with one broker round trip per batch instead of one per record.
+Batches: the stage takes up to ``JOIN_BATCH`` records (or what arrived within ``JOIN_WITHIN_S``),
+decodes each once, applies them to the state in log order (``Join.step``), lands the labels and
+exports in the warehouse, then produces everything the batch produced — accepted examples, DLQ
+records, and one changelog entry per project it changed — and waits until the broker acknowledged
+*all* of it before the batch's offsets are committed. Committed offsets therefore never run ahead
+of the changelog or the outputs: a crash replays the whole batch onto the recovered state, which
+changes nothing but re-emits its examples.
 
-Changelog partitions: Faust's own ``table[key] = value`` sends the changelog entry to the partition
-of the *current* event, which in a batch spanning partitions is the wrong one for most keys. The
-join therefore writes the changelog explicitly: the in-memory store is updated directly
-(``table.data``) and each changelog entry is sent to the partition of the record that changed
-the project (``JoinState.partition``), so a project's state is recovered by whichever
-worker is assigned its partition, as before.
+Changelog partitions: a batch spans partitions, so each entry is sent explicitly to the partition
+of the record that changed the project (``JoinState.partition``), never to "the current record's".
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -54,10 +53,14 @@ from schemas.events import (
     SourceRef,
     utcnow,
 )
-from streams.codec import Raw, decode, raw_of
+from streams import changelog
+from streams.batch_stage import Outbox, Stage, TopicPartition, timed
+from streams.changelog import ChangelogWrite
+from streams.codec import Raw, decode
 from streams.join_state import ExpiryIndex, JoinState
-from streams.outputs import Output, send_all
-from streams.pipeline import JOIN_TABLE, Pipeline, changelog_topic
+from streams.outputs import Output
+from streams.pipeline import Pipeline
+from streams.sink import Decoded, land
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 30.0
@@ -121,15 +124,11 @@ def unmatched_exports(key: str, state: JoinState, ttl: float) -> list[Output]:
         for x in state.exports.values()]
 
 
-# (partition, project key, JoinState.to_bytes() or None to delete): one changelog entry.
-ChangelogWrite = tuple[int, str, bytes | None]
-
-
 class Join:
-    """The join's state handling, apart from Faust's stream: ``step`` applies one batch.
+    """The join's state handling, apart from the consumer: ``step`` applies one batch.
 
-    ``store`` is the table's in-memory store: a mapping key -> JoinState, or -> the changelog bytes
-    of a state recovered from the changelog and not decoded yet.
+    ``store`` maps project key -> JoinState, or -> the changelog bytes of a state recovered and
+    not decoded yet.
     """
 
     def __init__(self, pipe: Pipeline, store: Any) -> None:
@@ -152,14 +151,20 @@ class Join:
         self.index.rebuild((k, s) for k in list(self.store.keys()) if (s := self.state(k)) is not None)
         self.last_sweep.clear()
 
-    def step(self, raws: list[Raw], now: float) -> tuple[list[Output], list[ChangelogWrite]]:
-        """Apply a batch in log order: (outputs to send, changelog entries to write)."""
+    def step(self, raws: list[Raw], now: float, decoded: list[Decoded] | None = None
+             ) -> tuple[list[Output], list[ChangelogWrite]]:
+        """Apply a batch in log order: (outputs to send, changelog entries to write).
+
+        ``decoded``, when given, receives each record with its event (None if it did not decode).
+        """
         outputs: list[Output] = []
         changed: dict[str, JoinState] = {}
         pipe = self.pipe
         for raw in raws:
             is_label = raw.topic == TOPIC_LABELS
             record, bad = decode(raw, LabelEvent if is_label else ExportEvent, "join.decode")
+            if decoded is not None:
+                decoded.append((raw, record))
             if bad is not None:
                 outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
                 continue
@@ -207,40 +212,43 @@ class Join:
         return out
 
 
-def register(pipe: Pipeline) -> None:
-    app, partitions = pipe.app, pipe.settings.topic_partitions
-    # The changelog's values are JoinState.to_bytes(), written by Join itself, so Faust moves bytes
-    # ("raw"); keys stay JSON strings, as Faust wrote them before. Otherwise as Faust declares a
-    # table's changelog (compacted, internal, a large buffer for recovery).
-    changelog = app.topic(changelog_topic(), key_serializer="json", value_serializer="raw",
-                          partitions=partitions, compacting=True, acks=False, internal=True,
-                          maxsize=131_072, allow_empty=True)
-    table = app.Table(JOIN_TABLE, default=None, partitions=partitions, changelog_topic=changelog)
+class JoinStage(Stage):
+    """The join on the batch engine (``streams/batch_stage.py``); see the module docstring."""
 
-    async def send_changelog(writes: list[ChangelogWrite]) -> list[Any]:
-        # Straight to the producer, like the outputs (Faust's table[key] = value queues each write
-        # in a buffer that one task drains a message at a time: far slower for a batch's writes).
-        return [await changelog.send(key=key, value=value, partition=partition)
-                for partition, key, value in writes]
+    name = "join"
+    topics = (TOPIC_LABELS, TOPIC_EXPORTS)
+    batch = JOIN_BATCH
+    within_s = JOIN_WITHIN_S
 
-    both = app.topic(TOPIC_LABELS, TOPIC_EXPORTS, key_type=bytes, value_type=bytes,
-                     key_serializer="raw", value_serializer="raw")
+    def __init__(self, pipe: Pipeline, outbox: Outbox) -> None:
+        super().__init__(pipe, outbox)
+        self.store: dict[str, Any] = {}
+        self.joiner = Join(pipe, self.store)
+        self.generation = 0
 
-    @app.agent(both, name="join", concurrency=1)
-    async def join(stream: Any) -> None:
-        joiner = Join(pipe, table.data)
-        async for events in stream.noack_take(JOIN_BATCH, within=JOIN_WITHIN_S):
-            started = time.perf_counter()
-            if joiner.generation != app.consumer_generation_id:
-                joiner.reindex(app.consumer_generation_id)
-            outputs, changelog = joiner.step([raw_of(e) for e in events], time.time())
-            pipe.add_time("join_state", started)
-            sent = time.perf_counter()
-            pending = [*await send_all(pipe, outputs), *await send_changelog(changelog)]
-            # Outputs and the table's changelog entries, all acknowledged by the broker: only then
-            # may the batch's offsets be committed (a crash before this replays the whole batch).
-            await asyncio.gather(*pending)
-            pipe.add_time("join_produce", sent)
-            for event in events:
-                await stream.ack(event)
-            pipe.count("join_in", len(events))
+    def on_assign(self, added: set[TopicPartition], kept: set[TopicPartition]) -> None:
+        keep = {p for _, p in kept}
+        for key in [k for k, s in self.store.items() if s.partition not in keep]:
+            del self.store[key]
+        started = time.perf_counter()
+        recovered = changelog.recover(self.pipe.settings, {p for _, p in added} - keep, self.group_id)
+        self.store.update(recovered)
+        self.pipe.add_time("join_recovery", started)
+        self.pipe.count("join_recovered", len(recovered))
+        self.generation += 1
+        self.joiner.reindex(self.generation)
+
+    async def handle(self, raws: list[Raw]) -> None:
+        pipe = self.pipe
+        decoded: list[Decoded] = []
+        with timed(pipe, "join_state"):
+            outputs, writes = self.joiner.step(raws, time.time(), decoded)
+        await land(pipe, {TOPIC_LABELS: [d for d in decoded if d[0].topic == TOPIC_LABELS],
+                          TOPIC_EXPORTS: [d for d in decoded if d[0].topic == TOPIC_EXPORTS]})
+        with timed(pipe, "join_produce"):
+            self.outbox.send_all(outputs)
+            changelog.write(self.outbox, writes)
+            # Outputs and changelog entries, all acknowledged by the broker: only then may the
+            # batch be committed (a crash before this replays the whole batch).
+            await self.outbox.flush()
+        self.offsets.done(raws)

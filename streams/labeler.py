@@ -1,25 +1,28 @@
-"""The labeler agent: prompts → teacher → ``toneflow.labels``.
+"""The labeler stage: prompts → teacher → ``toneflow.labels`` (consumer group ``toneflow-labeler``).
 
 Per batch (at most ``settings.label_batch`` prompts or ``LABEL_WITHIN_S`` seconds):
-  1. decode every record; bad ones become DLQ records (never raise, never block the partition);
+  1. decode every record once; bad ones become DLQ records (never raise, never block the
+     partition); the good ones are landed in the ``prompts`` table (``streams/sink.py``);
   2. prompts the teacher already served keep their served edit (streams.guard), and prompts the
      teacher's cache already holds (``cached_labels``, when the teacher has one) are labelled at
      once; these labels and DLQ records are produced, acknowledged by the broker, and only then
-     their input records acked;
+     their records marked done;
   3. the rest go to the teacher in the background (``TeacherCalls``): at most
      ``settings.label_in_flight`` prompts in calls at once, at most ``settings.label_backlog``
-     held (queued or in flight). Past the backlog the agent stops reading the stream, so Faust's
-     buffers fill and the consumer pauses (back-pressure) instead of memory growing. Cached and
-     served prompts of later batches are not held behind these calls;
+     held (queued or in flight). With less room left than a batch, the stage pauses its
+     partitions (``LabelerStage.ready``): the consumer stays in its group but fetches nothing
+     (back-pressure) instead of memory growing. Cached and served prompts of later batches are not
+     held behind these calls;
   4. transient teacher failures (busy, rate-limited, spend limit) are retried with backoff while
      the prompts are held — a valid prompt is never dead-lettered because the teacher was busy;
      permanent ones (invalid output) go to the DLQ with the teacher's reason;
-  5. when a call returns, its labels are produced and acknowledged, then its records acked.
-Records are acked out of log order, but Faust commits a partition's offset only up to its first
-un-acked record, so a committed offset never passes a prompt still waiting for its label: a crash
-replays every such prompt. Guarantee: at-least-once; a replay re-labels from the teacher's cache
-and produces duplicate labels with the same event_id, which every consumer de-duplicates.
-An exception in a teacher call (e.g. a wrong API key) crashes the worker, as one in the agent does.
+  5. when a call returns, its labels are produced and acknowledged, then its records marked done.
+Records are marked done out of log order, but a partition is committed only up to its first record
+not done (``streams.batch_stage.Offsets``), so a committed offset never passes a prompt still
+waiting for its label: a crash replays every such prompt. Guarantee: at-least-once; a replay
+re-labels from the teacher's cache and produces duplicate labels with the same event_id, which
+every consumer de-duplicates. An exception in a teacher call (e.g. a wrong API key) ends the
+worker, as one in the stage does.
 """
 
 from __future__ import annotations
@@ -32,30 +35,45 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from foundation.failpoints import failpoint
-from schemas.events import TOPIC_DLQ, TOPIC_LABELS, LabelEvent, PromptEvent, TeacherRef
+from schemas.events import (
+    SCHEMA_VERSION,
+    TOPIC_DLQ,
+    TOPIC_LABELS,
+    TOPIC_PROMPTS,
+    LabelEvent,
+    PromptEvent,
+    TeacherRef,
+    utcnow,
+)
 from schemas.trust import signing_key
-from streams.codec import Raw, dead_letter, decode, raw_of
+from streams.batch_stage import Outbox, Stage, timed
+from streams.codec import Raw, dead_letter, decode
 from streams.guard import needs_teacher_call
-from streams.outputs import Output, deliver
+from streams.outputs import Output
 from streams.pipeline import Pipeline
+from streams.sink import Decoded, land
 
 log = logging.getLogger(__name__)
 
 LABEL_WITHIN_S = 0.25
 RETRY_BASE_S, RETRY_MAX_S = 0.5, 30.0
 
-# (prompt, its record, the Faust event to ack)
+# (prompt, its record, what to mark done when its label is durable)
 Held = tuple[PromptEvent, Raw, Any]
 
 
 def reused_label(prompt: PromptEvent, raw: Raw) -> LabelEvent:
     served = prompt.served_by
     assert served is not None and prompt.served_edit is not None
-    return LabelEvent(
+    # model_construct: every field comes from the prompt, validated when it was decoded (or is a
+    # constant within its bounds); validating them again was a quarter of the labeler's time.
+    # Fields with a default_factory are passed: for each one it fills in, pydantic inspects the
+    # factory's signature, which cost more than the validation it saves.
+    return LabelEvent.model_construct(
         event_id=prompt.event_id, project_id=prompt.project_id, user_id=prompt.user_id, prompt=prompt.prompt,
         prompt_ts=prompt.ts, teacher=TeacherRef(model=served.model, version=served.version),
         edit=prompt.served_edit, latency_ms=0.0, reused_served_edit=True, served_by=served,
-        served_edit=prompt.served_edit, source=raw.source,
+        served_edit=prompt.served_edit, source=raw.source, repairs=[], ts=utcnow(), schema_version=SCHEMA_VERSION,
     )
 
 
@@ -137,7 +155,7 @@ class Permits:
 class TeacherCalls:
     """Teacher calls in the background: bounded in flight and in backlog; see the module docstring.
 
-    ``ack(events)`` is called once a call's outputs are acknowledged by the broker.
+    ``ack(tokens)`` is called once a call's outputs are acknowledged by the broker.
     """
 
     def __init__(self, pipe: Pipeline, ack: Callable[[list[Any]], Awaitable[None]]) -> None:
@@ -154,7 +172,7 @@ class TeacherCalls:
         self.error: BaseException | None = None
 
     def check(self) -> None:
-        """Raise the first exception a background call ended with (it crashes the agent)."""
+        """Raise the first exception a background call ended with (it ends the worker)."""
         if self.error is not None:
             raise self.error
 
@@ -186,8 +204,8 @@ class TeacherCalls:
         finally:
             self.in_flight.give(len(texts))
         failpoint("labeler.after_teacher_before_produce")
-        self.pipe.count("labels", await deliver(self.pipe, [teacher_label(p, r, labels[p.prompt])
-                                                            for p, r, _ in part]))
+        self.pipe.count("labels", await self.pipe.outbox.deliver([teacher_label(p, r, labels[p.prompt])
+                                                                  for p, r, _ in part]))
         await self.ack([e for _, _, e in part])
         self.backlog.give(min(len(part), self.backlog_size))
 
@@ -199,20 +217,28 @@ class TeacherCalls:
         assert error is not None
         if self.error is None:
             self.error = error
-            log.error("a teacher call failed (%r); crashing the worker, its prompts are not acked", error)
-            # The agent raises it on its next batch; crashing the app as well stops a worker whose
-            # stream went quiet, so it never idles with prompts it will not label.
-            asyncio.get_running_loop().create_task(self.pipe.app.crash(error))
+            # The stage raises it on its next turn (at least every LABEL_WITHIN_S, records or not),
+            # so a worker whose stream went quiet never idles with prompts it will not label.
+            log.error("a teacher call failed (%r); ending the worker, its prompts are not committed", error)
 
 
 def split_batch(pipe: Pipeline, items: list[tuple[Raw, Any]]) -> tuple[list[Output], list[Any], list[Held]]:
-    """(outputs ready now, events they cover, prompts held for the teacher)."""
+    """(outputs ready now, tokens they cover, prompts held for the teacher) of (record, token) pairs."""
+    outputs, ready, held, _ = split_batch_decoded(pipe, items)
+    return outputs, ready, held
+
+
+def split_batch_decoded(pipe: Pipeline, items: list[tuple[Raw, Any]]
+                        ) -> tuple[list[Output], list[Any], list[Held], list[Decoded]]:
+    """``split_batch``, and each record with its decoded prompt (None if it did not decode)."""
+    decoded: list[Decoded] = []
     outputs: list[Output] = []
     ready: list[Any] = []
     to_teacher: list[Held] = []
     key = signing_key(pipe.settings)  # once per batch: it is the same for every prompt
     for raw, event in items:
         prompt, bad = decode(raw, PromptEvent, "labeler.decode")
+        decoded.append((raw, prompt))
         if prompt is None:
             assert bad is not None  # decode returns exactly one of the two
             outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
@@ -237,32 +263,49 @@ def split_batch(pipe: Pipeline, items: list[tuple[Raw, Any]]) -> tuple[list[Outp
                 ready.append(event)
         pipe.count("labels_cached", len(to_teacher) - len(missing))
         to_teacher = missing
-    return outputs, ready, to_teacher
+    return outputs, ready, to_teacher, decoded
 
 
-def register(pipe: Pipeline) -> None:
-    if pipe.teacher is None:
-        from teacher import get_teacher
+class LabelerStage(Stage):
+    """The labeler on the batch engine (``streams/batch_stage.py``); see the module docstring."""
 
-        pipe.teacher = get_teacher(pipe.settings)
+    name = "labeler"
+    topics = (TOPIC_PROMPTS,)
+    within_s = LABEL_WITHIN_S
 
-    @pipe.app.agent(pipe.topics["toneflow.prompts"], name="labeler", concurrency=1)
-    async def labeler(stream: Any) -> None:
-        async def ack(events: list[Any]) -> None:
-            for event in events:
-                await stream.ack(event)
+    def __init__(self, pipe: Pipeline, outbox: Outbox) -> None:
+        super().__init__(pipe, outbox)
+        if pipe.teacher is None:
+            from teacher import get_teacher
 
-        calls = TeacherCalls(pipe, ack)
-        async for events in stream.noack_take(pipe.settings.label_batch, within=LABEL_WITHIN_S):
-            calls.check()
-            started = time.perf_counter()
-            outputs, ready, held = split_batch(pipe, [(raw_of(e), e) for e in events])
-            pipe.add_time("labeler_decode", started)
-            if ready:
-                failpoint("labeler.after_teacher_before_produce")
-                sent = time.perf_counter()
-                pipe.count("labels", await deliver(pipe, outputs))
-                pipe.add_time("labeler_produce", sent)
-                await ack(ready)
-            await calls.submit(held)
-            pipe.count("prompts_in", len(events))
+            pipe.teacher = get_teacher(pipe.settings)
+        self.batch = pipe.settings.label_batch
+
+        async def ack(tokens: list[Any]) -> None:
+            self.offsets.done(tokens)
+
+        self.calls = TeacherCalls(pipe, ack)
+
+    def ready(self) -> bool:
+        return self.calls.backlog.free >= min(self.batch, self.calls.backlog_size)
+
+    def check(self) -> None:
+        self.calls.check()
+
+    async def handle(self, raws: list[Raw]) -> None:
+        pipe = self.pipe
+        with timed(pipe, "labeler_decode"):
+            outputs, ready, held, prompts = split_batch_decoded(pipe, [(raw, raw) for raw in raws])
+        await land(pipe, {TOPIC_PROMPTS: prompts})
+        if ready:
+            failpoint("labeler.after_teacher_before_produce")
+            with timed(pipe, "labeler_produce"):
+                pipe.count("labels", await self.outbox.deliver(outputs))
+            self.offsets.done(ready)
+        await self.calls.submit(held)
+        pipe.count("prompts_in", len(raws))
+
+    async def drain(self) -> None:
+        """Stop: calls still in flight are not waited for (their prompts are not committed: replayed)."""
+        for task in list(self.calls.tasks):
+            task.cancel()

@@ -1,26 +1,29 @@
-"""Sink agents: every toneflow topic → Parquet tables in the warehouse.
+"""Landing records in the warehouse: every toneflow topic → its Parquet table.
 
-Sinks have two steps, in this order (docs/reliability.md §3):
-  1. ``add``: decode a batch (at most ``SINK_BATCH`` records or ``SINK_WITHIN_S`` seconds) and turn
-     each record into a row carrying its topic/partition/offset;
-  2. ``flush``: write one Parquet file per (partition, date) named after the batch's offset range,
-     atomically (warehouse.writer), off the event loop;
-  3. ack the batch — its offsets are committed on the next commit interval.
+Each stage lands the records it consumes, from the events it already decoded (decode once per
+record): the labeler lands prompts, the join lands labels and exports, and the sink stage here
+lands accepted examples and DLQ records, which nothing else consumes. Per batch, in this order
+(docs/reliability.md §3):
+  1. ``rows_by_partition``: each decoded record becomes a row carrying its topic/partition/offset;
+  2. ``land``: one Parquet file per (partition, date) named after the batch's offset range, written
+     atomically (warehouse.writer) off the event loop; a write that fails (disk full) is retried
+     while the batch is held;
+  3. the batch's offsets are committed (``streams/batch_stage.py``).
 A crash before 3 replays the batch: the same offsets give the same file names (replaced, not
 duplicated); a batch cut differently leaves duplicate rows across files, which the warehouse views
 remove by key. Guarantee: at-least-once into files, exactly-once in the views.
 
-Records that do not decode are skipped here: the topic's primary consumer (labeler for prompts,
-join for labels/exports) dead-letters them, so each bad record has one DLQ entry.
+Records that do not decode get no row: the stage that consumes the topic dead-letters them (the
+labeler for prompts, the join for labels/exports), so each bad record has one DLQ entry; a bad
+record on the accepted or DLQ topic (no agent of ours writes one) is counted and skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -38,7 +41,8 @@ from schemas.events import (
     LabelEvent,
     PromptEvent,
 )
-from streams.codec import Raw, decode, raw_of
+from streams.batch_stage import Stage, timed
+from streams.codec import Raw, decode
 from streams.pipeline import Pipeline
 from warehouse import tables
 from warehouse.writer import write_batch
@@ -57,28 +61,39 @@ SINKS: dict[str, tuple[str, type[BaseModel], Callable[[Any, tables.Source], dict
     TOPIC_DLQ: ("dlq", DlqRecord, tables.dlq_row),
 }
 
+# A consumed record and its event (None: it did not decode).
+Decoded = tuple[Raw, BaseModel | None]
 
-def rows_by_partition(topic: str, raws: list[Raw]) -> dict[int, tuple[list[dict[str, Any]], int, int]]:
-    """partition -> (rows, first offset, last offset) of one batch."""
-    _table, model, to_row = SINKS[topic]
-    grouped: dict[int, list[Raw]] = defaultdict(list)
-    for raw in raws:
-        grouped[raw.partition].append(raw)
+
+def rows_by_partition(topic: str, items: Sequence[Decoded]) -> dict[int, tuple[list[dict[str, Any]], int, int]]:
+    """partition -> (rows, first offset, last offset) of one batch of ``topic``'s records.
+
+    The offset range covers every record of the batch in that partition, decoded or not, so the
+    file name is the same when the batch is replayed.
+    """
+    to_row = SINKS[topic][2]
+    grouped: dict[int, list[Decoded]] = defaultdict(list)
+    for item in items:
+        grouped[item[0].partition].append(item)
     out = {}
-    for partition, items in grouped.items():
-        rows = []
-        for raw in items:
-            record, bad = decode(raw, model, f"sink.{topic}")
-            if bad is None:
-                rows.append(to_row(record, tables.Source(raw.topic, raw.partition, raw.offset)))
-        out[partition] = (rows, min(r.offset for r in items), max(r.offset for r in items))
+    for partition, part in grouped.items():
+        rows = [to_row(record, tables.Source(raw.topic, raw.partition, raw.offset))
+                for raw, record in part if record is not None]
+        out[partition] = (rows, min(r.offset for r, _ in part), max(r.offset for r, _ in part))
     return out
 
 
-def flush(pipe: Pipeline, topic: str, raws: list[Raw]) -> int:
+def decoded(topic: str, raws: Sequence[Raw]) -> list[Decoded]:
+    """Decode a batch of ``topic`` for the warehouse alone (no stage has decoded it)."""
+    model = SINKS[topic][1]
+    return [(raw, decode(raw, model, f"sink.{topic}")[0]) for raw in raws]
+
+
+def write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> int:
+    """Write one batch's rows (blocking); returns the number of rows."""
     table = SINKS[topic][0]
     written = 0
-    for partition, (rows, first, last) in rows_by_partition(topic, raws).items():
+    for partition, (rows, first, last) in rows_by_partition(topic, items).items():
         if rows:
             write_batch(pipe.settings, table, rows, topic=topic, partition=partition, first_offset=first,
                         last_offset=last)
@@ -86,33 +101,45 @@ def flush(pipe: Pipeline, topic: str, raws: list[Raw]) -> int:
     return written
 
 
-def register(pipe: Pipeline) -> None:
-    for topic in SINKS:
-        _register_one(pipe, topic)
-
-
-def _register_one(pipe: Pipeline, topic: str) -> None:
-    table = SINKS[topic][0]
-
-    @pipe.app.agent(pipe.topics[topic], name=f"sink_{table}", concurrency=1)
-    async def sink(stream: Any) -> None:
-        async for events in stream.noack_take(SINK_BATCH, within=SINK_WITHIN_S):
-            raws = [raw_of(e) for e in events]
-            delay = 0.5
-            started = time.perf_counter()
+async def land(pipe: Pipeline, by_topic: dict[str, list[Decoded]]) -> None:
+    """Write each topic's rows of a batch off the event loop; hold the batch while the disk refuses."""
+    for topic, items in by_topic.items():
+        if not items:
+            continue
+        table = SINKS[topic][0]
+        delay = 0.5
+        with timed(pipe, "sink"):
             while True:
                 try:
-                    written = await asyncio.to_thread(flush, pipe, topic, raws)
+                    written = await asyncio.to_thread(write, pipe, topic, items)
                     break
                 except OSError as err:
-                    # Disk full, permissions, a vanished mount: hold the batch (no ack, no commit)
-                    # and retry; the partition stalls visibly instead of losing data.
+                    # Disk full, permissions, a vanished mount: hold the batch (no commit) and retry;
+                    # the partition stalls visibly instead of losing data.
                     log.error("sink %s cannot write (%s); retrying in %.0f s", table, err, delay)
                     pipe.count(f"sink_{table}_errors")
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
-            pipe.add_time("sink", started)
-            failpoint("sink.after_write_before_ack")
-            for event in events:
-                await stream.ack(event)
-            pipe.count(f"sink_{table}", written)
+        pipe.count(f"sink_{table}", written)
+    failpoint("sink.after_write_before_ack")
+
+
+class SinkStage(Stage):
+    """Accepted examples and DLQ records → the warehouse (consumer group ``toneflow-sink``)."""
+
+    name = "sink"
+    topics = (TOPIC_ACCEPTED, TOPIC_DLQ)
+    batch = SINK_BATCH
+    within_s = SINK_WITHIN_S
+
+    async def handle(self, raws: list[Raw]) -> None:
+        by_topic: dict[str, list[Raw]] = defaultdict(list)
+        for raw in raws:
+            by_topic[raw.topic].append(raw)
+        with timed(self.pipe, "sink_decode"):
+            items = {topic: decoded(topic, part) for topic, part in by_topic.items()}
+        skipped = sum(record is None for part in items.values() for _, record in part)
+        if skipped:
+            self.pipe.count("sink_undecodable", skipped)
+        await land(self.pipe, items)
+        self.offsets.done(raws)

@@ -1,10 +1,10 @@
-"""What the worker consumes and needs on the broker, without importing the engine (Faust).
+"""What the worker consumes and needs on the broker, without importing the engine.
 
 One owner for the names the rest of the system needs from the worker: ``toneflow broker start``
 creates :func:`worker_topics` (so a re-created broker has the join table's changelog before any
 worker runs: Tansu would auto-create it with its own partition count), and the liveness watchdog
 (``streams/liveness.py``) judges progress on :func:`watched_groups`. Importing this module stays
-cheap (``toneflow --help`` is instant): it imports no Kafka client and no Faust.
+cheap (``toneflow --help`` is instant): it imports no Kafka client.
 
 When the engine changes (its consumer groups, its state topics), this module changes with it.
 """
@@ -28,6 +28,7 @@ class ConsumerGroup:
 
 
 def changelog_topic(table: str = JOIN_TABLE) -> str:
+    # The name the Faust worker of round one used, so a changelog it wrote is still recovered.
     return f"{APP_ID}-{table}-changelog"
 
 
@@ -37,12 +38,12 @@ def worker_topics() -> tuple[str, ...]:
 
 
 def watched_groups() -> tuple[ConsumerGroup, ...]:
-    """The worker's consumer groups and what each consumes (and commits).
+    """The worker's consumer groups (one per stage, ``streams/app.py``) and what each commits on.
 
-    The Faust app is one group named after the app id; its agents consume prompts (labeler, sink),
-    labels and exports (join, sinks), accepted examples and dead letters (sinks). Not
-    ``toneflow.retrain``: the worker writes it and the trainer service consumes it in its own group.
-    The changelog is read only during table recovery, at offsets Faust keeps itself, so it is not
-    judged by committed offsets. ``tests/test_liveness.py`` checks this list against the agents.
+    Not ``toneflow.retrain``: the worker writes it and the trainer service consumes it in its own
+    group. Not the changelog: the join reads it only to recover, in a group that never commits.
+    ``tests/test_liveness.py`` checks this list against the stages the worker builds.
     """
-    return (ConsumerGroup(APP_ID, (TOPIC_PROMPTS, TOPIC_EXPORTS, TOPIC_LABELS, TOPIC_ACCEPTED, TOPIC_DLQ)),)
+    return (ConsumerGroup("toneflow-labeler", (TOPIC_PROMPTS,)),
+            ConsumerGroup("toneflow-join", (TOPIC_LABELS, TOPIC_EXPORTS)),
+            ConsumerGroup("toneflow-sink", (TOPIC_ACCEPTED, TOPIC_DLQ)))

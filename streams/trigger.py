@@ -27,7 +27,6 @@ from typing import Any
 from foundation.osutil import atomic_write_json
 from foundation.settings import Settings
 from schemas.events import TOPIC_RETRAIN, RetrainEvent
-from streams.outputs import deliver
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -92,15 +91,15 @@ def commit(settings: Settings, event: RetrainEvent, now: float | None = None) ->
     save_state(settings, state)
 
 
-def register(pipe: Pipeline) -> None:
+async def run(pipe: Pipeline) -> None:
+    """Check every ``trigger_check_s`` seconds until cancelled (the worker runs it next to its stages)."""
     settings = pipe.settings
-
-    @pipe.app.timer(interval=settings.trigger_check_s, name="retrain_trigger")
-    async def retrain_trigger() -> None:
+    while True:
+        await asyncio.sleep(settings.trigger_check_s)
         event = await asyncio.to_thread(check, settings)
         if event is None:
-            return
-        await deliver(pipe, [(TOPIC_RETRAIN, event.trigger_id, event)])
+            continue
+        await pipe.outbox.deliver([(TOPIC_RETRAIN, event.trigger_id, event)])
         commit(settings, event)
         pipe.count("retrain_triggers")
         log.warning("retrain %s fired: %s", event.trigger_id, event.reason)

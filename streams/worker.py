@@ -1,78 +1,125 @@
-"""Running the Faust worker: topics first, then the app, with a progress line every few seconds.
+"""Running the worker: topics first, then every stage in one event loop, with a progress line.
 
-The liveness watchdog (``streams/liveness.py``) runs beside the app from its own thread and ends
-the process with ``STALL_EXIT_CODE`` when a partition with records makes no committed progress;
-the app only tells it its assignment (:func:`watch`).
+The stages (``streams/app.py``) run side by side as tasks of one asyncio loop, with the retrain
+trigger and the progress line. SIGINT/SIGTERM stop them cleanly: each finishes the batch it holds,
+commits what is done and leaves its consumer group (a restarted worker is assigned at once). An
+exception in any task ends the whole worker with a non-zero exit code after the other stages
+stopped the same way, so no stage can die while the worker looks healthy; what was not committed
+is replayed by the restart.
+
+A worker that is alive but stuck is caught by the liveness watchdog (``streams/liveness.py``): it
+runs beside the loop in its own thread, judges the committed offsets of the stages' groups (told
+each stage's assignment through ``Pipeline.on_assigned``) and ends the process with
+``STALL_EXIT_CODE`` when a partition with records makes no progress.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import signal
 from typing import Any
 
+from foundation.errors import ToneflowError
 from foundation.kafka import create_topics
 from foundation.settings import Settings
-from streams.app import build
+from streams import trigger
+from streams.app import Worker, build
 from streams.liveness import AssignmentTracker, Watchdog
 from streams.pipeline import Pipeline
-from streams.topics import APP_ID, watched_groups, worker_topics
+from streams.topics import watched_groups, worker_topics
 
 log = logging.getLogger("toneflow.worker")
 PROGRESS_EVERY_S = 5.0
+STOP_TIMEOUT_S = 30.0
+
+
+class WorkerCrashed(ToneflowError):
+    """A stage of the worker failed; the worker stopped (its supervisor restarts it)."""
 
 
 def prepare_topics(settings: Settings) -> None:
-    """Create every topic the worker reads or writes, the join table's changelog included.
+    """Create every topic the worker reads or writes, the join's changelog included.
 
-    Explicitly, with our partition count: Tansu auto-creates unknown topics with its own count,
-    which makes Faust tables fail with PartitionsMismatch.
+    Explicitly, with our partition count: Tansu auto-creates unknown topics with its own count, and
+    the changelog must have exactly the input topics' partitions (``streams/changelog.py``).
     """
     create_topics(settings, list(worker_topics()))
 
 
-def add_progress(pipe: Pipeline) -> None:
-    @pipe.app.timer(interval=PROGRESS_EVERY_S, name="progress")
-    async def progress() -> None:
+def progress_line(pipe: Pipeline) -> str:
+    return "progress " + " ".join(f"{k}={v}" for k, v in sorted(pipe.stats.items()))
+
+
+async def _progress(pipe: Pipeline) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY_S)
+        pipe.outbox.poll()
         if pipe.stats:
-            log.warning("progress %s", " ".join(f"{k}={v}" for k, v in sorted(pipe.stats.items())))
+            log.warning("%s", progress_line(pipe))
 
 
-def watch(pipe: Pipeline) -> Watchdog:
-    """A watchdog over the worker's groups, fed the assignment from Faust's rebalance signal.
-
-    The Faust app is one consumer group, named after the app id (streams/topics.py).
-    """
-    assignment = AssignmentTracker()
-
-    async def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        (partitions,) = args  # Faust sends the whole new assignment, a set of TPs
-        assignment.assigned(APP_ID, ((tp.topic, tp.partition) for tp in partitions))
-
-    pipe.app.on_partitions_assigned.connect(assigned)
-
-    return Watchdog(pipe.settings, watched_groups(), assignment)
+async def serve(worker: Worker) -> None:
+    """Run every stage, the trigger and the progress line until a signal or a failure."""
+    loop = asyncio.get_running_loop()
+    stages = {asyncio.create_task(s.run(), name=f"stage-{s.name}"): s for s in worker.stages}
+    helpers = [asyncio.create_task(_progress(worker.pipe), name="progress"),
+               asyncio.create_task(trigger.run(worker.pipe), name="retrain-trigger")]
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.warning("worker up: stages %s (consumer groups %s)", ", ".join(s.name for s in worker.stages),
+                ", ".join(worker.group_ids))
+    stopper = asyncio.create_task(stop.wait())
+    failure: BaseException | None = None
+    try:
+        done, _ = await asyncio.wait([*stages, *helpers, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and not task.cancelled() and task.exception() is not None:
+                failure = task.exception()
+                log.error("%s failed: %r; stopping the worker", task.get_name(), failure)
+                break
+    finally:
+        for stage in worker.stages:
+            stage.stopping = True
+        for task in helpers:
+            task.cancel()
+        stopper.cancel()
+        running = [t for t in stages if not t.done()]
+        if running:
+            _, late = await asyncio.wait(running, timeout=STOP_TIMEOUT_S)
+            for task in late:
+                task.cancel()
+        worker.pipe.outbox.close()
+        log.warning("%s", progress_line(worker.pipe))
+    if failure is not None:
+        msg = f"the worker stopped because {failure!r}; restart it (it resumes from the committed offsets)"
+        raise WorkerCrashed(msg) from failure
 
 
 def run(settings: Settings, *, loglevel: str = "warning", teacher: Any = None) -> None:
-    """Run the worker until SIGINT/SIGTERM (or until an agent crashes: then the process exits)."""
-    import faust
-
+    """Run the worker until SIGINT/SIGTERM (or until a stage fails: then it raises WorkerCrashed)."""
     from warehouse.layout import warehouse_root
     from warehouse.writer import remove_stale_temp_files
 
+    logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     prepare_topics(settings)
     removed = remove_stale_temp_files(warehouse_root(settings))
     if removed:
         log.warning("removed %d temp files left by a crashed writer", removed)
-    pipe = build(settings, teacher=teacher)
-    add_progress(pipe)
-    watchdog = watch(pipe).start()
-    worker = faust.Worker(pipe.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    # No terminal spinner: to spin on every log message Faust sets the root logger to DEBUG, so
-    # every debug call in faust and aiokafka (several per record) built a LogRecord that the
-    # WARNING handler then dropped; it also wrote cursor escapes into the worker's log.
-    worker.spinner = None
+    worker = build(settings, teacher=teacher)
+    # The worker allocates a few objects per record and keeps the join's state for hours: with
+    # the default thresholds (a collection every 700 allocations) the collector re-scanned that
+    # state over and over, ~a third of the CPU per event (benchmarks/bench_pipeline.py). What
+    # start-up loaded (teacher, encoder) is frozen out of collections; young collections run
+    # every 50,000 allocations.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    assignment = AssignmentTracker()
+    worker.pipe.on_assigned = assignment.assigned
+    watchdog = Watchdog(settings, watched_groups(), assignment).start()
     try:
-        worker.execute_from_commandline()
+        asyncio.run(serve(worker))
     finally:
         watchdog.stop()

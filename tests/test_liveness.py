@@ -108,17 +108,17 @@ def test_assignment_tracker_keeps_the_last_assignment():
     assert tracker() == {G: {("t", 1)}}
 
 
-def test_watched_topics_are_what_the_agents_consume(tmp_path):
-    """streams/topics.py lists the worker's input topics by hand; the Faust app must agree."""
+def test_watched_groups_are_what_the_stages_consume(tmp_path):
+    """streams/topics.py lists the worker's groups and input topics by hand; the stages must agree."""
     from streams.app import build
 
     class NoTeacher:
         name, version = "none", "0"
 
-    pipe = build(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"), teacher=NoTeacher())
-    consumed = {t for agent in pipe.app.agents.values() for t in agent.channel.topics}
-    assert len(watched_groups()) == 1 and watched_groups()[0].group_id == pipe.app.conf.id
-    assert set(watched_groups()[0].topics) == consumed
+    worker = build(Settings(data_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"), teacher=NoTeacher())
+    stages = {(s.group_id, tuple(s.topics)) for s in worker.stages}
+    assert {(g.group_id, g.topics) for g in watched_groups()} == stages
+    assert len(stages) == len(worker.stages) == 3
 
 
 # -- against the real broker ---------------------------------------------------------------------
@@ -227,7 +227,8 @@ def test_a_hung_worker_exits_with_the_stall_code_and_a_restart_drains(fresh_brok
         assert delay <= 8 + 10, f"stall reported {delay:.0f} s after the hang (limit 8 s)"
         status = json.loads(status_path(settings).read_text())
         assert status["state"] == "stalled" and "no committed progress" in status["message"]
-        assert status["assigned_groups"] == ["toneflow-worker"]  # Faust's rebalance signal reached the watchdog
+        # every stage's rebalance callback reached the watchdog
+        assert status["assigned_groups"] == sorted(g.group_id for g in watched_groups())
         assert "worker stalled" in log.read_text() and "exiting with code 75" in log.read_text()
 
         monkeypatch.delenv("TONEFLOW_WORKER_STALL_S")

@@ -49,7 +49,7 @@ from streams.join import Join
 from streams.join_state import JoinState
 from streams.labeler import split_batch, teacher_label, teacher_labels
 from streams.pipeline import Pipeline
-from streams.sink import SINKS, flush
+from streams.sink import SINKS, decoded, write
 from tests.contract_strategies import FAST, records, topic_record, valid_bytes, wire_bytes
 from warehouse import tables
 from warehouse.layout import warehouse_root
@@ -140,8 +140,7 @@ class _Labeling:
 
         teacher = OfflineTeacher(cache_dir=data_dir / "cache")
         teacher.warm()
-        self.pipe = Pipeline(settings=Settings(data_dir=data_dir, serve_signing_key=KEY.decode()), app=None,  # type: ignore[arg-type]
-                             teacher=teacher)
+        self.pipe = Pipeline(settings=Settings(data_dir=data_dir, serve_signing_key=KEY.decode()), teacher=teacher)
 
     def run(self, raws: list[Raw]) -> list[tuple[int, str, object]]:
         """(index of the input record, topic, record) for every output of the batch."""
@@ -282,8 +281,8 @@ def test_sink_writes_a_row_for_every_record_that_decodes(topic, tmp_path_factory
         settings = Settings(data_dir=tmp_path_factory.mktemp("wh"))
         raws = [Raw(topic, partition, first + i, key, value) for i, (value, key, partition) in enumerate(batch)]
         good = {r.offset for r in raws if decode(r, model, "x")[1] is None}
-        pipe = Pipeline(settings=settings, app=None)  # type: ignore[arg-type]
-        assert flush(pipe, topic, raws) == len(good)
+        pipe = Pipeline(settings=settings)
+        assert write(pipe, topic, decoded(topic, raws)) == len(good)
         files = sorted(str(p) for p in warehouse_root(settings).rglob("*.parquet")) if good else []
         if good:
             got = duckdb.sql(f"SELECT src_offset FROM read_parquet({files})").fetchall()

@@ -118,46 +118,19 @@ def test_student_share_cap(cap):
     assert kept == sorted(kept)  # order preserved
 
 
-def test_faust_fix_refuses_a_changed_faust(monkeypatch):
-    from faust.tables.recovery import Recovery
+def test_offsets_never_commit_past_a_record_not_done():
+    from streams.batch_stage import Offsets
+    from streams.codec import Raw
 
-    from streams import faust_fixes
-
-    async def on_recovery_completed(self, generation_id=0):  # no flow_control.resume(): a new Faust
-        return None
-
-    monkeypatch.setattr(Recovery, "on_recovery_completed", on_recovery_completed)
-    with pytest.raises(RuntimeError, match="changed shape"):
-        faust_fixes.apply()
-
-
-def test_faust_fix_stops_the_flow_before_faust_resumes_it():
-    import asyncio
-
-    from faust.tables.recovery import Recovery
-
-    from streams import faust_fixes
-
-    faust_fixes.apply()
-    faust_fixes.apply()  # idempotent: one wrapper, not two
-    calls = []
-
-    class Consumer:
-        def stop_flow(self):
-            calls.append("stop_flow")
-
-    class App:
-        consumer = Consumer()
-
-    class Fake:
-        app = App()
-
-    wrapped = Recovery.on_recovery_completed
-    inner = wrapped.__wrapped__
-    assert not hasattr(inner, "_toneflow_stops_flow_first")
-
-    async def original(self, generation_id=0):
-        calls.append(f"original({generation_id})")
-
-    asyncio.run(faust_fixes._stop_flow_first(original)(Fake(), 7))
-    assert calls == ["stop_flow", "original(7)"]
+    offsets = Offsets()
+    raws = [Raw("t", 0, o, None, b"") for o in range(10, 15)] + [Raw("t", 1, 3, None, b"")]
+    offsets.track(raws)
+    assert offsets.committable() == {}  # nothing done yet
+    offsets.done([raws[0], raws[2], raws[5]])  # 10 and 12 of partition 0 (out of order), 3 of partition 1
+    assert offsets.committable() == {("t", 0): 11, ("t", 1): 4}  # 11 is still in flight: 12 waits
+    assert offsets.committable() == {}  # nothing moved since
+    offsets.done(raws[1:5])
+    assert offsets.committable() == {("t", 0): 15}
+    offsets.forget([("t", 0)])  # revoked: late marks for it are ignored, nothing to commit
+    offsets.done(raws[:1])
+    assert offsets.committable() == {} and offsets.in_flight() == 0

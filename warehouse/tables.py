@@ -137,16 +137,34 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _flatten(record: BaseModel | None, model: type[BaseModel], prefixes: dict[str, str], prefix: str,
-             out: dict[str, Any]) -> None:
+# A table's row plan: per field (attribute, column, the nested plan of a nested model or None),
+# worked out once per table from the model (``_plan``), so building a row is a loop over it
+# instead of a walk over type annotations per record.
+Plan = list[tuple[str, str, "Plan | None"]]
+
+
+def _plan(model: type[BaseModel], prefixes: dict[str, str], prefix: str = "") -> Plan:
+    plan: Plan = []
     for name, info in model.model_fields.items():
         if name in NOT_STORED:
             continue
-        value = getattr(record, name) if record is not None else None
         if _is_model(info.annotation):
-            _flatten(value, _unwrap(info.annotation), {}, prefixes[name], out)
+            plan.append((name, "", _plan(_unwrap(info.annotation), {}, prefixes[name])))
         else:
-            out[prefix + name] = _value(value)
+            plan.append((name, prefix + name, None))
+    return plan
+
+
+def _flatten(record: BaseModel | None, plan: Plan, out: dict[str, Any]) -> None:
+    for name, column, nested in plan:
+        value = getattr(record, name) if record is not None else None
+        if nested is not None:
+            _flatten(value, nested, out)
+        else:
+            out[column] = _value(value)
+
+
+PLANS: dict[str, Plan] = {table: _plan(spec.model, spec.prefixes) for table, spec in SPECS.items()}
 
 
 def to_row(table: str, event: BaseModel, src: Source) -> dict[str, Any]:
@@ -156,7 +174,7 @@ def to_row(table: str, event: BaseModel, src: Source) -> dict[str, Any]:
         msg = f"table {table} stores {spec.model.__name__} records, not {type(event).__name__}"
         raise TypeError(msg)
     row: dict[str, Any] = {}
-    _flatten(event, spec.model, spec.prefixes, "", row)
+    _flatten(event, PLANS[table], row)
     for name, _, compute in spec.derived:
         row[name] = compute(event)
     row.update(src_topic=src.topic, src_partition=src.partition, src_offset=src.offset, ingested_at=datetime.now(UTC))
