@@ -242,7 +242,7 @@ def split_batch_decoded(pipe: Pipeline, items: list[tuple[Raw, Any]]
         if prompt is None:
             assert bad is not None  # decode returns exactly one of the two
             outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
-            log.info("dead-lettered %s: %s", raw.where, bad.error)
+            log.info("dead-lettered %s: %r", raw.where, bad.error)  # %r: the error quotes app data
             ready.append(event)
             continue
         if needs_teacher_call(prompt, key):

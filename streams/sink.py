@@ -14,8 +14,11 @@ duplicated); a batch cut differently leaves duplicate rows across files, which t
 remove by key. Guarantee: at-least-once into files, exactly-once in the views.
 
 Records that do not decode get no row: the stage that consumes the topic dead-letters them (the
-labeler for prompts, the join for labels/exports), so each bad record has one DLQ entry; a bad
-record on the accepted or DLQ topic (no agent of ours writes one) is counted and skipped.
+labeler for prompts, the join for labels/exports), so each bad record has one DLQ entry. Only a
+foreign producer can put a bad record on the accepted or DLQ topic (the worker writes both); the
+sink stage accounts for those too: a bad accepted record is dead-lettered like any other, and a bad
+DLQ record is stored in the dlq table as its own dead letter (sending it to the DLQ topic again
+could loop), so every record of every topic is a row or a dead letter (docs/reliability.md §10).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from schemas.events import (
 )
 from streams.batch_stage import Stage, timed
 from streams.codec import Raw, decode
+from streams.outputs import Output
 from streams.pipeline import Pipeline
 from warehouse import tables
 from warehouse.writer import write_batch
@@ -85,8 +89,28 @@ def rows_by_partition(topic: str, items: Sequence[Decoded]) -> dict[int, tuple[l
 
 def decoded(topic: str, raws: Sequence[Raw]) -> list[Decoded]:
     """Decode a batch of ``topic`` for the warehouse alone (no stage has decoded it)."""
+    return sort_out(topic, raws)[0]
+
+
+def sort_out(topic: str, raws: Sequence[Raw]) -> tuple[list[Decoded], list[Output]]:
+    """(records with their events, dead letters to send) of a batch the sink stage consumed.
+
+    A record of the DLQ topic that does not decode gets its dead letter as its event: it is stored
+    in the dlq table where it is, not sent to the DLQ topic again.
+    """
     model = SINKS[topic][1]
-    return [(raw, decode(raw, model, f"sink.{topic}")[0]) for raw in raws]
+    items: list[Decoded] = []
+    dead: list[Output] = []
+    stage = f"sink.{topic}"
+    for raw in raws:
+        record, bad = decode(raw, model, stage)
+        if bad is not None:
+            if topic == TOPIC_DLQ:
+                record = bad
+            else:
+                dead.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
+        items.append((raw, record))
+    return items, dead
 
 
 def write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> int:
@@ -136,10 +160,14 @@ class SinkStage(Stage):
         by_topic: dict[str, list[Raw]] = defaultdict(list)
         for raw in raws:
             by_topic[raw.topic].append(raw)
+        items: dict[str, list[Decoded]] = {}
+        dead: list[Output] = []
         with timed(self.pipe, "sink_decode"):
-            items = {topic: decoded(topic, part) for topic, part in by_topic.items()}
-        skipped = sum(record is None for part in items.values() for _, record in part)
-        if skipped:
-            self.pipe.count("sink_undecodable", skipped)
+            for topic, part in by_topic.items():
+                items[topic], topic_dead = sort_out(topic, part)
+                dead.extend(topic_dead)
+        if dead:
+            self.pipe.count("sink_dead_lettered", len(dead))
+            await self.outbox.deliver(dead)  # acknowledged before the batch is committed
         await land(self.pipe, items)
         self.offsets.done(raws)

@@ -318,3 +318,49 @@ def test_an_id_with_control_characters_cannot_forge_worker_log_lines(caplog, mon
     [message] = [r.getMessage() for r in caplog.records]
     assert "\n" not in message and "\x1b" not in message and "\u202e" not in message
     assert "forged" in message  # still named, escaped
+
+
+@pytest.mark.broker
+def test_junk_on_the_accepted_and_dlq_topics_is_a_dead_letter_not_skipped(broker_settings, tmp_path):
+    """Only the worker writes these two topics, but a foreign producer can too: its junk must be
+    accounted for like junk anywhere else (a row or a dead letter), not counted and skipped."""
+    import uuid
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from foundation.kafka import consumer_config
+    from foundation.settings import Settings
+    from streams.batch_stage import Outbox
+    from streams.codec import Raw
+    from streams.pipeline import Pipeline
+    from streams.sink import SinkStage
+
+    settings = Settings(data_dir=tmp_path / "data", kafka_bootstrap=broker_settings.kafka_bootstrap)
+    pipe = Pipeline(settings=settings)
+    pipe.outbox = Outbox(settings, pipe)
+    key = f"junk-{uuid.uuid4().hex}".encode()
+    try:
+        asyncio.run(SinkStage(pipe, pipe.outbox).handle([Raw(TOPIC_ACCEPTED, 0, 7, key, b"not json"),
+                                                         Raw(TOPIC_DLQ, 0, 9, key, b"\xff\xfe")]))
+    finally:
+        pipe.outbox.close()
+
+    # the DLQ topic's junk is stored in the dlq table where it is, as its own dead letter
+    rows = connect(settings).execute("SELECT stage, error_kind, bad_topic, bad_offset FROM dlq").fetchall()
+    assert rows == [("sink.toneflow.dlq", "not_utf8", TOPIC_DLQ, 9)]
+    # the accepted topic's junk went to the DLQ topic, acknowledged before the batch was done
+    consumer = Consumer(consumer_config(settings, f"probe-{uuid.uuid4().hex}"))
+    consumer.assign([TopicPartition(TOPIC_DLQ, p, 0) for p in range(settings.topic_partitions)])
+    found = None
+    try:
+        for _ in range(60):
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error() is None and msg.key() == key:
+                    found = DlqRecord.model_validate_json(msg.value())
+            if found is not None:
+                break
+    finally:
+        consumer.close()
+    assert found is not None, "no dead letter for the accepted topic's junk"
+    assert (found.stage, found.error_kind, found.source.topic, found.source.offset) == (
+        "sink.toneflow.accepted", "not_json", TOPIC_ACCEPTED, 7)

@@ -267,7 +267,7 @@ def _dead_letters(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.parametrize("topic", list(SINKS))
-def test_sink_writes_a_row_for_every_record_that_decodes(topic, tmp_path_factory):
+def test_sink_writes_a_row_for_every_record_it_stores(topic, tmp_path_factory):
     table, model, _ = SINKS[topic]
     values = st.one_of(valid_bytes(model), wire_bytes(model))  # at least half of them storable
     if topic == TOPIC_DLQ:
@@ -280,7 +280,8 @@ def test_sink_writes_a_row_for_every_record_that_decodes(topic, tmp_path_factory
     def check(batch, first):
         settings = Settings(data_dir=tmp_path_factory.mktemp("wh"))
         raws = [Raw(topic, partition, first + i, key, value) for i, (value, key, partition) in enumerate(batch)]
-        good = {r.offset for r in raws if decode(r, model, "x")[1] is None}
+        # a record of the DLQ topic that does not decode is stored as its own dead letter
+        good = {r.offset for r in raws if topic == TOPIC_DLQ or decode(r, model, "x")[1] is None}
         pipe = Pipeline(settings=settings)
         assert write(pipe, topic, decoded(topic, raws)) == len(good)
         files = sorted(str(p) for p in warehouse_root(settings).rglob("*.parquet")) if good else []
