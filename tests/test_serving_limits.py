@@ -95,6 +95,8 @@ def test_a_chunked_upload_past_the_limit_is_refused_without_reading_it(url: str,
     rss = _rss_bytes()  # the server runs in this process (a thread): its memory is ours
     status, headers, body, sent = _huge_chunked_upload(url, token)
     grown = _rss_bytes() - rss
+    print(f"400 MB chunked upload, {'with a' if token else 'no'} token: {status}, {sent / 2**20:.1f} MiB sent "
+          f"before the answer, server memory {grown / 2**20:+.1f} MiB")  # the closing note's figure (-s)
     assert status == want, body
     if want == 413:
         assert json.loads(body)["error"] == "body_too_large" and str(MAX_BODY_BYTES) in json.loads(body)["detail"]
