@@ -1,0 +1,124 @@
+"""Student variants side by side: the same snapshot, the same seed, an epoch budget, one table.
+
+    nice -n 15 .venv/bin/python benchmarks/bench_student_variants.py --variants mean,attention,cls_mean
+    nice -n 15 .venv/bin/python benchmarks/bench_student_variants.py --n 2000 --epochs 3 --variants all
+
+Data: ``--n`` requests of the simulator's mixed traffic (``simulate_dataset`` with ``Mix()``), labelled
+by the offline teacher, snapshotted once without and once with contrastive rows
+(``trainer.contrastive``; contrastive rows are train-only, so both snapshots share validation and
+test). Each variant is a named ``MiniLMConfig`` (``VARIANTS``) trained from scratch with a fixed
+number of epochs (``--epochs`` for the end-to-end phase) instead of a wall-clock budget, so the
+comparison is fair on a shared, loaded machine; the seconds column still says what each costs here.
+
+Columns: seen wording / unseen intents overall on the intent-disjoint test rows whose group no
+variant trained on (``trainer.grouping.look_subsets``), and direction accuracy on the real requests
+(``settings.real_requests_dir``'s dev set, read at run time; the built-in set without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+# name → (contrastive data?, MiniLMConfig overrides)
+VARIANTS: dict[str, tuple[bool, dict[str, Any]]] = {
+    "mean": (False, {}),
+    "mean+contrastive": (True, {}),
+    "cls_mean+contrastive": (True, {"pooling": "cls_mean"}),
+    "attention+contrastive": (True, {"pooling": "attention"}),
+    "attention": (False, {"pooling": "attention"}),
+    "qkvd+contrastive": (True, {"lora_targets": ("query", "key", "value", "dense")}),
+    "attention+qkvd+contrastive": (True, {"pooling": "attention", "lora_targets": ("query", "key", "value", "dense")}),
+    "attention+r32+contrastive": (True, {"pooling": "attention", "lora_r": 32, "lora_alpha": 64}),
+    "full+contrastive": (True, {"finetune": "full"}),
+    "attention+full+contrastive": (True, {"pooling": "attention", "finetune": "full"}),
+    "frozen+contrastive": (True, {"finetune": "frozen"}),
+    "attention+frozen+contrastive": (True, {"pooling": "attention", "finetune": "frozen"}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="simulated mixed requests")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=3, help="end-to-end epochs per variant (no time budget)")
+    parser.add_argument("--lr", type=float, default=None, help="override the end-to-end learning rate")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto)")
+    parser.add_argument("--variants", default="mean,mean+contrastive,attention+contrastive",
+                        help=f"comma-separated names, or 'all': {', '.join(VARIANTS)}")
+    parser.add_argument("--workdir", help="keep the data here and reuse it (default: a temp dir)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; pick from {', '.join(VARIANTS)}")
+
+    from foundation.settings import Settings
+    from streams.simulator import Mix, simulate_dataset
+    from trainer import snapshot, sources
+    from trainer.contrastive import contrastive_rows
+    from trainer.evaluate import evaluate_student
+    from trainer.labels import apply_policy
+    from trainer.requests import default_requests
+    from trainer.students.base import FitConfig, seed_everything, set_threads
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    threads = set_threads(args.threads)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-variants-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / f"mixed-{args.n}-{args.seed}.jsonl"
+    if not data.exists():
+        t = time.monotonic()
+        simulate_dataset(data, args.n, seed=args.seed, mix=Mix())
+        print(f"simulated + labelled {args.n} mixed requests in {time.monotonic() - t:.0f} s", flush=True)
+    settings = Settings(data_dir=work / "data")
+    cands, served = sources.from_file(str(data))
+    rows = apply_policy(cands, "export_rate", served=served, min_served=settings.label_min_served)
+    plain = snapshot.create(settings, rows, policy="export_rate", source={"kind": "file", "path": str(data)})
+    extra = contrastive_rows(rows, settings, seed=args.seed)
+    contrast = snapshot.create(settings, rows, policy="export_rate", source={"kind": "file", "path": str(data)},
+                               augmented=extra)
+    val = plain.rows("validation")
+    _, test_rows = snapshot.benchmark_set(settings, plain)
+    union = {r.id: r for snap in (plain, contrast) for r in snap.rows("train")}
+    req_name, requests = default_requests(settings)
+    print(f"train rows {len(plain.rows('train'))} (+{len(contrast.rows('train')) - len(plain.rows('train'))} "
+          f"contrastive), validation {len(val)}, test {len(test_rows)}; real requests {req_name}; "
+          f"{threads} torch threads; load {os.getloadavg()[0]:.1f}", flush=True)
+
+    lines = ["| variant | seen wording | unseen intents | real-request direction | fit s | epochs (heads + e2e) |",
+             "|---|---|---|---|---|---|"]
+    for name in names:
+        contrastive, overrides = VARIANTS[name]
+        train = (contrast if contrastive else plain).rows("train")
+        seed_everything(args.seed)
+        fit = FitConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed, progress=False)
+        if args.lr is not None:
+            fit = replace(fit, lr=args.lr)
+        student = MiniLMStudent(MiniLMConfig(**overrides, fit=fit))
+        load = os.getloadavg()[0]
+        report = student.fit(train, val)
+        result = evaluate_student(student, test_rows, train_rows=list(union.values()), render=False,
+                                  requests=requests)
+        seen, unseen, q = result.subsets.get("seen_looks"), result.subsets.get("unseen_looks"), result.requests
+        heads_epochs = len(report.val_scores) - (0 if overrides.get("finetune") == "frozen" else
+                                                 min(args.epochs, len(report.val_scores)))
+        line = (f"| {name} | {seen.overall if seen else float('nan'):.3f} | "
+                f"{unseen.overall if unseen else float('nan'):.3f} | {q.met}/{q.n} = {q.accuracy:.3f} | "
+                f"{report.seconds:.0f} (load {load:.1f}) | {heads_epochs} + {len(report.val_scores) - heads_epochs} |")
+        print(line, flush=True)
+        lines.append(line)
+    print(f"\n# Student variants (n={args.n}, seed {args.seed}, {args.epochs} end-to-end epochs, "
+          f"seen n={result.subsets['seen_looks'].n if 'seen_looks' in result.subsets else 0}, "
+          f"unseen n={result.subsets['unseen_looks'].n if 'unseen_looks' in result.subsets else 0})\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
