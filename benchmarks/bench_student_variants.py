@@ -5,8 +5,8 @@
 
 Data: ``--n`` requests of the simulator's mixed traffic (``simulate_dataset`` with ``Mix()``), labelled
 by the offline teacher, snapshotted once without and once with contrastive rows
-(``trainer.contrastive``; contrastive rows are train-only, so both snapshots share validation and
-test). Each variant is a named ``MiniLMConfig`` (``VARIANTS``) trained from scratch with a fixed
+(``trainer.contrastive``, the kinds each variant names; contrastive rows are train-only, so every
+snapshot shares validation and test). Each variant is a named ``MiniLMConfig`` (``VARIANTS``) trained from scratch with a fixed
 number of epochs (``--epochs`` for the end-to-end phase) instead of a wall-clock budget, so the
 comparison is fair on a shared, loaded machine; the seconds column still says what each costs here.
 
@@ -25,20 +25,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-# name → (contrastive data?, MiniLMConfig overrides)
-VARIANTS: dict[str, tuple[bool, dict[str, Any]]] = {
-    "mean": (False, {}),
-    "mean+contrastive": (True, {}),
-    "cls_mean+contrastive": (True, {"pooling": "cls_mean"}),
-    "attention+contrastive": (True, {"pooling": "attention"}),
-    "attention": (False, {"pooling": "attention"}),
-    "qkvd+contrastive": (True, {"lora_targets": ("query", "key", "value", "dense")}),
-    "attention+qkvd+contrastive": (True, {"pooling": "attention", "lora_targets": ("query", "key", "value", "dense")}),
-    "attention+r32+contrastive": (True, {"pooling": "attention", "lora_r": 32, "lora_alpha": 64}),
-    "full+contrastive": (True, {"finetune": "full"}),
-    "attention+full+contrastive": (True, {"pooling": "attention", "finetune": "full"}),
-    "frozen+contrastive": (True, {"finetune": "frozen"}),
-    "attention+frozen+contrastive": (True, {"pooling": "attention", "finetune": "frozen"}),
+ALL, FLIP = ("flip", "scale", "recombine"), ("flip",)
+# name → (contrastive kinds added to train (trainer.contrastive.KINDS; () = none), MiniLMConfig overrides)
+VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "mean": ((), {}),
+    "mean+contrastive": (ALL, {}),
+    "mean+flip": (FLIP, {}),
+    "cls_mean+contrastive": (ALL, {"pooling": "cls_mean"}),
+    "attention+contrastive": (ALL, {"pooling": "attention"}),
+    "attention+flip": (FLIP, {"pooling": "attention"}),
+    "attention+flip+scale": (("flip", "scale"), {"pooling": "attention"}),
+    "attention": ((), {"pooling": "attention"}),
+    "qkvd+contrastive": (ALL, {"lora_targets": ("query", "key", "value", "dense")}),
+    "attention+qkvd+contrastive": (ALL, {"pooling": "attention", "lora_targets": ("query", "key", "value", "dense")}),
+    "attention+r32+contrastive": (ALL, {"pooling": "attention", "lora_r": 32, "lora_alpha": 64}),
+    "full+contrastive": (ALL, {"finetune": "full"}),
+    "attention+full+contrastive": (ALL, {"pooling": "attention", "finetune": "full"}),
+    "frozen+contrastive": (ALL, {"finetune": "frozen"}),
+    "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
 }
 
 
@@ -57,7 +61,8 @@ def main() -> None:
     names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
-        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; pick from {', '.join(VARIANTS)}")
+        msg = f"unknown variant(s) {', '.join(unknown)}; pick from {', '.join(VARIANTS)}"
+        raise SystemExit(msg)
 
     from foundation.settings import Settings
     from streams.simulator import Mix, simulate_dataset
@@ -80,23 +85,26 @@ def main() -> None:
     settings = Settings(data_dir=work / "data")
     cands, served = sources.from_file(str(data))
     rows = apply_policy(cands, "export_rate", served=served, min_served=settings.label_min_served)
-    plain = snapshot.create(settings, rows, policy="export_rate", source={"kind": "file", "path": str(data)})
-    extra = contrastive_rows(rows, settings, seed=args.seed)
-    contrast = snapshot.create(settings, rows, policy="export_rate", source={"kind": "file", "path": str(data)},
-                               augmented=extra)
-    val = plain.rows("validation")
+    source = {"kind": "file", "path": str(data)}
+    snaps = {kinds: snapshot.create(settings, rows, policy="export_rate", source=source,
+                                    augmented=contrastive_rows(rows, settings, seed=args.seed, kinds=kinds)
+                                    if kinds else None)
+             for kinds in {VARIANTS[name][0] for name in names} | {()}}
+    plain = snaps[()]
+    val = plain.rows("validation")  # contrastive rows are train-only: every snapshot has these
     _, test_rows = snapshot.benchmark_set(settings, plain)
-    union = {r.id: r for snap in (plain, contrast) for r in snap.rows("train")}
+    union = {r.id: r for snap in snaps.values() for r in snap.rows("train")}
     req_name, requests = default_requests(settings)
-    print(f"train rows {len(plain.rows('train'))} (+{len(contrast.rows('train')) - len(plain.rows('train'))} "
-          f"contrastive), validation {len(val)}, test {len(test_rows)}; real requests {req_name}; "
-          f"{threads} torch threads; load {os.getloadavg()[0]:.1f}", flush=True)
+    sizes = ", ".join(f"+{len(s.rows('train')) - len(plain.rows('train'))} {'+'.join(k)}" for k, s in snaps.items() if k)
+    print(f"train rows {len(plain.rows('train'))} ({sizes or 'no contrastive rows'}), validation {len(val)}, "
+          f"test {len(test_rows)}; real requests {req_name}; {threads} torch threads; "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
 
     lines = ["| variant | seen wording | unseen intents | real-request direction | fit s | epochs (heads + e2e) |",
              "|---|---|---|---|---|---|"]
     for name in names:
-        contrastive, overrides = VARIANTS[name]
-        train = (contrast if contrastive else plain).rows("train")
+        kinds, overrides = VARIANTS[name]
+        train = snaps[kinds].rows("train")
         seed_everything(args.seed)
         fit = FitConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed, progress=False)
         if args.lr is not None:
@@ -111,7 +119,8 @@ def main() -> None:
                                                  min(args.epochs, len(report.val_scores)))
         line = (f"| {name} | {seen.overall if seen else float('nan'):.3f} | "
                 f"{unseen.overall if unseen else float('nan'):.3f} | {q.met}/{q.n} = {q.accuracy:.3f} | "
-                f"{report.seconds:.0f} (load {load:.1f}) | {heads_epochs} + {len(report.val_scores) - heads_epochs} |")
+                f"{report.seconds:.0f} (load {load:.1f}→{os.getloadavg()[0]:.1f}) | "
+                f"{heads_epochs} + {len(report.val_scores) - heads_epochs} |")
         print(line, flush=True)
         lines.append(line)
     print(f"\n# Student variants (n={args.n}, seed {args.seed}, {args.epochs} end-to-end epochs, "

@@ -74,7 +74,7 @@ class MiniLMConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ("query", "value")
     max_length: int = 32  # look requests are short; 32 word pieces covers >99% of them
-    pooling: Pooling = "mean"  # build_pooler
+    pooling: Pooling = "attention"  # build_pooler; measured in docs/benchmarks.md "Student variants"
     warmup_epochs: int = 40  # phase 1 (heads on cached embeddings): cheap, early-stopped
     merge: bool = True  # merge adapters after fit (serving speed); False keeps the peft model
     fit: FitConfig = field(default_factory=FitConfig)
@@ -300,6 +300,7 @@ class MiniLMStudent:
         raw = dict(meta["config"])
         raw["model"] = str(path / raw.get("model", "encoder"))
         raw["lora_targets"] = tuple(raw.get("lora_targets", ("query", "value")))
+        raw.setdefault("pooling", "mean")  # saved before the pooling knob: mean pooling was the only one
         raw["fit"] = FitConfig(**raw.get("fit", {}))
         student = cls(MiniLMConfig(**raw))
         student._load_top(load_file(str(path / "heads.safetensors"), device=student.device))
