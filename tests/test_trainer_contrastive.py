@@ -141,7 +141,9 @@ def test_train_contrastive_snapshots_marked_rows_in_train_only(settings: Setting
                             for r in labelled(teacher, prompts)), encoding="utf-8")
     plain = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False, contrastive=False))
     assert not any(r.augmented for r in plain.rows("train"))
-    snap = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False, contrastive=True))
+    # every kind: these prompts are each other's flips, so flips alone (the default) would all be taken already
+    snap = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False, contrastive=True,
+                                                  contrastive_kinds="flip,scale,recombine"))
     extra = [r for r in snap.rows("train") if r.augmented]
     assert extra and all(r.label_source.startswith("contrastive_") and r.origin for r in extra)
     originals = {r.prompt for r in snap.rows("train") if not r.augmented}
