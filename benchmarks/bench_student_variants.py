@@ -50,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000, help="simulated mixed requests")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mix", default=None, help="simulator mix, e.g. looks=0.4,explicit=0.2,real=0.4 (default: Mix())")
     parser.add_argument("--epochs", type=int, default=3, help="end-to-end epochs per variant (no time budget)")
     parser.add_argument("--lr", type=float, default=None, help="override the end-to-end learning rate")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto)")
@@ -77,10 +78,11 @@ def main() -> None:
     threads = set_threads(args.threads)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-variants-"))
     work.mkdir(parents=True, exist_ok=True)
-    data = work / f"mixed-{args.n}-{args.seed}.jsonl"
+    mix = Mix.parse(args.mix) if args.mix else Mix()
+    data = work / f"mixed-{args.n}-{args.seed}{'-' + args.mix.replace(',', '-') if args.mix else ''}.jsonl"
     if not data.exists():
         t = time.monotonic()
-        simulate_dataset(data, args.n, seed=args.seed, mix=Mix())
+        simulate_dataset(data, args.n, seed=args.seed, mix=mix)
         print(f"simulated + labelled {args.n} mixed requests in {time.monotonic() - t:.0f} s", flush=True)
     settings = Settings(data_dir=work / "data")
     cands, served = sources.from_file(str(data))
