@@ -15,6 +15,7 @@ from teacher.offline import OfflineTeacher
 from trainer import snapshot
 from trainer.contrastive import contrastive_rows, flip_text
 from trainer.data import Example, make_example
+from trainer.exceptions import TrainerError
 
 # Requests of the failure classes of issue 12: direction, amount, two clauses, look + clause.
 REQUESTS = ("increase the brightness a little", "decrease the contrast", "make it warmer",
@@ -108,7 +109,7 @@ def test_kinds_choose_which_variants_are_made(settings: Settings, teacher: Offli
     assert flips and {r.label_source for r in flips} == {"contrastive_flip"}
     # the same flips as with every kind (more only where another kind took a flip's text first)
     assert {r.prompt for r in flips} >= {r.prompt for r in every if r.label_source == "contrastive_flip"}
-    with pytest.raises(ValueError, match="unknown contrastive kind"):
+    with pytest.raises(TrainerError, match="unknown contrastive kind"):
         contrastive_rows(rows, settings, kinds=("mirror",))
 
 

@@ -39,6 +39,7 @@ from teacher.library import VECTOR_KEYS, edit_vector, vector_to_edit
 from teacher.offline import MIN_VISIBLE
 from trainer.augment import _train_only
 from trainer.data import Example, make_example
+from trainer.exceptions import TrainerError
 
 _FLIP: dict[str, str] = {}
 for _a, _b in adjustments.OPPOSITES:
@@ -136,7 +137,7 @@ def contrastive_rows(rows: Sequence[Example], settings: Settings, *, seed: int =
     if unknown:
         msg = (f"unknown contrastive kind(s) {', '.join(unknown)}; pick from {', '.join(KINDS)} "
                "(`toneflow train --contrastive-kinds flip,scale`)")
-        raise ValueError(msg)
+        raise TrainerError(msg)
     ok = _train_only(settings)
     read = _Reader()
     train = [r for r in rows if ok(r.prompt_norm)]
