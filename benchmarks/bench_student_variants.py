@@ -120,7 +120,8 @@ def main() -> None:
         heads_epochs = len(report.val_scores) - (0 if overrides.get("finetune") == "frozen" else
                                                  min(args.epochs, len(report.val_scores)))
         line = (f"| {name} | {seen.overall if seen else float('nan'):.3f} | "
-                f"{unseen.overall if unseen else float('nan'):.3f} | {q.met}/{q.n} = {q.accuracy:.3f} | "
+                f"{unseen.overall if unseen else float('nan'):.3f} | "
+                f"{f'{q.met}/{q.n} = {q.accuracy:.3f}' if q is not None else '-'} | "
                 f"{report.seconds:.0f} (load {load:.1f}→{os.getloadavg()[0]:.1f}) | "
                 f"{heads_epochs} + {len(report.val_scores) - heads_epochs} |")
         print(line, flush=True)
