@@ -38,6 +38,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention": ((), {"pooling": "attention"}),
     "qkvd+contrastive": (ALL, {"lora_targets": ("query", "key", "value", "dense")}),
     "attention+qkvd+contrastive": (ALL, {"pooling": "attention", "lora_targets": ("query", "key", "value", "dense")}),
+    "attention+qkvd+flip": (FLIP, {"pooling": "attention", "lora_targets": ("query", "key", "value", "dense")}),
+    "attention+full+flip": (FLIP, {"pooling": "attention", "finetune": "full"}),
     "attention+r32+contrastive": (ALL, {"pooling": "attention", "lora_r": 32, "lora_alpha": 64}),
     "full+contrastive": (ALL, {"finetune": "full"}),
     "attention+full+contrastive": (ALL, {"pooling": "attention", "finetune": "full"}),
