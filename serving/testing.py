@@ -28,7 +28,7 @@ def register_students(settings: Settings, n: int) -> list[str]:
     versions = []
     for seed in range(n):
         torch.manual_seed(seed)
-        student.heads = structured.build_heads(student.encoder.config.hidden_size)
+        student.heads = structured.build_heads(student.pooler.out_dim)
         staged = registry.stage(settings)
         student.save(staged)
         versions.append(registry.commit(settings, staged, {"student": "minilm", "snapshot": None, "parent": None,

@@ -15,6 +15,7 @@ from teacher.offline import OfflineTeacher
 from trainer import snapshot
 from trainer.contrastive import contrastive_rows, flip_text
 from trainer.data import Example, make_example
+from trainer.exceptions import TrainerError
 
 # Requests of the failure classes of issue 12: direction, amount, two clauses, look + clause.
 REQUESTS = ("increase the brightness a little", "decrease the contrast", "make it warmer",
@@ -101,6 +102,17 @@ def test_scaled_and_recombined_rows_keep_signs_and_add_clauses(settings: Setting
         assert np.abs(np.asarray(edit_vector(asked.edit)) - np.asarray(edit_vector(row.edit_obj))).max() <= 2
 
 
+def test_kinds_choose_which_variants_are_made(settings: Settings, teacher: OfflineTeacher) -> None:
+    rows = labelled(teacher, [p for p in REQUESTS if in_train(settings, p)])
+    every = contrastive_rows(rows, settings, seed=3)
+    flips = contrastive_rows(rows, settings, seed=3, kinds=("flip",))
+    assert flips and {r.label_source for r in flips} == {"contrastive_flip"}
+    # the same flips as with every kind (more only where another kind took a flip's text first)
+    assert {r.prompt for r in flips} >= {r.prompt for r in every if r.label_source == "contrastive_flip"}
+    with pytest.raises(TrainerError, match="unknown contrastive kind"):
+        contrastive_rows(rows, settings, kinds=("mirror",))
+
+
 def test_nothing_from_held_out_splits_leaks(settings: Settings, teacher: OfflineTeacher) -> None:
     prompts = [f"{verb} the {attr} {amount}" for verb in ("increase", "decrease", "boost", "reduce")
                for attr in ("brightness", "contrast", "saturation", "warmth", "exposure", "sharpness")
@@ -128,9 +140,11 @@ def test_train_contrastive_snapshots_marked_rows_in_train_only(settings: Setting
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"prompt": r.prompt, "edit": json.loads(r.edit)}) + "\n"
                             for r in labelled(teacher, prompts)), encoding="utf-8")
-    plain = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False))
+    plain = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False, contrastive=False))
     assert not any(r.augmented for r in plain.rows("train"))
-    snap = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False, contrastive=True))
+    # every kind: these prompts are each other's flips, so flips alone (the default) would all be taken already
+    snap = resolve_snapshot(settings, TrainConfig(input=str(data), auto_augment=False, contrastive=True,
+                                                  contrastive_kinds="flip,scale,recombine"))
     extra = [r for r in snap.rows("train") if r.augmented]
     assert extra and all(r.label_source.startswith("contrastive_") and r.origin for r in extra)
     originals = {r.prompt for r in snap.rows("train") if not r.augmented}

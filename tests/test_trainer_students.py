@@ -83,6 +83,27 @@ def test_minilm_save_load_round_trip(minilm, tmp_path: Path) -> None:
     assert not hasattr(loaded.encoder, "peft_config")
 
 
+@pytest.mark.parametrize("pooling", ["cls_mean", "attention"])
+def test_minilm_poolings_train_save_load_and_export(pooling: str, tmp_path: Path) -> None:
+    from trainer.onnx_export import export_student
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    student = MiniLMStudent(MiniLMConfig(pooling=pooling, warmup_epochs=3,  # type: ignore[arg-type]
+                                         fit=FitConfig(epochs=1, batch_size=8, max_steps=3, progress=False)))
+    before = {k: v.clone() for k, v in student.pooler.state_dict().items()}
+    student.fit(_rows(), _rows())
+    after = student.pooler.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in before)  # a learned pooler learns in both phases
+    assert (pooling == "attention") == bool(before)
+    prompts = ["golden hour please", "make it a lot less bright", "x"]
+    expected = student.predict(prompts)
+    student.save(tmp_path / "m")
+    loaded = MiniLMStudent.load(tmp_path / "m")
+    assert loaded.cfg.pooling == pooling and loaded.predict(prompts) == expected
+    meta = export_student(loaded, tmp_path / "onnx")  # raises if the graph's pooling differs from PyTorch's
+    assert meta["parity"]["fp32_max_abs_diff"] <= 1e-3
+
+
 @pytest.mark.parametrize("kind", ["seq2seq", "causal"])
 def test_tiny_generative_students_train_and_emit_valid_edits(kind: str, tmp_path: Path) -> None:
     from trainer.students.generative import GenConfig, student_for

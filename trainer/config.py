@@ -38,6 +38,9 @@ class TrainConfig:
     finetune: str = _f("lora", "lora adapters, full fine-tune, or frozen encoder (minilm only)",
                        choices=("lora", "full", "frozen"))
     lora_r: int = _f(16, "LoRA rank")
+    pooling: str = _f("attention", "minilm: how token states become one vector: mean, cls_mean (first token + mean) or "
+                      "attention (learned token weights + mean; trainer/students/minilm.py build_pooler)",
+                      choices=("mean", "cls_mean", "attention"))
     load_in_4bit: bool = _f(False, "load generative students 4-bit via bitsandbytes (needs CUDA)")
     epochs: int = _f(6, "max epochs of the main phase (early stopping usually ends sooner)")
     batch_size: int = _f(32, "examples per step")
@@ -49,8 +52,10 @@ class TrainConfig:
     incremental: bool = _f(False, "continue from the current model on data new since its snapshot, with replay")
     replay: float = _f(1.0, "incremental: older rows replayed per new row")
     augment: bool = _f(False, "one RQ2 round: train, augment around validation mistakes, retrain")
-    contrastive: bool = _f(False, "contrastive augmentation of explicit requests: direction flipped (label "
-                           "mirrored), amount scaled, clauses recombined (trainer/contrastive.py)")
+    contrastive: bool = _f(True, "contrastive augmentation of explicit requests: direction flipped (label "
+                           "mirrored), amount scaled, clauses recombined: --contrastive-kinds (trainer/contrastive.py)")
+    contrastive_kinds: str = _f("flip", "comma-separated contrastive kinds: flip, scale, recombine (flip alone "
+                                "matched all three at equal epochs on about half the rows; docs/benchmarks.md)")
     auto_augment: bool = _f(True, "paraphrase look slices with fewer than TONEFLOW_AUGMENT_MIN_SLICE examples")
     promote: bool = _f(True, "promote the candidate if it passes the gate")
     margin: float | None = _f(None, "gate margin (default: TONEFLOW_PROMOTE_MARGIN)")

@@ -39,6 +39,7 @@ from teacher.library import VECTOR_KEYS, edit_vector, vector_to_edit
 from teacher.offline import MIN_VISIBLE
 from trainer.augment import _train_only
 from trainer.data import Example, make_example
+from trainer.exceptions import TrainerError
 
 _FLIP: dict[str, str] = {}
 for _a, _b in adjustments.OPPOSITES:
@@ -126,9 +127,17 @@ def _recombine(text: str, reading: Reading, other: str, other_reading: Reading, 
     return new, got
 
 
+KINDS = ("flip", "scale", "recombine")
+
+
 def contrastive_rows(rows: Sequence[Example], settings: Settings, *, seed: int = 0, per_row: int = 1,
-                     taken: set[str] | None = None) -> list[Example]:
-    """Flipped, scaled and recombined variants of the training rows the adjustment table reads."""
+                     taken: set[str] | None = None, kinds: Sequence[str] = KINDS) -> list[Example]:
+    """Flipped, scaled and recombined variants (``kinds``) of the training rows the adjustment table reads."""
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        msg = (f"unknown contrastive kind(s) {', '.join(unknown)}; pick from {', '.join(KINDS)} "
+               "(`toneflow train --contrastive-kinds flip,scale`)")
+        raise TrainerError(msg)
     ok = _train_only(settings)
     read = _Reader()
     train = [r for r in rows if ok(r.prompt_norm)]
@@ -154,10 +163,12 @@ def contrastive_rows(rows: Sequence[Example], settings: Settings, *, seed: int =
     for row in explicit:
         rng = random.Random(int(hashlib.sha256(f"{seed}:contrastive:{row.prompt_norm}".encode()).hexdigest()[:8], 16))
         reading = readings[row.id]
-        keep(_flip(row.prompt, reading, read), row, reading, "flip")
+        if "flip" in kinds:
+            keep(_flip(row.prompt, reading, read), row, reading, "flip")
         for _ in range(per_row):
-            keep(_scale(row.prompt, reading, read, rng), row, reading, "scale")
-            if partners:
+            if "scale" in kinds:
+                keep(_scale(row.prompt, reading, read, rng), row, reading, "scale")
+            if partners and "recombine" in kinds:
                 other = rng.choice(partners)
                 if other.id != row.id:
                     keep(_recombine(row.prompt, reading, other.prompt, readings[other.id], read, rng),

@@ -5,7 +5,7 @@ returns the seven head tensors ``structured.decode`` reads, so the ONNX student 
 same code as the PyTorch one. Steps:
 
 1. trace the encoder (eager attention: the SDPA path exports to a pattern ONNX Runtime cannot fuse),
-   mean pooling and the heads with the TorchScript exporter (opset 17);
+   the student's pooler and the heads with the TorchScript exporter (opset 17);
 2. fuse the BERT blocks with ONNX Runtime's transformer optimiser (Attention, SkipLayerNorm,
    BiasGelu, EmbedLayerNorm): ~600 graph nodes become ~60;
 3. quantise the fused graph (``trainer.quantize.onnx_int8``);
@@ -55,16 +55,15 @@ def _graph_module(student: Any) -> Any:
     import torch
 
     class StudentGraph(torch.nn.Module):
-        """Tokens → heads: ``MiniLMStudent._embed`` (mean pooling) followed by the heads."""
+        """Tokens → heads: ``MiniLMStudent._embed`` (its pooler) followed by the heads."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.encoder, self.heads = student.encoder, student.heads
+            self.encoder, self.pooler, self.heads = student.encoder, student.pooler, student.heads
 
         def forward(self, input_ids: Any, attention_mask: Any) -> tuple[Any, ...]:
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(states.dtype)
-            out = self.heads((states * mask).sum(1) / mask.sum(1).clamp(min=1.0))
+            out = self.heads(self.pooler(states, attention_mask))
             return tuple(out[name] for name in OUTPUTS)
 
     return StudentGraph().eval()
@@ -119,6 +118,7 @@ def export_student(student: Any, dst: Path) -> dict[str, Any]:
     dst.mkdir(parents=True, exist_ok=True)
     student.encoder.to("cpu")
     student.heads.to("cpu")
+    student.pooler.to("cpu")
     student.device = "cpu"
     try:
         student.encoder.set_attn_implementation("eager")

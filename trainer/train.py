@@ -44,7 +44,7 @@ def build_student(kind: str, cfg: TrainConfig, seed: int) -> Any:
         from trainer.students.minilm import MiniLMConfig, MiniLMStudent
 
         return MiniLMStudent(MiniLMConfig(model=base, finetune=cfg.finetune, lora_r=cfg.lora_r,  # type: ignore[arg-type]
-                                          lora_alpha=2 * cfg.lora_r, fit=fit))
+                                          lora_alpha=2 * cfg.lora_r, pooling=cfg.pooling, fit=fit))  # type: ignore[arg-type]
     from trainer.students.generative import GenConfig, student_for
 
     return student_for(kind, GenConfig(model=base, finetune=cfg.finetune, lora_r=cfg.lora_r,
@@ -72,8 +72,9 @@ def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
     if cfg.contrastive:
         from trainer.contrastive import contrastive_rows
 
+        kinds = [k.strip() for k in cfg.contrastive_kinds.split(",") if k.strip()]
         augmented += contrastive_rows(rows, settings, seed=settings.seed if cfg.seed is None else cfg.seed,
-                                      taken={r.prompt_norm for r in augmented})
+                                      taken={r.prompt_norm for r in augmented}, kinds=kinds)
     return snapshot.create(settings, rows, policy=cfg.policy, source=source, augmented=augmented)
 
 

@@ -28,7 +28,41 @@ from trainer.students import structured
 from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
 
 Finetune = Literal["lora", "full", "frozen"]
+Pooling = Literal["mean", "cls_mean", "attention"]
 _PREDICT_BATCH = 128
+
+
+def build_pooler(mode: Pooling, hidden: int) -> Any:
+    """Token states (batch × tokens × hidden) + attention mask → one vector per request.
+
+    * ``mean``: the sentence-transformers pooling MiniLM was trained with;
+    * ``cls_mean``: the first token's state next to the mean (2 × hidden);
+    * ``attention``: a learned softmax weighting of the tokens next to the mean (2 × hidden), so a
+      word like "reduce" can weigh more than the many words it shares with "increase" (issue 12).
+    ``out_dim`` is the width the heads are built for.
+    """
+    import torch
+    from torch import nn
+
+    class Pooler(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mode = mode
+            self.out_dim = hidden if mode == "mean" else 2 * hidden
+            if mode == "attention":
+                self.score = nn.Linear(hidden, 1)
+
+        def forward(self, states: Any, attention_mask: Any) -> Any:
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            if self.mode == "mean":
+                return mean
+            if self.mode == "cls_mean":
+                return torch.cat([states[:, 0], mean], -1)
+            logits = self.score(states).masked_fill(mask == 0, -1e4)
+            return torch.cat([(logits.softmax(1) * states).sum(1), mean], -1)
+
+    return Pooler()
 
 
 @dataclass
@@ -41,6 +75,7 @@ class MiniLMConfig:
     lora_targets: tuple[str, ...] = ("query", "value")
     max_length: int = 32  # look requests are short; 32 word pieces covers >99% of them
     layers: int = 0  # keep only the encoder's first N transformer layers (0 = all); serving cost is ~linear in N
+    pooling: Pooling = "attention"  # build_pooler; measured in docs/benchmarks.md "Student variants"
     warmup_epochs: int = 40  # phase 1 (heads on cached embeddings): cheap, early-stopped
     merge: bool = True  # merge adapters after fit (serving speed); False keeps the peft model
     fit: FitConfig = field(default_factory=FitConfig)
@@ -60,28 +95,57 @@ class MiniLMStudent:
         # a saved student's encoder config already holds its depth; passing it again is a no-op
         depth = {"num_hidden_layers": self.cfg.layers} if self.cfg.layers else {}
         self.encoder = AutoModel.from_pretrained(path, **depth)
-        self.heads = structured.build_heads(self.encoder.config.hidden_size)
+        self.pooler = build_pooler(self.cfg.pooling, self.encoder.config.hidden_size)
+        self.heads = structured.build_heads(self.pooler.out_dim)
         self._torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.encoder.to(self.device)
         self.heads.to(self.device)
+        self.pooler.to(self.device)
         self.trained = False
 
     # --- encoding -------------------------------------------------------------------------------
+    def _tokens(self, prompts: Sequence[str], padding: bool | str = True) -> Any:
+        return self.tokenizer(list(prompts), padding=padding, truncation=True, max_length=self.cfg.max_length,
+                              return_tensors="pt").to(self.device)
+
     def _embed(self, prompts: Sequence[str]) -> Any:
-        """Mean-pooled token states (the sentence-transformers pooling MiniLM was trained with)."""
-        batch = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.cfg.max_length,
-                               return_tensors="pt").to(self.device)
-        states = self.encoder(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        """Pooled token states (``build_pooler``)."""
+        batch = self._tokens(prompts)
+        return self.pooler(self.encoder(**batch).last_hidden_state, batch["attention_mask"])
 
     def _embed_all(self, prompts: Sequence[str]) -> Any:
         torch = self._torch
         self.encoder.eval()
+        self.pooler.eval()
         with torch.inference_mode():
             parts = [self._embed(prompts[i:i + _PREDICT_BATCH]) for i in range(0, len(prompts), _PREDICT_BATCH)]
         return torch.cat(parts).clone()  # clone: inference tensors cannot enter autograd later
+
+    def _states_all(self, prompts: Sequence[str]) -> tuple[Any, Any]:
+        """Frozen token states of every prompt, padded to ``max_length`` (for a pooler with weights)."""
+        torch = self._torch
+        self.encoder.eval()
+        states, masks = [], []
+        with torch.inference_mode():
+            for i in range(0, len(prompts), _PREDICT_BATCH):
+                batch = self._tokens(prompts[i:i + _PREDICT_BATCH], padding="max_length")
+                states.append(self.encoder(**batch).last_hidden_state)
+                masks.append(batch["attention_mask"])
+        return torch.cat(states).clone(), torch.cat(masks).clone()
+
+    def _top_params(self) -> list[Any]:
+        return [*self.heads.parameters(), *self.pooler.parameters()]
+
+    def _top_state(self) -> dict[str, Any]:
+        """Heads and pooler weights in one flat dict (the pooler's under ``pooler.``), as saved."""
+        state = dict(self.heads.state_dict())
+        state.update({f"pooler.{k}": v for k, v in self.pooler.state_dict().items()})
+        return {k: v.detach().clone() for k, v in state.items()}
+
+    def _load_top(self, state: dict[str, Any]) -> None:
+        self.heads.load_state_dict({k: v for k, v in state.items() if not k.startswith("pooler.")})
+        self.pooler.load_state_dict({k[len("pooler."):]: v for k, v in state.items() if k.startswith("pooler.")})
 
     def _val_score(self, emb: Any, refs: list[Edit]) -> float:
         self.heads.eval()
@@ -112,16 +176,33 @@ class MiniLMStudent:
         def slice_targets(idx: list[int]) -> dict[str, Any]:
             return {k: v[idx] for k, v in targets.items()}
 
-        def heads_state() -> dict[str, Any]:
-            return {k: v.detach().clone() for k, v in self.heads.state_dict().items()}
+        # Phase 1: heads (and pooler) on the frozen encoder's cached outputs.
+        opt = torch.optim.AdamW(self._top_params(), lr=fc.head_lr, weight_decay=0.01)
+        if any(True for _ in self.pooler.parameters()):
+            states, masks = self._states_all(prompts)
+            val_states, val_masks = self._states_all(val_prompts)
 
-        # Phase 1: heads on frozen, cached embeddings.
-        emb, val_emb = self._embed_all(prompts), self._embed_all(val_prompts)
-        opt = torch.optim.AdamW(self.heads.parameters(), lr=fc.head_lr, weight_decay=0.01)
+            def top(idx: Any) -> Any:
+                return self.heads(self.pooler(states[idx], masks[idx]))
+
+            def val_top() -> float:
+                self.pooler.eval()
+                with torch.inference_mode():
+                    emb = self.pooler(val_states, val_masks)
+                return self._val_score(emb, val_refs)
+        else:
+            emb, val_emb = self._embed_all(prompts), self._embed_all(val_prompts)
+
+            def top(idx: Any) -> Any:
+                return self.heads(emb[idx])
+
+            def val_top() -> float:
+                return self._val_score(val_emb, val_refs)
 
         def head_step(idx: list[int]) -> float:
             self.heads.train()
-            loss = structured.head_loss(self.heads(emb[idx]), slice_targets(idx))
+            self.pooler.train()
+            loss = structured.head_loss(top(idx), slice_targets(idx))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -129,8 +210,8 @@ class MiniLMStudent:
 
         warm = FitConfig(**{**asdict(fc), "epochs": self.cfg.warmup_epochs if not self.trained else 5,
                             "patience": max(fc.patience, 4), "max_minutes": 0.0})
-        train_loop(n_train=len(train), cfg=warm, step=head_step, validate=lambda: self._val_score(val_emb, val_refs),
-                   snapshot=heads_state, restore=self.heads.load_state_dict, desc="heads", report=report)
+        train_loop(n_train=len(train), cfg=warm, step=head_step, validate=val_top,
+                   snapshot=self._top_state, restore=self._load_top, desc="heads", report=report)
         if self.cfg.finetune == "frozen":
             self.trained = True
             return report
@@ -139,11 +220,12 @@ class MiniLMStudent:
         self.attach_adapters()
         enc_params = [p for p in self.encoder.parameters() if p.requires_grad]
         opt2 = torch.optim.AdamW([{"params": enc_params, "lr": fc.lr},
-                                  {"params": self.heads.parameters(), "lr": fc.lr}], weight_decay=0.01)
+                                  {"params": self._top_params(), "lr": fc.lr}], weight_decay=0.01)
 
         def full_step(idx: list[int]) -> float:
             self.encoder.train()
             self.heads.train()
+            self.pooler.train()
             out = self.heads(self._embed([prompts[i] for i in idx]))
             loss = structured.head_loss(out, slice_targets(idx))
             opt2.zero_grad()
@@ -154,14 +236,14 @@ class MiniLMStudent:
 
         def state() -> tuple[dict[str, Any], dict[str, Any]]:
             enc = {n: p.detach().clone() for n, p in self.encoder.named_parameters() if p.requires_grad}
-            return enc, heads_state()
+            return enc, self._top_state()
 
         def restore(saved: tuple[dict[str, Any], dict[str, Any]]) -> None:
             params = dict(self.encoder.named_parameters())
             with torch.no_grad():
                 for n, value in saved[0].items():
                     params[n].copy_(value)
-            self.heads.load_state_dict(saved[1])
+            self._load_top(saved[1])
 
         train_loop(n_train=len(train), cfg=fc, step=full_step,
                    validate=lambda: self._val_score(self._embed_all(val_prompts), val_refs),
@@ -178,6 +260,7 @@ class MiniLMStudent:
         torch = self._torch
         self.encoder.eval()
         self.heads.eval()
+        self.pooler.eval()
         out: list[Edit] = []
         with torch.inference_mode():
             for i in range(0, len(prompts), _PREDICT_BATCH):
@@ -205,7 +288,7 @@ class MiniLMStudent:
         encoder = self.encoder.merge_and_unload() if hasattr(self.encoder, "merge_and_unload") else self.encoder
         encoder.save_pretrained(path / "encoder")
         self.tokenizer.save_pretrained(path / "encoder")
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}, str(path / "heads.safetensors"))
+        save_file({k: v.cpu().contiguous() for k, v in self._top_state().items()}, str(path / "heads.safetensors"))
         cfg = asdict(self.cfg)
         cfg["model"] = "encoder"  # the saved, merged encoder, relative to this directory
         meta = {"student": self.name, "format": 1, "config": cfg, "filter_catalogue": FILTER_CATALOGUE_VERSION}
@@ -220,10 +303,12 @@ class MiniLMStudent:
         raw = dict(meta["config"])
         raw["model"] = str(path / raw.get("model", "encoder"))
         raw["lora_targets"] = tuple(raw.get("lora_targets", ("query", "value")))
+        raw.setdefault("pooling", "mean")  # saved before the pooling knob: mean pooling was the only one
         raw["fit"] = FitConfig(**raw.get("fit", {}))
         student = cls(MiniLMConfig(**raw))
-        student.heads.load_state_dict(load_file(str(path / "heads.safetensors"), device=student.device))
+        student._load_top(load_file(str(path / "heads.safetensors"), device=student.device))
         student.trained = True
         student.encoder.eval()
         student.heads.eval()
+        student.pooler.eval()
         return student

@@ -1,0 +1,138 @@
+"""Student variants side by side: the same snapshot, the same seed, an epoch budget, one table.
+
+    nice -n 15 .venv/bin/python benchmarks/bench_student_variants.py --variants mean,attention,cls_mean
+    nice -n 15 .venv/bin/python benchmarks/bench_student_variants.py --n 2000 --epochs 3 --variants all
+
+Data: ``--n`` requests of the simulator's mixed traffic (``simulate_dataset`` with ``Mix()``), labelled
+by the offline teacher, snapshotted once without and once with contrastive rows
+(``trainer.contrastive``, the kinds each variant names; contrastive rows are train-only, so every
+snapshot shares validation and test). Each variant is a named ``MiniLMConfig`` (``VARIANTS``) trained from scratch with a fixed
+number of epochs (``--epochs`` for the end-to-end phase) instead of a wall-clock budget, so the
+comparison is fair on a shared, loaded machine; the seconds column still says what each costs here.
+
+Columns: seen wording / unseen intents overall on the intent-disjoint test rows whose group no
+variant trained on (``trainer.grouping.look_subsets``), and direction accuracy on the real requests
+(``settings.real_requests_dir``'s dev set, read at run time; the built-in set without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ALL, FLIP = ("flip", "scale", "recombine"), ("flip",)
+# name → (contrastive kinds added to train (trainer.contrastive.KINDS; () = none), MiniLMConfig overrides)
+VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "mean": ((), {}),
+    "mean+contrastive": (ALL, {}),
+    "mean+flip": (FLIP, {}),
+    "cls_mean+contrastive": (ALL, {"pooling": "cls_mean"}),
+    "attention+contrastive": (ALL, {"pooling": "attention"}),
+    "attention+flip": (FLIP, {"pooling": "attention"}),
+    "attention+flip+scale": (("flip", "scale"), {"pooling": "attention"}),
+    "attention": ((), {"pooling": "attention"}),
+    "qkvd+contrastive": (ALL, {"lora_targets": ("query", "key", "value", "dense")}),
+    "attention+qkvd+contrastive": (ALL, {"pooling": "attention", "lora_targets": ("query", "key", "value", "dense")}),
+    "attention+qkvd+flip": (FLIP, {"pooling": "attention", "lora_targets": ("query", "key", "value", "dense")}),
+    "attention+full+flip": (FLIP, {"pooling": "attention", "finetune": "full"}),
+    "attention+r32+contrastive": (ALL, {"pooling": "attention", "lora_r": 32, "lora_alpha": 64}),
+    "full+contrastive": (ALL, {"finetune": "full"}),
+    "attention+full+contrastive": (ALL, {"pooling": "attention", "finetune": "full"}),
+    "frozen+contrastive": (ALL, {"finetune": "frozen"}),
+    "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="simulated mixed requests")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mix", default=None, help="simulator mix, e.g. looks=0.4,explicit=0.2,real=0.4 (default: Mix())")
+    parser.add_argument("--epochs", type=int, default=3, help="end-to-end epochs per variant (no time budget)")
+    parser.add_argument("--lr", type=float, default=None, help="override the end-to-end learning rate")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto)")
+    parser.add_argument("--variants", default="mean,mean+contrastive,attention+contrastive",
+                        help=f"comma-separated names, or 'all': {', '.join(VARIANTS)}")
+    parser.add_argument("--workdir", help="keep the data here and reuse it (default: a temp dir)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        msg = f"unknown variant(s) {', '.join(unknown)}; pick from {', '.join(VARIANTS)}"
+        raise SystemExit(msg)
+
+    from foundation.settings import Settings
+    from streams.simulator import Mix, simulate_dataset
+    from trainer import snapshot, sources
+    from trainer.contrastive import contrastive_rows
+    from trainer.evaluate import evaluate_student
+    from trainer.labels import apply_policy
+    from trainer.requests import default_requests
+    from trainer.students.base import FitConfig, seed_everything, set_threads
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    threads = set_threads(args.threads)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-variants-"))
+    work.mkdir(parents=True, exist_ok=True)
+    mix = Mix.parse(args.mix) if args.mix else Mix()
+    data = work / f"mixed-{args.n}-{args.seed}{'-' + args.mix.replace(',', '-') if args.mix else ''}.jsonl"
+    if not data.exists():
+        t = time.monotonic()
+        simulate_dataset(data, args.n, seed=args.seed, mix=mix)
+        print(f"simulated + labelled {args.n} mixed requests in {time.monotonic() - t:.0f} s", flush=True)
+    settings = Settings(data_dir=work / "data")
+    cands, served = sources.from_file(str(data))
+    rows = apply_policy(cands, "export_rate", served=served, min_served=settings.label_min_served)
+    source = {"kind": "file", "path": str(data)}
+    snaps = {kinds: snapshot.create(settings, rows, policy="export_rate", source=source,
+                                    augmented=contrastive_rows(rows, settings, seed=args.seed, kinds=kinds)
+                                    if kinds else None)
+             for kinds in {VARIANTS[name][0] for name in names} | {()}}
+    plain = snaps[()]
+    val = plain.rows("validation")  # contrastive rows are train-only: every snapshot has these
+    _, test_rows = snapshot.benchmark_set(settings, plain)
+    union = {r.id: r for snap in snaps.values() for r in snap.rows("train")}
+    req_name, requests = default_requests(settings)
+    sizes = ", ".join(f"+{len(s.rows('train')) - len(plain.rows('train'))} {'+'.join(k)}" for k, s in snaps.items() if k)
+    print(f"train rows {len(plain.rows('train'))} ({sizes or 'no contrastive rows'}), validation {len(val)}, "
+          f"test {len(test_rows)}; real requests {req_name}; {threads} torch threads; "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+
+    lines = ["| variant | seen wording | unseen intents | real-request direction | fit s | epochs (heads + e2e) |",
+             "|---|---|---|---|---|---|"]
+    for name in names:
+        kinds, overrides = VARIANTS[name]
+        train = snaps[kinds].rows("train")
+        seed_everything(args.seed)
+        fit = FitConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed, progress=False)
+        if args.lr is not None:
+            fit = replace(fit, lr=args.lr)
+        student = MiniLMStudent(MiniLMConfig(**overrides, fit=fit))
+        load = os.getloadavg()[0]
+        report = student.fit(train, val)
+        result = evaluate_student(student, test_rows, train_rows=list(union.values()), render=False,
+                                  requests=requests)
+        seen, unseen, q = result.subsets.get("seen_looks"), result.subsets.get("unseen_looks"), result.requests
+        heads_epochs = len(report.val_scores) - (0 if overrides.get("finetune") == "frozen" else
+                                                 min(args.epochs, len(report.val_scores)))
+        line = (f"| {name} | {seen.overall if seen else float('nan'):.3f} | "
+                f"{unseen.overall if unseen else float('nan'):.3f} | "
+                f"{f'{q.met}/{q.n} = {q.accuracy:.3f}' if q is not None else '-'} | "
+                f"{report.seconds:.0f} (load {load:.1f}→{os.getloadavg()[0]:.1f}) | "
+                f"{heads_epochs} + {len(report.val_scores) - heads_epochs} |")
+        print(line, flush=True)
+        lines.append(line)
+    print(f"\n# Student variants (n={args.n}, seed {args.seed}, {args.epochs} end-to-end epochs, "
+          f"seen n={result.subsets['seen_looks'].n if 'seen_looks' in result.subsets else 0}, "
+          f"unseen n={result.subsets['unseen_looks'].n if 'unseen_looks' in result.subsets else 0})\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
