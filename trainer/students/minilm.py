@@ -95,6 +95,10 @@ class MiniLMStudent:
         # a saved student's encoder config already holds its depth; passing it again is a no-op
         depth = {"num_hidden_layers": self.cfg.layers} if self.cfg.layers else {}
         self.encoder = AutoModel.from_pretrained(path, **depth)
+        # The pooler, the heads and the adapters start from random weights: seeded here (and in
+        # attach_adapters), not only in fit, so a config trains the same student whatever ran before
+        # in the process (tests/test_trainer_students.py failed in the full suite and passed alone).
+        seed_everything(self.cfg.fit.seed)
         self.pooler = build_pooler(self.cfg.pooling, self.encoder.config.hidden_size)
         self.heads = structured.build_heads(self.pooler.out_dim)
         self._torch = torch
@@ -161,6 +165,7 @@ class MiniLMStudent:
 
         lora = LoraConfig(r=self.cfg.lora_r, lora_alpha=self.cfg.lora_alpha, lora_dropout=self.cfg.lora_dropout,
                           target_modules=list(self.cfg.lora_targets))
+        seed_everything(self.cfg.fit.seed)
         self.encoder = get_peft_model(self.encoder, lora)
 
     # --- training -------------------------------------------------------------------------------
