@@ -6,6 +6,7 @@ settings passed through), otherwise the embedded broker recorded by ``toneflow b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from foundation.broker_state import read_state
@@ -110,3 +111,40 @@ def create_topics(settings: Settings, topics: tuple[str, ...] | list[str], *, pa
             msg = f"cannot create topic {topic}: {err}"
             raise BrokerError(msg) from None
     return created
+
+
+def read_true_ends(consumer: Any, highs: Mapping[tuple[str, int], int], timeout_s: float
+                   ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int]]]:
+    """(each partition's true end, the partitions that did not reach theirs within ``timeout_s``).
+
+    The embedded broker (Tansu) answers a partition's high watermark as the *base* offset of its
+    last record batch + 1, short of the end when a producer sent several records in one batch.
+    Reading from there to the partition's end finds the true end (on Kafka it reads just the last
+    record). ``consumer`` must have ``enable.partition.eof`` on; it is unassigned afterwards. A
+    consumer error other than the end of a partition raises ``confluent_kafka.KafkaException``.
+    """
+    import time
+
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    ends = dict(highs)
+    todo = {tp for tp, high in highs.items() if high > 0}
+    if not todo:
+        return ends, todo
+    consumer.assign([TopicPartition(t, p, highs[(t, p)] - 1) for t, p in todo])
+    deadline = time.monotonic() + timeout_s
+    try:
+        while todo and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            tp = (msg.topic(), msg.partition())
+            if msg.error() is not None:
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(msg.error())
+                todo.discard(tp)
+            elif tp in ends:
+                ends[tp] = max(ends[tp], msg.offset() + 1)
+    finally:
+        consumer.unassign()
+    return ends, todo

@@ -323,33 +323,17 @@ class BrokerOffsets:
 
         All partitions in one assignment, read until each reports its end: one round however many.
         """
-        from confluent_kafka import KafkaError, KafkaException, TopicPartition
+        from foundation.kafka import read_true_ends
 
         keys: dict[Partition, list[Key]] = {}
-        ends: dict[Partition, int] = {}  # the end is the log's, whichever group asks
+        highs_by_tp: dict[Partition, int] = {}  # the end is the log's, whichever group asks
         for key, high in highs.items():
             keys.setdefault(key[1:], []).append(key)
-            ends[key[1:]] = high
-        client = self._client(PROBE_GROUP)  # never commits: it only reads the last records
-        client.assign([TopicPartition(t, p, max(0, high - 1)) for (t, p), high in ends.items()])
-        todo = set(ends)
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            while todo and time.monotonic() < deadline:
-                msg = client.poll(0.2)
-                if msg is None:
-                    continue
-                tp = (msg.topic(), msg.partition())
-                if msg.error() is not None:
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        raise KafkaException(msg.error())
-                    todo.discard(tp)
-                elif tp in ends:
-                    ends[tp] = max(ends[tp], msg.offset() + 1)
-        finally:
-            client.unassign()
+            highs_by_tp[key[1:]] = high
+        # PROBE_GROUP never commits: it only reads the last records
+        ends, late = read_true_ends(self._client(PROBE_GROUP), highs_by_tp, self.timeout_s)
         # A partition that did not reach its end in time stays unknown (asked again next check).
-        return {key: end for tp, end in ends.items() if tp not in todo for key in keys[tp]}
+        return {key: end for tp, end in ends.items() if tp not in late for key in keys[tp]}
 
     def close(self) -> None:
         for client in self._clients.values():

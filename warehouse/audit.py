@@ -84,37 +84,14 @@ def watermarks(settings: Settings, topics: list[str], timeout_s: float = 10.0) -
 
 def _read_to_end(consumer: Any, marks: dict[tuple[str, int], tuple[int, int]],
                  timeout_s: float) -> dict[tuple[str, int], tuple[int, int]]:
-    """The high watermarks checked by reading the last records: the end is the last offset read + 1.
+    """The high watermarks checked by reading the last records (``foundation.kafka.read_true_ends``)."""
+    from foundation.kafka import read_true_ends
 
-    The embedded broker (Tansu) answers the base offset of the last record *batch* + 1, which is
-    short of the end when a producer sent several records in one batch; reading from there to the
-    end of the partition finds the true end (on Kafka it reads just the last record).
-    """
-    import time
-
-    from confluent_kafka import KafkaError, TopicPartition
-
-    ends = dict(marks)
-    todo = {key: high - 1 for key, (low, high) in marks.items() if high > low}
-    if not todo:
-        return ends
-    consumer.assign([TopicPartition(t, p, offset) for (t, p), offset in todo.items()])
-    deadline = time.monotonic() + timeout_s
-    while todo and time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
-        if msg is None:
-            continue
-        key = (msg.topic(), msg.partition())
-        if msg.error() is not None:
-            if msg.error().code() == KafkaError._PARTITION_EOF:
-                todo.pop(key, None)
-            continue
-        low, high = ends[key]
-        ends[key] = (low, max(high, msg.offset() + 1))
-    if todo:
-        msg = f"could not read to the end of {sorted(todo)} within {timeout_s:.0f} s; is the broker overloaded?"
+    ends, late = read_true_ends(consumer, {key: high for key, (low, high) in marks.items() if high > low}, timeout_s)
+    if late:
+        msg = f"could not read to the end of {sorted(late)} within {timeout_s:.0f} s; is the broker overloaded?"
         raise BrokerError(msg)
-    return ends
+    return {key: (low, ends.get(key, high)) for key, (low, high) in marks.items()}
 
 
 _PARTITION_SQL = """
