@@ -87,11 +87,6 @@ def rows_by_partition(topic: str, items: Sequence[Decoded]) -> dict[int, tuple[l
     return out
 
 
-def decoded(topic: str, raws: Sequence[Raw]) -> list[Decoded]:
-    """Decode a batch of ``topic`` for the warehouse alone (no stage has decoded it)."""
-    return sort_out(topic, raws)[0]
-
-
 def sort_out(topic: str, raws: Sequence[Raw]) -> tuple[list[Decoded], list[Output]]:
     """(records with their events, dead letters to send) of a batch the sink stage consumed.
 
