@@ -170,12 +170,12 @@ def run_bounces(root: Path, *, projects: int = 2000, seed: int = 1, malformed: i
     proxy = FaultProxy()
     own = Settings(data_dir=root / "broker")
     state = broker.start(own, advertised=proxy.address)
-    proxy.forward_to(state.bootstrap)  # before any client: the metadata sends them all to the proxy
-    broker.start(own, worker_topics())  # the running broker: creates the topics, as `broker start` does
-    settings = Settings(data_dir=root / "data", kafka_bootstrap=proxy.address)
-    os.environ["TONEFLOW_WORKER_STALL_S"] = str(stall_s)  # read by start_worker's subprocess
     supervisor = None
-    try:
+    try:  # from here on the broker and the proxy are stopped whatever fails
+        proxy.forward_to(state.bootstrap)  # before any client: the metadata sends them all to the proxy
+        broker.start(own, worker_topics())  # the running broker: creates the topics, as `broker start` does
+        settings = Settings(data_dir=root / "data", kafka_bootstrap=proxy.address)
+        os.environ["TONEFLOW_WORKER_STALL_S"] = str(stall_s)  # read by start_worker's subprocess
         plan = plan_traffic(settings, projects, seed, malformed=malformed)
         write_manifest(settings, plan, seed)
         expected = set(plan.expected_accepted)
