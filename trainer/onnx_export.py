@@ -91,8 +91,9 @@ def _fold_token_types(model: Any) -> bool:
 
     Same maths: HF BERT feeds all-zero token types when none are given (this graph has no such
     input), and the embedding sum is ``word[id] + position[i] + token_type[0]`` before the
-    LayerNorm either way. 96 → 80 nodes in the int8 graph ONNX Runtime runs; measured ~2% less CPU
-    per single-prompt run (one core, the two graphs alternated call by call, ``docs/benchmarks.md``).
+    LayerNorm either way. 96 → 80 nodes in the int8 graph ONNX Runtime runs; the CPU per
+    single-prompt run moved by −2% and +3% in two call-by-call interleaved runs on the shared box,
+    i.e. below what it can resolve (``docs/benchmarks.md``): the cost is in the matrix products.
     The PyTorch parity check below covers it.
     """
     from onnx import numpy_helper
