@@ -1,7 +1,8 @@
 """The MiniLM student in ONNX Runtime: the registry's export (``trainer.onnx_export``), one CPU thread.
 
 ``OrtStudent.predict`` = tokenise with the version's own ``tokenizer.json`` (the Rust tokenizer,
-called directly: the transformers wrapper costs more than the int8 forward pass on a short prompt)
+called directly: the transformers wrapper costs more than the int8 forward pass on a short prompt;
+``token_feeds`` says why one ``encode`` per prompt)
 → one ``session.run`` → ``structured.decode``, the same decoding as the PyTorch student, so every
 edit is valid by construction. ``load_export`` returns None for a version without an export, and
 the caller serves it through PyTorch.
@@ -13,6 +14,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from foundation.settings import Settings
 from schemas.edit import Edit
@@ -22,38 +24,64 @@ log = logging.getLogger(__name__)
 _BATCH = 128  # the PyTorch student's predict batch: long files go through in slices this size
 
 
+def load_tokenizer(path: Path, max_length: int) -> tuple[Any, int]:
+    """The Rust tokenizer in ``path`` truncating at ``max_length`` and padding a batch to its longest
+    prompt (so a lone ``encode`` is not padded), and its ``[PAD]`` id."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=max_length)
+    pad = tokenizer.token_to_id("[PAD]")
+    pad_id = 0 if pad is None else pad
+    tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")  # replaces the file's fixed-length padding (128)
+    return tokenizer, pad_id
+
+
+def token_feeds(tokenizer: Any, pad_id: int, prompts: Sequence[str]) -> dict[str, Any]:
+    """The graph's inputs for ``prompts``: token ids and mask (int64), right-padded with ``pad_id`` to
+    the longest prompt, i.e. what ``encode_batch`` returns with longest-padding on, built from one
+    ``encode`` per prompt; ``tokenizer`` comes from ``load_tokenizer``.
+
+    Why not ``encode_batch``: it releases the GIL for the ~10 µs a short prompt takes, and in
+    ``toneflow serve`` this thread must then take the GIL back from the busy event loop (up to the
+    interpreter's 5 ms switch interval, longer when the loop's thread is preempted) before the
+    forward pass, which already costs one such wait. ``encode`` keeps the GIL.
+    """
+    import numpy as np
+
+    encodings = [tokenizer.encode(p) for p in prompts]
+    width = max(len(e.ids) for e in encodings)
+    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    for row, e in enumerate(encodings):
+        ids[row, :len(e.ids)] = e.ids
+        mask[row, :len(e.ids)] = e.attention_mask
+    return {"input_ids": ids, "attention_mask": mask}
+
+
 class OrtStudent:
     """Quacks like ``trainer.students.base.Student`` for prediction (``name``, ``version``, ``predict``)."""
 
     name = "minilm"
-    # ``session.run`` and the Rust tokenizer's ``encode_batch`` may be called from several threads at
+    # ``session.run`` and the Rust tokenizer's ``encode`` may be called from several threads at
     # once (serving.batching runs one forward pass per core); nothing here is mutated after __init__.
     thread_safe = True
 
     def __init__(self, model_dir: Path, export_dir: Path, *, int8: bool = True, threads: int = 1) -> None:
-        from tokenizers import Tokenizer
-
         from trainer.onnx_export import INPUTS, META_FILE, OUTPUTS, session
 
         meta = json.loads((export_dir / META_FILE).read_text(encoding="utf-8"))
         self.version: str | None = None
         self.runtime = f"onnx-{'int8' if int8 else 'fp32'}"
         self.session = session(export_dir / meta["files"]["int8" if int8 else "fp32"], threads)
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "encoder" / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=int(meta["max_length"]))
-        pad = self.tokenizer.token_to_id("[PAD]")
-        self.tokenizer.enable_padding(pad_id=0 if pad is None else pad, pad_token="[PAD]")
+        self.tokenizer, self._pad = load_tokenizer(model_dir / "encoder" / "tokenizer.json", int(meta["max_length"]))
         self._inputs, self._outputs = INPUTS, list(OUTPUTS)
 
     def _run(self, prompts: Sequence[str]) -> list[Edit]:
-        import numpy as np
-
         from trainer.students.structured import decode
 
-        encodings = self.tokenizer.encode_batch(list(prompts))
-        feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                 "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
-        return decode(dict(zip(self._outputs, self.session.run(self._outputs, feeds))))
+        heads = self.session.run(self._outputs, token_feeds(self.tokenizer, self._pad, prompts))
+        return decode(dict(zip(self._outputs, heads)))
 
     def predict(self, prompts: Sequence[str]) -> list[Edit]:
         out: list[Edit] = []

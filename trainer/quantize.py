@@ -4,8 +4,9 @@ encoder, and ONNX Runtime dynamic int8 for an exported student graph.
 Both are *dynamic*: weights are stored int8, activations are quantised per call, so no calibration
 set is needed and a promote can quantise any student. The ONNX form was chosen by measurement
 (``benchmarks/bench_serving.py latency`` and ``quality``; figures in ``docs/benchmarks.md``):
-per-tensor signed int8 weights on every MatMul/Attention/embedding of the fused encoder; the heads
-are Gemm nodes, which dynamic quantisation leaves in fp32. Per-channel weights agreed more often with
+per-tensor signed int8 weights on every MatMul/Attention/embedding of the fused encoder and on the
+heads' Gemm nodes (ONNX Runtime 1.32's dynamic quantiser turns them into ``MatMulIntegerToFloat``;
+they are < 1% of the run). Per-channel weights agreed more often with
 the PyTorch edits but lost more than 0.5 points of real-request direction accuracy in both runs and
 were slower; reduce-range lost quality.
 """
