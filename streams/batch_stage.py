@@ -154,8 +154,11 @@ class Outbox:
     def send_all(self, records: Iterable[Output]) -> int:
         """Produce (topic, key, record) triples; not yet acknowledged (``flush`` waits)."""
         n = dlq = 0
+        remember = self.pipe.produced.remember
         for topic, key, record in records:
-            self.produce(topic, key.encode() if key else None, to_json_bytes(record))
+            value = to_json_bytes(record)
+            self.produce(topic, key.encode() if key else None, value)
+            remember(topic, value, record)
             n += 1
             dlq += topic == TOPIC_DLQ
         if dlq:

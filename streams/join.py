@@ -162,7 +162,9 @@ class Join:
         pipe = self.pipe
         for raw in raws:
             is_label = raw.topic == TOPIC_LABELS
-            record, bad = decode(raw, LabelEvent if is_label else ExportEvent, "join.decode")
+            # Labels this worker's labeler produced come back as the events it encoded (``produced``:
+            # byte-identical values only); everything else, exports always, is validated in full.
+            record, bad = decode(raw, LabelEvent if is_label else ExportEvent, "join.decode", pipe.produced)
             if decoded is not None:
                 decoded.append((raw, record))
             if bad is not None:

@@ -113,6 +113,30 @@ def write_batch(settings: Settings, table: str, rows: Iterable[dict[str, Any]], 
             for day, day_rows in sorted(by_day.items())]
 
 
+def write_columns(settings: Settings, table: str, columns: dict[str, list[Any]], *, topic: str, partition: int,
+                  first_offset: int, last_offset: int, date_field: str = "ts") -> list[Path]:
+    """``write_batch`` for rows given as columns (``warehouse.tables.to_columns``): same files,
+    same names (the fingerprint of the same first and last rows), without a dict per row."""
+    schema = SCHEMAS[table]
+    if list(columns) != schema.names:
+        msg = f"{table} columns {list(columns)} are not the table's {schema.names}; build them with to_columns"
+        raise ValueError(msg)
+    n = len(columns[schema.names[0]])
+    if not n:
+        return []
+    ends = [{c: v[i] for c, v in columns.items()} for i in (0, n - 1)]  # as batch_fingerprint(rows)
+    name = batch_name(topic, partition, first_offset, last_offset, batch_fingerprint(ends))
+    days = [_day(v) for v in columns[date_field]]
+    if days.count(days[0]) == n:  # the common case: one day, one file
+        return [write_table(pa.Table.from_pydict(columns, schema=schema), partition_dir(settings, table, days[0]) / name)]
+    by_day: dict[str, list[int]] = defaultdict(list)
+    for i, day in enumerate(days):
+        by_day[day].append(i)
+    return [write_table(pa.Table.from_pydict({c: [v[i] for i in idx] for c, v in columns.items()}, schema=schema),
+                        partition_dir(settings, table, day) / name)
+            for day, idx in sorted(by_day.items())]
+
+
 def write_rows(settings: Settings, table: str, rows: list[dict[str, Any]], key: str,
                day: str | None = None) -> Path:
     """Write rows of a non-stream table (e.g. ``training_runs``) under a unique key: idempotent per key."""
