@@ -124,15 +124,29 @@ def decode(raw: Raw, model: type[T], stage: str, produced: Produced | None = Non
     ``produced``: records this process encoded itself (``Produced``); a byte-identical value is
     returned as the event it was encoded from, without parsing it again.
     """
+    event, bad, _ = decode_own(raw, model, stage, produced)
+    return event, bad
+
+
+def decode_own(raw: Raw, model: type[T], stage: str, produced: Produced | None
+               ) -> tuple[T | None, DlqRecord | None, bytes | None]:
+    """``decode``, and the value when it was this process's own record (it is then exactly
+    ``to_json_bytes`` of the event, which the join reuses for its changelog), else None."""
     value = raw.value
     if value is None:
-        return None, dead_letter(raw, stage, "empty_record", "record has no value")
+        return None, dead_letter(raw, stage, "empty_record", "record has no value"), None
     if len(value) > MAX_RECORD_BYTES:
-        return None, dead_letter(raw, stage, "oversize", f"record is {len(value)} bytes (max {MAX_RECORD_BYTES})")
+        return (None, dead_letter(raw, stage, "oversize", f"record is {len(value)} bytes (max {MAX_RECORD_BYTES})"),
+                None)
     if produced is not None:
         known = produced.take(raw.topic, value)
         if isinstance(known, model):
-            return known, None
+            return known, None, value
+    event, bad = _parse(raw, value, model, stage)
+    return event, bad, None
+
+
+def _parse(raw: Raw, value: bytes, model: type[T], stage: str) -> tuple[T | None, DlqRecord | None]:
     try:
         # Fast path: pydantic parses and validates the bytes in one pass (about half the cost of
         # json.loads + validating the dict). Every good record takes it; anything it rejects goes

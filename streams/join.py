@@ -56,7 +56,7 @@ from schemas.events import (
 from streams import changelog
 from streams.batch_stage import Outbox, Stage, TopicPartition, timed
 from streams.changelog import ChangelogWrite
-from streams.codec import Raw, decode
+from streams.codec import Raw, decode_own
 from streams.join_state import ExpiryIndex, JoinState
 from streams.outputs import Output
 from streams.pipeline import Pipeline
@@ -160,11 +160,12 @@ class Join:
         outputs: list[Output] = []
         changed: dict[str, JoinState] = {}
         pipe = self.pipe
+        produced = getattr(pipe, "produced", None)  # a test's stand-in for the Pipeline may have none
         for raw in raws:
             is_label = raw.topic == TOPIC_LABELS
             # Labels this worker's labeler produced come back as the events it encoded (``produced``:
             # byte-identical values only); everything else, exports always, is validated in full.
-            record, bad = decode(raw, LabelEvent if is_label else ExportEvent, "join.decode", pipe.produced)
+            record, bad, wire = decode_own(raw, LabelEvent if is_label else ExportEvent, "join.decode", produced)
             if decoded is not None:
                 decoded.append((raw, record))
             if bad is not None:
@@ -174,7 +175,7 @@ class Join:
             key = record.project_id
             state = changed.get(key) or self.state(key) or JoinState.empty(raw.partition, now)
             if isinstance(record, LabelEvent):
-                state.add_label(record, raw.source)
+                state.add_label(record, raw.source, wire)
             else:
                 state.add_export(record, raw.source)
             accepted = matches(state, record.event_id, is_label)
