@@ -186,3 +186,19 @@ def test_join_state_bytes_are_what_the_codec_writes_and_read_back_the_same():
     assert sorted(reference["emitted"]) == ["e0", "e1"]
     assert JoinState.from_bytes(composed) == state == build(False)
     assert state.to_bytes() == composed  # entries keep their JSON; the state's bytes do not drift
+
+
+def test_construct_makes_what_model_construct_makes_and_refuses_missing_fields():
+    from schemas.events import construct
+
+    label = _label(1, repairs=["clamped"], served_by=SERVED, served_edit=OTHER)
+    values = {name: getattr(label, name) for name in LabelEvent.model_fields}
+    fast, slow = construct(LabelEvent, **dict(reversed(values.items()))), LabelEvent.model_construct(**values)
+    assert fast == slow == label
+    assert to_json_bytes(fast) == to_json_bytes(slow) == to_json_bytes(label)  # field order kept
+    assert fast.model_fields_set == slow.model_fields_set
+    del values["cost"]
+    with pytest.raises(TypeError, match="missing \\['cost'\\]"):
+        construct(LabelEvent, **values)
+    with pytest.raises(TypeError, match="unknown \\['bogus'\\]"):
+        construct(LabelEvent, **{**values, "cost": 0.0, "bogus": 1})
