@@ -28,11 +28,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from foundation.failpoints import failpoint
+from foundation.osutil import fsync_dir
 from schemas.events import (
     TOPIC_ACCEPTED,
     TOPIC_DLQ,
@@ -120,12 +122,18 @@ def write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> int:
     """Write one batch's rows (blocking); returns the number of rows."""
     table = SINKS[topic][0]
     written = 0
+    paths: list[Path] = []
     for partition, (columns, first, last) in columns_by_partition(topic, items).items():
         n = len(columns["src_offset"])
         if n:
-            write_columns(pipe.settings, table, columns, topic=topic, partition=partition, first_offset=first,
-                          last_offset=last)
+            paths += write_columns(pipe.settings, table, columns, topic=topic, partition=partition,
+                                   first_offset=first, last_offset=last, sync_dir=False)
             written += n
+    # Each file is fsynced before its rename; the renames are durable once their directory is.
+    # One fsync per directory for the batch's files (one per partition, mostly in one directory),
+    # and before the batch can be committed: write returns only after it.
+    for directory in {p.parent for p in paths}:
+        fsync_dir(directory)
     return written
 
 
