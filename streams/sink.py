@@ -84,12 +84,14 @@ def columns_by_partition(topic: str, items: Sequence[Decoded]
     grouped: dict[int, list[Decoded]] = defaultdict(list)
     for item in items:
         grouped[item[0].partition].append(item)
-    now = datetime.now(UTC)
     out = {}
     for partition, part in grouped.items():
         events = [record for _, record in part if record is not None]
         offsets = [raw.offset for raw, record in part if record is not None]
-        out[partition] = (tables.to_columns(table, events, topic, partition, offsets, now),
+        # ingested_at: one time per file, taken in the order the files are written (as rows built
+        # one by one had): the retrain trigger's watermark is the newest ingested_at it counted, so
+        # a file landing after a count must not carry a time at or before one already counted.
+        out[partition] = (tables.to_columns(table, events, topic, partition, offsets, datetime.now(UTC)),
                           min(r.offset for r, _ in part), max(r.offset for r, _ in part))
     return out
 
