@@ -142,9 +142,14 @@ def canonical_dict(edit: Edit) -> dict[str, Any]:
     return out
 
 
+# Built once: json.dumps with non-default options builds a new encoder on every call, which was a
+# good part of the cost of landing a label row (warehouse/tables.py).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(edit: Edit) -> str:
     """Compact JSON of the canonical form; equal strings ⇔ edits that render the same."""
-    return json.dumps(canonical_dict(edit), separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(canonical_dict(edit))
 
 
 def adjust_vector(edit: Edit) -> list[int]:

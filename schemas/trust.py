@@ -30,9 +30,14 @@ KEY_FILE = Path("secrets") / "serve-signing.key"
 _KEYS: dict[str, bytes] = {}  # data dir -> key read from its file (the file never changes)
 
 
+# Built once: json.dumps with these options builds an encoder per call, and the labeler checks a
+# signature for every teacher-served prompt. Same options, same bytes.
+_SIGNED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _message(prompt: str, served_by: ServedBy, served_edit: Edit) -> bytes:
     body = {"prompt": prompt, "served_by": served_by.model_dump(mode="json"), "served_edit": canonical_dict(served_edit)}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _SIGNED.encode(body).encode("utf-8")
 
 
 def sign_served(key: bytes, prompt: str, served_by: ServedBy, served_edit: Edit) -> str:

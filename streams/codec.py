@@ -8,6 +8,8 @@ names its topic/partition/offset, the stage and the reason. Nothing raises on ba
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -69,13 +71,82 @@ def dead_letter(raw: Raw, stage: str, error_kind: str, error: str, event_id: str
     return build(lo)
 
 
-def decode(raw: Raw, model: type[T], stage: str) -> tuple[T | None, DlqRecord | None]:
-    """(event, None) for a good record, (None, dlq record) for anything else."""
+class Produced:
+    """Records this process produced to its own internal topics, by their exact wire bytes.
+
+    The worker consumes what it produced: the join reads the labels the labeler wrote, the sink
+    stage the accepted examples the join wrote. Validating those again cost more than anything else
+    a worker does per event (a label or accepted example is ~50 µs through the edit contract's
+    validators, benchmarks/bench_pipeline.py). ``decode`` asks here first: a record whose value is
+    byte-for-byte one this process encoded from its event (``schemas.events.to_json_bytes``) gets
+    that event back instead of a second parse. Nothing is trusted because of the topic it came on:
+    a record another process wrote (a foreign producer, a test, a replay after a restart, another
+    worker of the group) matches no entry unless its bytes are identical to ours, and goes through
+    the full contract as before. Size and emptiness are checked before the lookup either way.
+
+    An entry is handed out once (a consumer reads a record once; a replay decodes in full) and at
+    most ``limit`` are kept per topic, oldest dropped first, so a consumer that lags (or runs in
+    another worker) costs a full decode, never unbounded memory. Thread-safe: the outbox remembers
+    on the event loop, a test may decode elsewhere.
+    """
+
+    def __init__(self, topics: frozenset[str] = frozenset(), limit: int = 20_000) -> None:
+        self.topics, self.limit = topics, limit
+        self._lock = threading.Lock()
+        self._by_topic: dict[str, OrderedDict[bytes, BaseModel]] = {t: OrderedDict() for t in topics}
+        self.hits = self.misses = 0
+
+    def remember(self, topic: str, value: bytes, record: BaseModel) -> None:
+        entries = self._by_topic.get(topic)
+        if entries is None:
+            return
+        with self._lock:
+            entries[value] = record
+            if len(entries) > self.limit:
+                entries.popitem(last=False)
+
+    def take(self, topic: str, value: bytes) -> BaseModel | None:
+        entries = self._by_topic.get(topic)
+        if entries is None:
+            return None
+        with self._lock:
+            record = entries.pop(value, None)
+            if record is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return record
+
+
+def decode(raw: Raw, model: type[T], stage: str, produced: Produced | None = None) -> tuple[T | None, DlqRecord | None]:
+    """(event, None) for a good record, (None, dlq record) for anything else.
+
+    ``produced``: records this process encoded itself (``Produced``); a byte-identical value is
+    returned as the event it was encoded from, without parsing it again.
+    """
+    event, bad, _ = decode_own(raw, model, stage, produced)
+    return event, bad
+
+
+def decode_own(raw: Raw, model: type[T], stage: str, produced: Produced | None
+               ) -> tuple[T | None, DlqRecord | None, bytes | None]:
+    """``decode``, and the value when it was this process's own record (it is then exactly
+    ``to_json_bytes`` of the event, which the join reuses for its changelog), else None."""
     value = raw.value
     if value is None:
-        return None, dead_letter(raw, stage, "empty_record", "record has no value")
+        return None, dead_letter(raw, stage, "empty_record", "record has no value"), None
     if len(value) > MAX_RECORD_BYTES:
-        return None, dead_letter(raw, stage, "oversize", f"record is {len(value)} bytes (max {MAX_RECORD_BYTES})")
+        return (None, dead_letter(raw, stage, "oversize", f"record is {len(value)} bytes (max {MAX_RECORD_BYTES})"),
+                None)
+    if produced is not None:
+        known = produced.take(raw.topic, value)
+        if isinstance(known, model):
+            return known, None, value
+    event, bad = _parse(raw, value, model, stage)
+    return event, bad, None
+
+
+def _parse(raw: Raw, value: bytes, model: type[T], stage: str) -> tuple[T | None, DlqRecord | None]:
     try:
         # Fast path: pydantic parses and validates the bytes in one pass (about half the cost of
         # json.loads + validating the dict). Every good record takes it; anything it rejects goes

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from foundation.settings import Settings
+from schemas.events import TOPIC_ACCEPTED, TOPIC_LABELS
+from streams.codec import Produced
 from streams.topics import APP_ID, JOIN_TABLE, changelog_topic
 
 __all__ = ["APP_ID", "JOIN_TABLE", "Pipeline", "changelog_topic"]
@@ -37,6 +39,10 @@ class Pipeline:
     teacher: Any = None
     outbox: Any = None  # streams.batch_stage.Outbox, set by streams/app.py
     stats: dict[str, int] = field(default_factory=dict)
+    # What the worker produced to the topics it consumes itself, for its own stages to take back
+    # without decoding again (``streams.codec.Produced``): labels (the join) and accepted examples
+    # (the sink stage). Prompts and exports come from apps and are always decoded in full.
+    produced: Produced = field(default_factory=lambda: Produced(frozenset({TOPIC_LABELS, TOPIC_ACCEPTED})))
     # Told each stage's whole new assignment (group id, (topic, partition) pairs) after a rebalance:
     # the liveness watchdog judges only the partitions this worker owns (streams/liveness.py).
     on_assigned: Callable[[str, Iterable[tuple[str, int]]], None] | None = None

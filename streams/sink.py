@@ -4,7 +4,7 @@ Each stage lands the records it consumes, from the events it already decoded (de
 record): the labeler lands prompts, the join lands labels and exports, and the sink stage here
 lands accepted examples and DLQ records, which nothing else consumes. Per batch, in this order
 (docs/reliability.md §3):
-  1. ``rows_by_partition``: each decoded record becomes a row carrying its topic/partition/offset;
+  1. ``columns_by_partition``: each decoded record becomes a row carrying its topic/partition/offset;
   2. ``land``: one Parquet file per (partition, date) named after the batch's offset range, written
      atomically (warehouse.writer) off the event loop; a write that fails (disk full) is retried
      while the batch is held;
@@ -27,11 +27,14 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from foundation.failpoints import failpoint
+from foundation.osutil import fsync_dir
 from schemas.events import (
     TOPIC_ACCEPTED,
     TOPIC_DLQ,
@@ -45,11 +48,11 @@ from schemas.events import (
     PromptEvent,
 )
 from streams.batch_stage import Stage, timed
-from streams.codec import Raw, decode
+from streams.codec import Produced, Raw, decode
 from streams.outputs import Output
 from streams.pipeline import Pipeline
 from warehouse import tables
-from warehouse.writer import write_batch
+from warehouse.writer import write_columns
 
 log = logging.getLogger(__name__)
 
@@ -69,36 +72,45 @@ SINKS: dict[str, tuple[str, type[BaseModel], Callable[[Any, tables.Source], dict
 Decoded = tuple[Raw, BaseModel | None]
 
 
-def rows_by_partition(topic: str, items: Sequence[Decoded]) -> dict[int, tuple[list[dict[str, Any]], int, int]]:
-    """partition -> (rows, first offset, last offset) of one batch of ``topic``'s records.
+def columns_by_partition(topic: str, items: Sequence[Decoded]
+                         ) -> dict[int, tuple[dict[str, list[Any]], int, int]]:
+    """partition -> (columns, first offset, last offset) of one batch of ``topic``'s records.
 
     The offset range covers every record of the batch in that partition, decoded or not, so the
-    file name is the same when the batch is replayed.
+    file name is the same when the batch is replayed. Columns (``warehouse.tables.to_columns``),
+    not a dict per row: building rows was most of the cost of landing a batch.
     """
-    to_row = SINKS[topic][2]
+    table = SINKS[topic][0]
     grouped: dict[int, list[Decoded]] = defaultdict(list)
     for item in items:
         grouped[item[0].partition].append(item)
     out = {}
     for partition, part in grouped.items():
-        rows = [to_row(record, tables.Source(raw.topic, raw.partition, raw.offset))
-                for raw, record in part if record is not None]
-        out[partition] = (rows, min(r.offset for r, _ in part), max(r.offset for r, _ in part))
+        events = [record for _, record in part if record is not None]
+        offsets = [raw.offset for raw, record in part if record is not None]
+        # ingested_at: one time per file, taken in the order the files are written (as rows built
+        # one by one had): the retrain trigger's watermark is the newest ingested_at it counted, so
+        # a file landing after a count must not carry a time at or before one already counted.
+        out[partition] = (tables.to_columns(table, events, topic, partition, offsets, datetime.now(UTC)),
+                          min(r.offset for r, _ in part), max(r.offset for r, _ in part))
     return out
 
 
-def sort_out(topic: str, raws: Sequence[Raw]) -> tuple[list[Decoded], list[Output]]:
+def sort_out(topic: str, raws: Sequence[Raw], produced: Produced | None = None
+             ) -> tuple[list[Decoded], list[Output]]:
     """(records with their events, dead letters to send) of a batch the sink stage consumed.
 
     A record of the DLQ topic that does not decode gets its dead letter as its event: it is stored
-    in the dlq table where it is, not sent to the DLQ topic again.
+    in the dlq table where it is, not sent to the DLQ topic again. ``produced``: the accepted
+    examples this worker's join encoded, taken back by their exact bytes instead of validated again
+    (``streams.codec.Produced``); a record anyone else wrote is validated in full.
     """
     model = SINKS[topic][1]
     items: list[Decoded] = []
     dead: list[Output] = []
     stage = f"sink.{topic}"
     for raw in raws:
-        record, bad = decode(raw, model, stage)
+        record, bad = decode(raw, model, stage, produced)
         if bad is not None:
             if topic == TOPIC_DLQ:
                 record = bad
@@ -112,11 +124,18 @@ def write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> int:
     """Write one batch's rows (blocking); returns the number of rows."""
     table = SINKS[topic][0]
     written = 0
-    for partition, (rows, first, last) in rows_by_partition(topic, items).items():
-        if rows:
-            write_batch(pipe.settings, table, rows, topic=topic, partition=partition, first_offset=first,
-                        last_offset=last)
-            written += len(rows)
+    paths: list[Path] = []
+    for partition, (columns, first, last) in columns_by_partition(topic, items).items():
+        n = len(columns["src_offset"])
+        if n:
+            paths += write_columns(pipe.settings, table, columns, topic=topic, partition=partition,
+                                   first_offset=first, last_offset=last, sync_dir=False)
+            written += n
+    # Each file is fsynced before its rename; the renames are durable once their directory is.
+    # One fsync per directory for the batch's files (one per partition, mostly in one directory),
+    # and before the batch can be committed: write returns only after it.
+    for directory in {p.parent for p in paths}:
+        fsync_dir(directory)
     return written
 
 
@@ -159,7 +178,7 @@ class SinkStage(Stage):
         dead: list[Output] = []
         with timed(self.pipe, "sink_decode"):
             for topic, part in by_topic.items():
-                items[topic], topic_dead = sort_out(topic, part)
+                items[topic], topic_dead = sort_out(topic, part, self.pipe.produced)
                 dead.extend(topic_dead)
         if dead:
             self.pipe.count("sink_dead_lettered", len(dead))

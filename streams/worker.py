@@ -49,14 +49,16 @@ def prepare_topics(settings: Settings) -> None:
 
 
 def progress_line(pipe: Pipeline) -> str:
-    return "progress " + " ".join(f"{k}={v}" for k, v in sorted(pipe.stats.items()))
+    # How many of its own records a stage took back without decoding (streams.codec.Produced).
+    stats = {**pipe.stats, "own_records_reused": pipe.produced.hits, "own_records_decoded": pipe.produced.misses}
+    return "progress " + " ".join(f"{k}={v}" for k, v in sorted(stats.items()))
 
 
 async def _progress(pipe: Pipeline) -> None:
     while True:
         await asyncio.sleep(PROGRESS_EVERY_S)
         pipe.outbox.poll()
-        if pipe.stats:
+        if pipe.stats:  # the line shows the counters once a stage counted something
             log.warning("%s", progress_line(pipe))
 
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import types
 import typing
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -131,7 +133,7 @@ STREAM_TABLES = tuple(SCHEMAS)
 
 def _value(value: Any) -> Any:
     if isinstance(value, Edit):
-        return canonical_json(value)
+        return _canonical(value)
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return value
@@ -179,6 +181,96 @@ def to_row(table: str, event: BaseModel, src: Source) -> dict[str, Any]:
         row[name] = compute(event)
     row.update(src_topic=src.topic, src_partition=src.partition, src_offset=src.offset, ingested_at=datetime.now(UTC))
     return row
+
+
+# The canonical JSON of edits already landed, by object: one edit object is landed several times
+# (a prompt's served edit is its reused label's edit and served edit, then its accepted example's),
+# and canonical_json was the largest part of building a row. Edits are frozen, so an object's
+# canonical form never changes; each entry keeps its edit alive, so its id is not reused while the
+# entry exists. Bounded; dropped oldest first.
+_CANONICAL: OrderedDict[int, tuple[Edit, str]] = OrderedDict()
+_CANONICAL_LIMIT = 50_000
+
+
+def _canonical(edit: Edit) -> str:
+    hit = _CANONICAL.get(id(edit))
+    if hit is not None and hit[0] is edit:
+        return hit[1]
+    text = canonical_json(edit)
+    _CANONICAL[id(edit)] = (edit, text)
+    if len(_CANONICAL) > _CANONICAL_LIMIT:
+        _CANONICAL.popitem(last=False)
+    return text
+
+
+def _converter(annotation: Any) -> Callable[[Any], Any] | None:
+    """How a field's value becomes its column's value (``_value``, decided once per field)."""
+    kind = _unwrap(annotation)
+    if kind is Edit:
+        return _canonical
+    if typing.get_origin(kind) in (list, dict):
+        return _json_text
+    return None
+
+
+def _json_text(value: Any) -> str:
+    # Most lists landed are empty (a label's repairs): their text is known without an encoder.
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+# A table's column plan: per field (attribute, column, converter, nested plan or None).
+ColumnPlan = list[tuple[str, str, "Callable[[Any], Any] | None", "ColumnPlan | None"]]
+
+
+def _column_plan(model: type[BaseModel], prefixes: dict[str, str], prefix: str = "") -> ColumnPlan:
+    plan: ColumnPlan = []
+    for name, info in model.model_fields.items():
+        if name in NOT_STORED:
+            continue
+        if _is_model(info.annotation):
+            plan.append((name, "", None, _column_plan(_unwrap(info.annotation), {}, prefixes[name])))
+        else:
+            plan.append((name, prefix + name, _converter(info.annotation), None))
+    return plan
+
+
+COLUMN_PLANS: dict[str, ColumnPlan] = {table: _column_plan(spec.model, spec.prefixes) for table, spec in SPECS.items()}
+
+
+def _fill(records: list[Any], plan: ColumnPlan, out: dict[str, list[Any]], nullable: bool) -> None:
+    for name, column, convert, nested in plan:
+        if nullable:  # the values of a nested model, which may be absent (None) in some records
+            values = [None if r is None else getattr(r, name) for r in records]
+        else:
+            values = list(map(attrgetter(name), records))
+        if nested is not None:
+            _fill(values, nested, out, True)
+        elif convert is not None:
+            out[column] = [None if v is None else convert(v) for v in values]
+        else:
+            out[column] = values
+
+
+def to_columns(table: str, events: list[BaseModel], topic: str, partition: int, offsets: list[int],
+               ingested_at: datetime | None = None) -> dict[str, list[Any]]:
+    """The rows of ``table`` for ``events`` read from ``topic``/``partition`` at ``offsets``, as
+    columns (column -> values, in ``SCHEMAS[table]`` order): the values ``to_row`` gives, built a
+    column at a time. One ``ingested_at`` for the batch (now, by default)."""
+    spec = SPECS[table]
+    for event in events:
+        if not isinstance(event, spec.model):
+            msg = f"table {table} stores {spec.model.__name__} records, not {type(event).__name__}"
+            raise TypeError(msg)
+    out: dict[str, list[Any]] = {}
+    _fill(events, COLUMN_PLANS[table], out, False)
+    for name, _, compute in spec.derived:
+        out[name] = [compute(e) for e in events]
+    n = len(events)
+    out.update(src_topic=[topic] * n, src_partition=[partition] * n, src_offset=list(offsets),
+               ingested_at=[ingested_at or datetime.now(UTC)] * n)
+    return out
 
 
 def prompt_row(e: PromptEvent, src: Source) -> dict[str, Any]:
