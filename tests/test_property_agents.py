@@ -50,7 +50,7 @@ from streams.join_state import JoinState
 from streams.labeler import split_batch, teacher_label, teacher_labels
 from streams.pipeline import Pipeline
 from streams.sink import SINKS, sort_out, write
-from tests.contract_strategies import FAST, records, topic_record, valid_bytes, wire_bytes
+from tests.contract_strategies import FAST, RECORD_LIMIT, records, topic_record, valid_bytes, wire_bytes
 from warehouse import tables
 from warehouse.layout import warehouse_root
 
@@ -266,18 +266,28 @@ def _dead_letters(draw: st.DrawFn) -> bytes:
                                      "schema_violation", draw(st.text(max_size=3000)), draw(st.none() | st.text())))
 
 
+def _fits(value: bytes) -> bool:
+    return len(value) <= RECORD_LIMIT
+
+
 @pytest.mark.parametrize("topic", list(SINKS))
 def test_sink_writes_a_row_for_every_record_it_stores(topic, tmp_path_factory):
     table, model, _ = SINKS[topic]
-    values = st.one_of(valid_bytes(model), wire_bytes(model))  # at least half of them storable
+    values = st.one_of(valid_bytes(model), wire_bytes(model))
     if topic == TOPIC_DLQ:
         values = st.one_of(values, _dead_letters())
+    # Every batch holds at least one record the sink must store, so the floor below holds by
+    # construction: how many of the drawn values are storable varies with the modules imported
+    # before this test (Hypothesis draws constants from loaded code), and 24 of 40 batches once were.
+    storable = valid_bytes(model).filter(_fits)
 
     written: list[int] = []
 
     @hsettings(FAST, max_examples=40)
-    @given(batch=st.lists(st.tuples(values, _keys, st.integers(0, 2)), min_size=4, max_size=12), first=_offsets)
-    def check(batch, first):
+    @given(batch=st.lists(st.tuples(values, _keys, st.integers(0, 2)), min_size=3, max_size=11), first=_offsets,
+           sure=st.tuples(storable, _keys, st.integers(0, 2)), at=st.integers(0, 11))
+    def check(batch, first, sure, at):
+        batch = [*batch[:at], sure, *batch[at:]]
         settings = Settings(data_dir=tmp_path_factory.mktemp("wh"))
         raws = [Raw(topic, partition, first + i, key, value) for i, (value, key, partition) in enumerate(batch)]
         # a record of the DLQ topic that does not decode is stored as its own dead letter
