@@ -23,12 +23,13 @@ from foundation.text_encoder import MINILM_ID, resolve_model_path
 from schemas.edit import Edit
 from schemas.filters import FILTER_CATALOGUE_VERSION
 from trainer.data import Example
-from trainer.metrics import score
+from trainer.metrics import score, sign_agreement
 from trainer.students import structured
 from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
 
 Finetune = Literal["lora", "full", "frozen"]
 Pooling = Literal["mean", "cls_mean", "attention"]
+ValMetric = Literal["overall", "overall+sign"]
 _PREDICT_BATCH = 128
 
 
@@ -78,6 +79,9 @@ class MiniLMConfig:
     pooling: Pooling = "attention"  # build_pooler; measured in docs/benchmarks.md "Student variants"
     warmup_epochs: int = 40  # phase 1 (heads on cached embeddings): cheap, early-stopped
     merge: bool = True  # merge adapters after fit (serving speed); False keeps the peft model
+    sign_weight: float = 0.0  # structured.head_loss: hinge on the direction of each changed value (0 = off)
+    # the epoch kept is the best on this: validation overall, or its mean with metrics.sign_agreement
+    val_metric: ValMetric = "overall"
     fit: FitConfig = field(default_factory=FitConfig)
 
 
@@ -155,7 +159,10 @@ class MiniLMStudent:
         self.heads.eval()
         with self._torch.inference_mode():
             preds = structured.decode(self.heads(emb))
-        return score(preds, refs).overall
+        overall = score(preds, refs).overall
+        if self.cfg.val_metric == "overall+sign":
+            return (overall + sign_agreement(preds, refs)) / 2
+        return overall
 
     def attach_adapters(self) -> None:
         """Wrap the encoder with fresh LoRA adapters (no-op if attached or not in LoRA mode)."""
@@ -207,7 +214,7 @@ class MiniLMStudent:
         def head_step(idx: list[int]) -> float:
             self.heads.train()
             self.pooler.train()
-            loss = structured.head_loss(top(idx), slice_targets(idx))
+            loss = structured.head_loss(top(idx), slice_targets(idx), self.cfg.sign_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -232,7 +239,7 @@ class MiniLMStudent:
             self.heads.train()
             self.pooler.train()
             out = self.heads(self._embed([prompts[i] for i in idx]))
-            loss = structured.head_loss(out, slice_targets(idx))
+            loss = structured.head_loss(out, slice_targets(idx), self.cfg.sign_weight)
             opt2.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(enc_params, 1.0)
