@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-ALL, FLIP = ("flip", "scale", "recombine"), ("flip",)
+ALL, FLIP, FLIPS = ("flip", "scale", "recombine"), ("flip",), ("flip", "flip_one")
 # name → (contrastive kinds added to train (trainer.contrastive.KINDS; () = none), MiniLMConfig overrides;
 # "lr" sets the end-to-end learning rate)
 VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -49,6 +49,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flip+signloss": (FLIP, {"pooling": "attention", "sign_weight": 4.0}),
     "attention+flip+signloss+signval": (FLIP, {"pooling": "attention", "sign_weight": 4.0,
                                                "val_metric": "overall+sign"}),
+    "attention+flips": (FLIPS, {"pooling": "attention"}),
+    "attention+flips+signloss": (FLIPS, {"pooling": "attention", "sign_weight": 4.0}),
     "attention+full+flip+lr1e-4": (FLIP, {"pooling": "attention", "finetune": "full", "lr": 1e-4}),
     "attention+flip+lr1e-3": (FLIP, {"pooling": "attention", "lr": 1e-3}),
     "frozen+contrastive": (ALL, {"finetune": "frozen"}),
