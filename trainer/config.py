@@ -41,6 +41,11 @@ class TrainConfig:
     pooling: str = _f("attention", "minilm: how token states become one vector: mean, cls_mean (first token + mean) or "
                       "attention (learned token weights + mean; trainer/students/minilm.py build_pooler)",
                       choices=("mean", "cls_mean", "attention"))
+    sign_weight: float = _f(0.0, "minilm: weight of the hinge on each changed value's direction in the loss "
+                            "(trainer/students/structured.py head_loss; 0 = off)")
+    val_metric: str = _f("overall", "minilm: the validation score that picks the kept epoch: overall, or "
+                         "overall+sign (its mean with trainer.metrics.sign_agreement)",
+                         choices=("overall", "overall+sign"))
     load_in_4bit: bool = _f(False, "load generative students 4-bit via bitsandbytes (needs CUDA)")
     epochs: int = _f(6, "max epochs of the main phase (early stopping usually ends sooner)")
     batch_size: int = _f(32, "examples per step")
