@@ -53,6 +53,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flips+signloss": (FLIPS, {"pooling": "attention", "sign_weight": 4.0}),
     "attention+full+flip+lr1e-4": (FLIP, {"pooling": "attention", "finetune": "full", "lr": 1e-4}),
     "attention+flip+lr1e-3": (FLIP, {"pooling": "attention", "lr": 1e-3}),
+    "attention+flip+lr2e-3": (FLIP, {"pooling": "attention", "lr": 2e-3}),
+    "attention+flips+lr1e-3": (FLIPS, {"pooling": "attention", "lr": 1e-3}),
     "frozen+contrastive": (ALL, {"finetune": "frozen"}),
     "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
 }
