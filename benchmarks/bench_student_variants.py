@@ -50,6 +50,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flip+signloss+signval": (FLIP, {"pooling": "attention", "sign_weight": 4.0,
                                                "val_metric": "overall+sign"}),
     "attention+flips": (FLIPS, {"pooling": "attention"}),
+    "multi+flips": (FLIPS, {"pooling": "multi"}),
+    "multi+flip": (FLIP, {"pooling": "multi"}),
     "attention+flips+signloss": (FLIPS, {"pooling": "attention", "sign_weight": 4.0}),
     "attention+full+flip+lr1e-4": (FLIP, {"pooling": "attention", "finetune": "full", "lr": 1e-4}),
     "attention+flip+lr1e-3": (FLIP, {"pooling": "attention", "lr": 1e-3}),

@@ -28,7 +28,8 @@ from trainer.students import structured
 from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
 
 Finetune = Literal["lora", "full", "frozen"]
-Pooling = Literal["mean", "cls_mean", "attention"]
+Pooling = Literal["mean", "cls_mean", "attention", "multi"]
+POOL_HEADS = 4  # "multi" pooling: learned token weightings (each its own softmax) next to the mean
 ValMetric = Literal["overall", "overall+sign"]
 _PREDICT_BATCH = 128
 
@@ -39,7 +40,10 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
     * ``mean``: the sentence-transformers pooling MiniLM was trained with;
     * ``cls_mean``: the first token's state next to the mean (2 × hidden);
     * ``attention``: a learned softmax weighting of the tokens next to the mean (2 × hidden), so a
-      word like "reduce" can weigh more than the many words it shares with "increase" (issue 12).
+      word like "reduce" can weigh more than the many words it shares with "increase" (issue 12);
+    * ``multi``: ``POOL_HEADS`` such weightings, each with its own scores, next to the mean
+      ((POOL_HEADS + 1) × hidden): one softmax has to share its weight between every attribute and
+      direction word of "lower the brightness and raise the saturation"; several can each pick one.
     ``out_dim`` is the width the heads are built for.
     """
     import torch
@@ -49,9 +53,10 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.mode = mode
-            self.out_dim = hidden if mode == "mean" else 2 * hidden
-            if mode == "attention":
-                self.score = nn.Linear(hidden, 1)
+            heads = {"mean": 0, "cls_mean": 1, "attention": 1, "multi": POOL_HEADS}[mode]
+            self.out_dim = (heads + 1) * hidden
+            if mode in ("attention", "multi"):
+                self.score = nn.Linear(hidden, heads)
 
         def forward(self, states: Any, attention_mask: Any) -> Any:
             mask = attention_mask.unsqueeze(-1).to(states.dtype)
@@ -60,8 +65,9 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
                 return mean
             if self.mode == "cls_mean":
                 return torch.cat([states[:, 0], mean], -1)
-            logits = self.score(states).masked_fill(mask == 0, -1e4)
-            return torch.cat([(logits.softmax(1) * states).sum(1), mean], -1)
+            logits = self.score(states).masked_fill(mask == 0, -1e4)  # batch × tokens × heads
+            pooled = torch.einsum("bth,btd->bhd", logits.softmax(1), states).flatten(1)
+            return torch.cat([pooled, mean], -1)
 
     return Pooler()
 
