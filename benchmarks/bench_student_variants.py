@@ -18,6 +18,7 @@ variant trained on (``trainer.grouping.look_subsets``), and direction accuracy o
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -25,8 +26,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-ALL, FLIP = ("flip", "scale", "recombine"), ("flip",)
-# name → (contrastive kinds added to train (trainer.contrastive.KINDS; () = none), MiniLMConfig overrides)
+ALL, FLIP, FLIPS = ("flip", "scale", "recombine"), ("flip",), ("flip", "flip_one")
+# name → (contrastive kinds added to train (trainer.contrastive.KINDS; () = none), MiniLMConfig overrides;
+# "lr" sets the end-to-end learning rate)
 VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "mean": ((), {}),
     "mean+contrastive": (ALL, {}),
@@ -43,6 +45,18 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+r32+contrastive": (ALL, {"pooling": "attention", "lora_r": 32, "lora_alpha": 64}),
     "full+contrastive": (ALL, {"finetune": "full"}),
     "attention+full+contrastive": (ALL, {"pooling": "attention", "finetune": "full"}),
+    "attention+flip+signval": (FLIP, {"pooling": "attention", "val_metric": "overall+sign"}),
+    "attention+flip+signloss": (FLIP, {"pooling": "attention", "sign_weight": 4.0}),
+    "attention+flip+signloss+signval": (FLIP, {"pooling": "attention", "sign_weight": 4.0,
+                                               "val_metric": "overall+sign"}),
+    "attention+flips": (FLIPS, {"pooling": "attention"}),
+    "multi+flips": (FLIPS, {"pooling": "multi"}),
+    "multi+flip": (FLIP, {"pooling": "multi"}),
+    "attention+flips+signloss": (FLIPS, {"pooling": "attention", "sign_weight": 4.0}),
+    "attention+full+flip+lr1e-4": (FLIP, {"pooling": "attention", "finetune": "full", "lr": 1e-4}),
+    "attention+flip+lr1e-3": (FLIP, {"pooling": "attention", "lr": 1e-3}),
+    "attention+flip+lr2e-3": (FLIP, {"pooling": "attention", "lr": 2e-3}),
+    "attention+flips+lr1e-3": (FLIPS, {"pooling": "attention", "lr": 1e-3}),
     "frozen+contrastive": (ALL, {"finetune": "frozen"}),
     "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
 }
@@ -59,6 +73,7 @@ def main() -> None:
     parser.add_argument("--variants", default="mean,mean+contrastive,attention+contrastive",
                         help=f"comma-separated names, or 'all': {', '.join(VARIANTS)}")
     parser.add_argument("--workdir", help="keep the data here and reuse it (default: a temp dir)")
+    parser.add_argument("--failures", help="write each variant's unmet real requests (JSON) into this folder")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -111,8 +126,10 @@ def main() -> None:
         train = snaps[kinds].rows("train")
         seed_everything(args.seed)
         fit = FitConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed, progress=False)
-        if args.lr is not None:
-            fit = replace(fit, lr=args.lr)
+        overrides = dict(overrides)
+        lr = overrides.pop("lr", args.lr)  # a variant's own end-to-end learning rate beats --lr
+        if lr is not None:
+            fit = replace(fit, lr=lr)
         student = MiniLMStudent(MiniLMConfig(**overrides, fit=fit))
         load = os.getloadavg()[0]
         report = student.fit(train, val)
@@ -128,6 +145,10 @@ def main() -> None:
                 f"{heads_epochs} + {len(report.val_scores) - heads_epochs} |")
         print(line, flush=True)
         lines.append(line)
+        if args.failures and q is not None:
+            out = Path(args.failures)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{name}.json").write_text(json.dumps(q.as_dict(failures=None), indent=1), encoding="utf-8")
     print(f"\n# Student variants (n={args.n}, seed {args.seed}, {args.epochs} end-to-end epochs, "
           f"seen n={result.subsets['seen_looks'].n if 'seen_looks' in result.subsets else 0}, "
           f"unseen n={result.subsets['unseen_looks'].n if 'unseen_looks' in result.subsets else 0})\n")

@@ -151,7 +151,7 @@ def explicit_clause(attribute: str, sign: int, rng: random.Random) -> tuple[str,
     if comparatives:
         forms += ["comparative", "make_comparative"]
     if state:
-        forms += ["too", "not_so"]
+        forms += ["too", "not_so", "more_less"]
     if ph.objects and sign > 0 and ph.more:
         forms += ["object", "object"]
     form = rng.choice(forms)
@@ -179,6 +179,12 @@ def explicit_clause(attribute: str, sign: int, rng: random.Random) -> tuple[str,
         text, amount = f"{rng.choice(('it is', 'the photo is', 'it looks', 'way'))} too {state}", 1.0
     elif form == "not_so":
         text, amount = f"make it not so {state}", 1.0
+    elif form == "more_less":  # "less bright" / "more dark": the state word with more or less in front
+        other = ph.high if sign > 0 else ph.low
+        option = rng.choice([f"less {state}"] + ([f"more {other}"] if other else []))
+        # the table reads "make it less flat" (no amount) as less contrast: that frame is left out there
+        frames = ("", "make the image ", "make the photo ") + (() if sign > 0 and not word else ("make it ",))
+        text = rng.choice(frames) + (f"{word} " if word else "") + option
     else:  # a colour on an object: "make the sky bluer", "greener grass"
         obj = rng.choice(ph.objects)
         comparative = rng.choice(ph.more)

@@ -126,3 +126,21 @@ def test_traffic_plan_takes_its_mix_from_settings(tmp_path: Path) -> None:
     assert len(prompts) >= 40
     # Every prompt is an explicit request (typos aside, the table reads at least one instruction).
     assert sum(bool(read(p.lower()).adjustments) for p in prompts) >= 0.9 * len(prompts)
+
+
+def test_more_or_less_with_a_state_word_is_read_the_asked_way() -> None:
+    from streams.vocabulary import PHRASINGS, explicit_clause
+
+    rng = random.Random(11)
+    made = []
+    for _ in range(3000):
+        attribute = rng.choice(sorted(PHRASINGS))
+        sign = rng.choice((1, -1))
+        text, meant = explicit_clause(attribute, sign, rng)
+        ph = PHRASINGS[attribute]
+        if any(text.endswith(f"{w} {s}") for w in ("more", "less") for s in (ph.high, ph.low) if s):
+            made.append(text)
+            assert [(a.attribute, a.sign) for a in read(text).adjustments] == [(attribute, sign)], text
+    # both words in front of both states: "less bright" (down) and "less dark" (up) alike
+    assert any(t.endswith("less bright") for t in made) and any(t.endswith("less dark") for t in made)
+    assert any(t.endswith("more dark") for t in made)

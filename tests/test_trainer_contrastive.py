@@ -13,7 +13,7 @@ from teacher import adjustments
 from teacher.library import edit_vector
 from teacher.offline import OfflineTeacher
 from trainer import snapshot
-from trainer.contrastive import contrastive_rows, flip_text
+from trainer.contrastive import contrastive_rows, flip_one, flip_text
 from trainer.data import Example, make_example
 from trainer.exceptions import TrainerError
 
@@ -82,6 +82,28 @@ def test_brightness_flip_is_darker(settings: Settings, teacher: OfflineTeacher) 
     assert flip.prompt == flip_text(prompt) and flip.origin == prompt
     assert any(w in flip.prompt for w in ("decrease", "lower", "reduce"))
     assert flip.edit_obj.canonical_dict()["adjust"]["brightness"] < 0
+
+
+def test_flip_one_turns_one_clause_round_and_keeps_the_other(settings: Settings, teacher: OfflineTeacher) -> None:
+    assert flip_one("Increase the brightness, lower the saturation", 1) == "increase the brightness, raise the saturation"
+    two = [f"{a} the brightness and {b} the saturation{tail}" for a in ("increase", "raise", "boost")
+           for b in ("increase", "raise", "boost") for tail in ("", " please", " a bit")]
+    rows = labelled(teacher, [p for p in two if in_train(settings, p)][:6])
+    made = contrastive_rows(rows, settings, kinds=("flip_one",))
+    assert made and {r.label_source for r in made} == {"contrastive_flip_one"}
+    for row in made:
+        adjust = row.edit_obj.canonical_dict()["adjust"]
+        # exactly one of the two attributes turned round: the student sees each direction word bound to its own noun
+        assert (adjust["brightness"] < 0) != (adjust["saturation"] < 0), row.prompt
+        (asked,) = teacher.label_sync([row.prompt])
+        assert asked.edit is not None
+        assert np.abs(np.asarray(edit_vector(asked.edit)) - np.asarray(edit_vector(row.edit_obj))).max() <= 2
+    # one direction word for both attributes: flipping it is the plain flip, not this kind
+    shared = next(p for p in (f"{a} the brightness and saturation{t}" for a in ("increase", "raise", "boost")
+                              for t in ("", " please", " a bit")) if in_train(settings, p) and in_train(settings, flip_text(p)))
+    one = labelled(teacher, [shared])
+    assert contrastive_rows(one, settings, kinds=("flip",))  # the row is usable, just not for this kind
+    assert not contrastive_rows(one, settings, kinds=("flip_one",))
 
 
 def test_scaled_and_recombined_rows_keep_signs_and_add_clauses(settings: Settings, teacher: OfflineTeacher) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from schemas.edit import Edit
-from trainer.metrics import cosine, harmonic, sample_score, score, score_subsets
+from trainer.metrics import cosine, harmonic, sample_score, score, score_subsets, sign_agreement
 
 REFS = [
     {"adjust": {"contrast": 10, "temperature": 30}, "filter": {"name": "mono_Noir", "intensity": 50}},
@@ -133,3 +133,16 @@ def test_eval_cli_missing_prediction_scores_as_empty(tmp_path: Path) -> None:
     assert got["n"] == 2 and got["adjust"]["recall"] == pytest.approx(0.5)
     assert "1 reference" in out.stderr and "no prediction" in out.stderr
     assert math.isclose(got["adjust"]["quality"], 1.0)
+
+
+def test_sign_agreement_counts_clear_changes_made_the_same_way() -> None:
+    ref = Edit.model_validate({"adjust": {"brightness": -30, "contrast": 20, "tint": 4},
+                               "selective_adjust": {"blue": {"saturation": 40}}})
+    # brightness right way at >= half, contrast the wrong way, blue saturation too weak (19 < 20);
+    # tint 4 is below SIGN_MIN, so it is no decision either way
+    pred = Edit.model_validate({"adjust": {"brightness": -15, "contrast": -20, "tint": -50},
+                                "selective_adjust": {"blue": {"saturation": 19}}})
+    assert sign_agreement([pred], [ref]) == pytest.approx(1 / 3)
+    assert sign_agreement([ref], [ref]) == 1.0
+    assert sign_agreement([Edit()], [ref]) == 0.0
+    assert sign_agreement([pred], [Edit()]) == 1.0  # nothing asked clearly: nothing to get wrong

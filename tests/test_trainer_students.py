@@ -83,7 +83,7 @@ def test_minilm_save_load_round_trip(minilm, tmp_path: Path) -> None:
     assert not hasattr(loaded.encoder, "peft_config")
 
 
-@pytest.mark.parametrize("pooling", ["cls_mean", "attention"])
+@pytest.mark.parametrize("pooling", ["cls_mean", "attention", "multi"])
 def test_minilm_poolings_train_save_load_and_export(pooling: str, tmp_path: Path) -> None:
     from trainer.onnx_export import export_student
     from trainer.students.minilm import MiniLMConfig, MiniLMStudent
@@ -94,7 +94,7 @@ def test_minilm_poolings_train_save_load_and_export(pooling: str, tmp_path: Path
     student.fit(_rows(), _rows())
     after = student.pooler.state_dict()
     assert all(not torch.equal(before[k], after[k]) for k in before)  # a learned pooler learns in both phases
-    assert (pooling == "attention") == bool(before)
+    assert (pooling in ("attention", "multi")) == bool(before)
     prompts = ["golden hour please", "make it a lot less bright", "x"]
     expected = student.predict(prompts)
     student.save(tmp_path / "m")
@@ -172,3 +172,30 @@ def test_4bit_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
     base = build_tiny("causal", tmp_path / "base")
     with pytest.raises(TrainerError, match="needs CUDA"):
         student_for("causal", GenConfig(model=str(base), load_in_4bit=True))
+
+
+def test_sign_hinge_charges_only_the_wrong_direction() -> None:
+    from schemas.edit import ADJUST_PARAMS
+    from trainer.students import structured
+
+    ref = [Edit.model_validate({"adjust": {"brightness": -30, "contrast": 4}})]
+    tgt = structured.encode_targets(ref)
+
+    def loss(brightness: float, contrast: float, sign_weight: float) -> float:
+        adj = torch.zeros(1, structured.N_ADJ)
+        adj[0, ADJUST_PARAMS.index("brightness")] = brightness / 100
+        adj[0, ADJUST_PARAMS.index("contrast")] = contrast / 100
+        out = {"tools": torch.tensor([[9.0, -9.0, -9.0]]), "adj": adj, "adj_gate": tgt["adj_gate"] * 18 - 9,
+               "sel": torch.zeros(1, structured.N_SEL), "sel_gate": torch.zeros(1, structured.N_SEL),
+               "filter": torch.zeros(1, structured.N_FILT), "intensity": torch.zeros(1)}
+        return float(structured.head_loss(out, tgt, sign_weight))
+
+    # Same regression error (20 points) either side of the reference: without the hinge they cost
+    # the same; with it, only the prediction that brightens instead of darkening costs more.
+    assert loss(-50, 4, 0.0) == pytest.approx(loss(-10, 4, 0.0))
+    assert loss(-50, 4, 1.0) == pytest.approx(loss(-50, 4, 0.0))
+    assert loss(-10, 4, 1.0) == pytest.approx(loss(-10, 4, 0.0))  # right way by >= the 10-point margin
+    assert loss(10, 4, 1.0) > loss(10, 4, 0.0)
+    # a reference smaller than the margin (contrast 4) asks for its own size only
+    assert loss(-30, 4, 1.0) == pytest.approx(loss(-30, 4, 0.0))
+    assert loss(-30, -4, 1.0) > loss(-30, -4, 0.0)

@@ -38,9 +38,15 @@ class TrainConfig:
     finetune: str = _f("lora", "lora adapters, full fine-tune, or frozen encoder (minilm only)",
                        choices=("lora", "full", "frozen"))
     lora_r: int = _f(16, "LoRA rank")
-    pooling: str = _f("attention", "minilm: how token states become one vector: mean, cls_mean (first token + mean) or "
-                      "attention (learned token weights + mean; trainer/students/minilm.py build_pooler)",
-                      choices=("mean", "cls_mean", "attention"))
+    pooling: str = _f("attention", "minilm: how token states become one vector: mean, cls_mean (first token + mean), "
+                      "attention (learned token weights + mean) or multi (4 such weightings + mean; "
+                      "trainer/students/minilm.py build_pooler)",
+                      choices=("mean", "cls_mean", "attention", "multi"))
+    sign_weight: float = _f(0.0, "minilm: weight of the hinge on each changed value's direction in the loss "
+                            "(trainer/students/structured.py head_loss; 0 = off)")
+    val_metric: str = _f("overall", "minilm: the validation score that picks the kept epoch: overall, or "
+                         "overall+sign (its mean with trainer.metrics.sign_agreement)",
+                         choices=("overall", "overall+sign"))
     load_in_4bit: bool = _f(False, "load generative students 4-bit via bitsandbytes (needs CUDA)")
     epochs: int = _f(6, "max epochs of the main phase (early stopping usually ends sooner)")
     batch_size: int = _f(32, "examples per step")

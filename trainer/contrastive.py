@@ -6,6 +6,10 @@ row whose request the adjustment table reads (``teacher.adjustments.read``) this
 
 * **flip**: every direction phrase swapped for its opposite (``adjustments.OPPOSITES``), label
   mirrored: the table's part of the label is replaced by the table's reading of the flipped text;
+* **flip_one**: one direction phrase of a request with several swapped, the others kept, label
+  relabelled the same way: "increase brightness and increase saturation" → "decrease brightness
+  and increase saturation"; the student must tie each direction word to its own attribute
+  (the demo student averaged "lessen the brightness and increase the saturation" into ~0 for both);
 * **scale**: an amount phrase changed, or one added (``adjustments.SCALES``), label rescaled the same way;
 * **recombine**: the request joined with a second, purely explicit training request, label = this
   row's label with the table's part replaced by the reading of the joined text.
@@ -13,9 +17,10 @@ row whose request the adjustment table reads (``teacher.adjustments.read``) this
 The label arithmetic is the offline teacher's own (``teacher/offline.py`` adds the table's vector to
 the look part, and leaves the look part to the text the table does not explain), so a new row is
 kept only when the table reads the new text the intended way: the same leftover text (the same look
-part), the signs all flipped (flip), the same attributes and signs at other amounts (scale), both
-requests' attributes (recombine). Every row is marked ``augmented=True`` with ``origin`` = the
-training prompt it came from and ``label_source`` = ``contrastive_flip|scale|recombine``.
+part), the signs all flipped (flip), some but not all flipped (flip_one), the same attributes and
+signs at other amounts (scale), both requests' attributes (recombine). Every row is marked
+``augmented=True`` with ``origin`` = the training prompt it came from and ``label_source`` =
+``contrastive_flip|flip_one|scale|recombine``.
 
 Leakage guard (as in ``trainer/augment.py``): only training rows are used, and a new prompt is kept
 only if it also hashes to the train split and is not in the pinned benchmark; ``snapshot.create``
@@ -54,6 +59,14 @@ _JOINERS = (" and ", ", ", ", then ", ". ", " and also ")
 def flip_text(text: str) -> str:
     """``text`` with every direction phrase of ``adjustments.OPPOSITES`` swapped for its partner."""
     return _FLIP_RE.sub(lambda m: _FLIP[m.group(1)], normalise_prompt(text))
+
+
+def flip_one(text: str, index: int) -> str:
+    """``text`` with only its ``index``-th direction phrase swapped (``flip_text`` swaps them all)."""
+    norm = normalise_prompt(text)
+    matches = list(_FLIP_RE.finditer(norm))
+    m = matches[index]
+    return norm[:m.start()] + _FLIP[m.group(1)] + norm[m.end():]
 
 
 def _key(adjs: Sequence[Adjustment], sign: int = 1) -> list[tuple[str, int, float]]:
@@ -104,6 +117,21 @@ def _flip(text: str, reading: Reading, read: _Reader) -> tuple[str, Reading] | N
     return new, got
 
 
+def _flip_one(text: str, reading: Reading, read: _Reader, rng: random.Random) -> tuple[str, Reading] | None:
+    """One clause flipped, the others kept: the same attributes, some (not all) signs swapped."""
+    phrases = len(_FLIP_RE.findall(normalise_prompt(text)))
+    if phrases < 2 or len(reading.adjustments) < 2:
+        return None  # one direction word for every attribute: flipping it is the plain flip
+    new = flip_one(text, rng.randrange(phrases))
+    got = read(new)
+    before = {a.attribute: a.sign for a in reading.adjustments}
+    after = {a.attribute: a.sign for a in got.adjustments}
+    changed = [a for a in before if after.get(a) != before[a]]
+    if got.rest != reading.rest or set(after) != set(before) or not changed or len(changed) == len(before):
+        return None
+    return new, got
+
+
 def _scale(text: str, reading: Reading, read: _Reader, rng: random.Random) -> tuple[str, Reading] | None:
     norm = normalise_prompt(text)
     present = _SCALE_RE.findall(norm)
@@ -127,7 +155,7 @@ def _recombine(text: str, reading: Reading, other: str, other_reading: Reading, 
     return new, got
 
 
-KINDS = ("flip", "scale", "recombine")
+KINDS = ("flip", "flip_one", "scale", "recombine")
 
 
 def contrastive_rows(rows: Sequence[Example], settings: Settings, *, seed: int = 0, per_row: int = 1,
@@ -165,6 +193,8 @@ def contrastive_rows(rows: Sequence[Example], settings: Settings, *, seed: int =
         reading = readings[row.id]
         if "flip" in kinds:
             keep(_flip(row.prompt, reading, read), row, reading, "flip")
+        if "flip_one" in kinds:
+            keep(_flip_one(row.prompt, reading, read, rng), row, reading, "flip_one")
         for _ in range(per_row):
             if "scale" in kinds:
                 keep(_scale(row.prompt, reading, read, rng), row, reading, "scale")

@@ -162,6 +162,27 @@ def score_subsets(predictions: Sequence[Edit], references: Sequence[Edit],
     return out
 
 
+SIGN_MIN = 10  # parameter points: a smaller reference change is not a direction the user asked for
+
+
+def sign_agreement(predictions: Sequence[Edit], references: Sequence[Edit], min_abs: int = SIGN_MIN) -> float:
+    """Share of the reference's clear changes (|value| >= ``min_abs`` in the adjust and
+    selective_adjust vectors) that the prediction makes the same way by at least half as much.
+
+    A validation signal, not one of the paper's metrics: cosine quality forgives a small parameter
+    pointing the wrong way, a user asking "less brightness" does not (issue 12). 1.0 when no
+    reference changes anything clearly.
+    """
+    hits = total = 0
+    for pred, ref in zip(predictions, references, strict=True):
+        for tool in ("adjust", "selective_adjust"):
+            for p, r in zip(_vectors(tool, pred), _vectors(tool, ref), strict=True):
+                if abs(r) >= min_abs:
+                    total += 1
+                    hits += p * (1 if r > 0 else -1) >= abs(r) / 2
+    return hits / total if total else 1.0
+
+
 def sample_score(pred: Edit, ref: Edit) -> float:
     """A per-sample agreement in [0, 1], used only to pick the student's mistakes for augmentation.
 

@@ -23,12 +23,14 @@ from foundation.text_encoder import MINILM_ID, resolve_model_path
 from schemas.edit import Edit
 from schemas.filters import FILTER_CATALOGUE_VERSION
 from trainer.data import Example
-from trainer.metrics import score
+from trainer.metrics import score, sign_agreement
 from trainer.students import structured
 from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
 
 Finetune = Literal["lora", "full", "frozen"]
-Pooling = Literal["mean", "cls_mean", "attention"]
+Pooling = Literal["mean", "cls_mean", "attention", "multi"]
+POOL_HEADS = 4  # "multi" pooling: learned token weightings (each its own softmax) next to the mean
+ValMetric = Literal["overall", "overall+sign"]
 _PREDICT_BATCH = 128
 
 
@@ -38,7 +40,10 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
     * ``mean``: the sentence-transformers pooling MiniLM was trained with;
     * ``cls_mean``: the first token's state next to the mean (2 × hidden);
     * ``attention``: a learned softmax weighting of the tokens next to the mean (2 × hidden), so a
-      word like "reduce" can weigh more than the many words it shares with "increase" (issue 12).
+      word like "reduce" can weigh more than the many words it shares with "increase" (issue 12);
+    * ``multi``: ``POOL_HEADS`` such weightings, each with its own scores, next to the mean
+      ((POOL_HEADS + 1) × hidden): one softmax has to share its weight between every attribute and
+      direction word of "lower the brightness and raise the saturation"; several can each pick one.
     ``out_dim`` is the width the heads are built for.
     """
     import torch
@@ -48,9 +53,10 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.mode = mode
-            self.out_dim = hidden if mode == "mean" else 2 * hidden
-            if mode == "attention":
-                self.score = nn.Linear(hidden, 1)
+            heads = {"mean": 0, "cls_mean": 1, "attention": 1, "multi": POOL_HEADS}[mode]
+            self.out_dim = (heads + 1) * hidden
+            if mode in ("attention", "multi"):
+                self.score = nn.Linear(hidden, heads)
 
         def forward(self, states: Any, attention_mask: Any) -> Any:
             mask = attention_mask.unsqueeze(-1).to(states.dtype)
@@ -59,8 +65,9 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
                 return mean
             if self.mode == "cls_mean":
                 return torch.cat([states[:, 0], mean], -1)
-            logits = self.score(states).masked_fill(mask == 0, -1e4)
-            return torch.cat([(logits.softmax(1) * states).sum(1), mean], -1)
+            logits = self.score(states).masked_fill(mask == 0, -1e4)  # batch × tokens × heads
+            pooled = torch.einsum("bth,btd->bhd", logits.softmax(1), states).flatten(1)
+            return torch.cat([pooled, mean], -1)
 
     return Pooler()
 
@@ -78,6 +85,9 @@ class MiniLMConfig:
     pooling: Pooling = "attention"  # build_pooler; measured in docs/benchmarks.md "Student variants"
     warmup_epochs: int = 40  # phase 1 (heads on cached embeddings): cheap, early-stopped
     merge: bool = True  # merge adapters after fit (serving speed); False keeps the peft model
+    sign_weight: float = 0.0  # structured.head_loss: hinge on the direction of each changed value (0 = off)
+    # the epoch kept is the best on this: validation overall, or its mean with metrics.sign_agreement
+    val_metric: ValMetric = "overall"
     fit: FitConfig = field(default_factory=FitConfig)
 
 
@@ -155,7 +165,10 @@ class MiniLMStudent:
         self.heads.eval()
         with self._torch.inference_mode():
             preds = structured.decode(self.heads(emb))
-        return score(preds, refs).overall
+        overall = score(preds, refs).overall
+        if self.cfg.val_metric == "overall+sign":
+            return (overall + sign_agreement(preds, refs)) / 2
+        return overall
 
     def attach_adapters(self) -> None:
         """Wrap the encoder with fresh LoRA adapters (no-op if attached or not in LoRA mode)."""
@@ -207,7 +220,7 @@ class MiniLMStudent:
         def head_step(idx: list[int]) -> float:
             self.heads.train()
             self.pooler.train()
-            loss = structured.head_loss(top(idx), slice_targets(idx))
+            loss = structured.head_loss(top(idx), slice_targets(idx), self.cfg.sign_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -232,7 +245,7 @@ class MiniLMStudent:
             self.heads.train()
             self.pooler.train()
             out = self.heads(self._embed([prompts[i] for i in idx]))
-            loss = structured.head_loss(out, slice_targets(idx))
+            loss = structured.head_loss(out, slice_targets(idx), self.cfg.sign_weight)
             opt2.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(enc_params, 1.0)

@@ -67,12 +67,20 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1) -> Any:
     return EditHeads()
 
 
-def head_loss(out: dict[str, Any], tgt: dict[str, Any]) -> Any:
+SIGN_MARGIN = 0.1  # 10 parameter points: below that a change barely shows on a photo
+
+
+def head_loss(out: dict[str, Any], tgt: dict[str, Any], sign_weight: float = 0.0) -> Any:
     """Sum of the per-head losses; gates and values count only where they are defined.
 
     Gates are trained only on rows whose reference uses the tool (elsewhere the tool head already
     says "unused"); values only where the reference changed that parameter, so the regression
     never learns to shrink towards 0 because of the many unchanged parameters.
+
+    ``sign_weight`` > 0 adds a hinge on the direction of every changed value: 0 when the prediction
+    has the reference's sign by at least ``SIGN_MARGIN`` (or the reference's own size, if smaller),
+    growing linearly otherwise. The regression alone pays as much for 25 → 5 as for 25 → -15, yet
+    only the second moves the photo the wrong way (issue 12: "decrease brightness" → +29).
     """
     import torch
     import torch.nn.functional as F  # noqa: N812
@@ -87,6 +95,10 @@ def head_loss(out: dict[str, Any], tgt: dict[str, Any]) -> Any:
         if mask.sum() > 0:
             err = F.smooth_l1_loss(out[name], tgt[name], reduction="none", beta=0.1)
             loss = loss + 4.0 * (err * mask).sum() / mask.sum()  # ×4: values are the quality score
+            if sign_weight:
+                margin = tgt[name].abs().clamp(max=SIGN_MARGIN)
+                hinge = F.relu(margin - out[name] * tgt[name].sign())
+                loss = loss + sign_weight * (hinge * mask).sum() / mask.sum()
     has_filter = tgt["filter"] != IGNORE
     if has_filter.any():
         loss = loss + F.cross_entropy(out["filter"][has_filter], tgt["filter"][has_filter])
