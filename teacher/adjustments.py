@@ -17,7 +17,8 @@ How a text is read (pure string work, no model):
    ("not", "n't"), "too", amounts ("slightly", "a lot", "by 50%") and neutral verbs ("adjust");
 3. the sign of each attribute: a noun takes the nearest cue (or a direction-carrying verb:
    "brighten the shadows"), a direction word its own; "too X", "not so X" and "the image is X"
-   (a complaint) ask for the opposite of X; a complaint ("washed out") asks for its fix; a noun with
+   (a complaint) ask for the opposite of X; a complaint ("washed out") asks for its fix, and a cue
+   before one scales the state it names ("make it less flat" = more contrast); a noun with
    no cue inherits the previous segment's ("increase brightness and saturation"), else it means more;
 4. amounts multiply the attribute's parameters: "slightly" ×0.55, "a lot" ×1.6, "by 50%" ×50/30.
 
@@ -388,9 +389,15 @@ def _read_segment(seg: _Segment, prev: _Segment | None) -> None:
     for it in attr_items:
         if it.kind in ("lacking", "excess"):
             made = _before(items, it.pos, ("cue",), 2)
-            request = made is not None and made.value > 0 or "make" in words[max(0, it.pos - 3):it.pos]
-            sign = 1 if it.kind == "lacking" else -1
-            out.append((it.attr, -sign if request else sign))
+            fix = 1 if it.kind == "lacking" else -1  # what fixing the complaint does to the attribute
+            if made is not None:
+                # "less flat", "reduce the dull look", "add a washed-out look": the cue scales the
+                # state the word names (flat = less contrast), so "make it less flat" = more contrast
+                out.append((it.attr, -fix * int(made.value)))
+            elif "make" in words[max(0, it.pos - 3):it.pos]:
+                out.append((it.attr, -fix))  # "make it flat": the state is asked for
+            else:
+                out.append((it.attr, fix))  # "it is flat", "too dull": a complaint, fix it
             used_positions.add(it.pos)
     for noun in nouns:
         if noun.pos in used_positions:
@@ -599,6 +606,8 @@ def guidance() -> str:
     lines += [
         f"  more: {ups} ...; less: {downs} ...",
         "  'too X', 'not so X' and complaints ('it is too dark', 'washed out', 'overexposed') ask for the opposite of X;",
+        "  more or less of a complaint word scales the state it names: 'less flat' = more contrast, 'less dull' = more"
+        " saturation;",
         f"  amounts scale the values: {amounts}; 'by N%' or 'X +N' = x N/{PERCENT_AT_ONE:g};",
         "  a named colour on an object ('bluer sky', 'greener grass') = that range's saturation only;",
         "  several instructions add up, and they add to a look ('golden hour but less saturated').",
@@ -613,8 +622,14 @@ def example_edit(text: str) -> dict[str, object]:
     return vector_to_edit(to_vector(read(text).adjustments, VECTOR_KEYS), None).canonical_dict()
 
 
+# Bumped whenever the reading of the table changes the edits of the same words (the parser above),
+# so labels cached under the old teacher version are not taken for the new one's. 2: a cue in front of
+# a complaint word ("make it less flat") scales the state the word names.
+READER_REVISION = 2
+
+
 def table_digest() -> str:
-    """Changes whenever the table does: part of the offline teacher's version."""
-    text = repr((ATTRIBUTES, sorted(CUES.items()), sorted(NEUTRAL), sorted(AMOUNTS.items()), sorted(OBJECTS),
+    """Changes whenever the table, or the way it is read, does: part of the offline teacher's version."""
+    text = repr((READER_REVISION, ATTRIBUTES, sorted(CUES.items()), sorted(NEUTRAL), sorted(AMOUNTS.items()), sorted(OBJECTS),
                  PERCENT_AT_ONE, _SEGMENT.pattern, _PURPOSE.pattern))
     return hashlib.sha256(text.encode()).hexdigest()[:8]

@@ -94,6 +94,11 @@ NEGATION = [
     ("much too cold", "warmth", "up"),
     ("the picture is overexposed", "luma", "down"),
     ("this image is dark", "luma", "up"),
+    # a cue in front of a complaint word scales the state it names: less flat = more contrast
+    ("make it less flat", "contrast", "up"),
+    ("make it less dull", "chroma", "up"),
+    ("make it more washed out", "contrast", "down"),
+    ("make it less overexposed", "luma", "down"),
 ]
 AMOUNT = [
     ("brighten it very slightly", "luma", "up"),
