@@ -131,56 +131,12 @@ SCHEMAS: dict[str, pa.Schema] = {table: _schema(spec) for table, spec in SPECS.i
 STREAM_TABLES = tuple(SCHEMAS)
 
 
-def _value(value: Any) -> Any:
-    if isinstance(value, Edit):
-        return _canonical(value)
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
-    return value
-
-
-# A table's row plan: per field (attribute, column, the nested plan of a nested model or None),
-# worked out once per table from the model (``_plan``), so building a row is a loop over it
-# instead of a walk over type annotations per record.
-Plan = list[tuple[str, str, "Plan | None"]]
-
-
-def _plan(model: type[BaseModel], prefixes: dict[str, str], prefix: str = "") -> Plan:
-    plan: Plan = []
-    for name, info in model.model_fields.items():
-        if name in NOT_STORED:
-            continue
-        if _is_model(info.annotation):
-            plan.append((name, "", _plan(_unwrap(info.annotation), {}, prefixes[name])))
-        else:
-            plan.append((name, prefix + name, None))
-    return plan
-
-
-def _flatten(record: BaseModel | None, plan: Plan, out: dict[str, Any]) -> None:
-    for name, column, nested in plan:
-        value = getattr(record, name) if record is not None else None
-        if nested is not None:
-            _flatten(value, nested, out)
-        else:
-            out[column] = _value(value)
-
-
-PLANS: dict[str, Plan] = {table: _plan(spec.model, spec.prefixes) for table, spec in SPECS.items()}
-
-
 def to_row(table: str, event: BaseModel, src: Source) -> dict[str, Any]:
-    """The row of ``table`` for ``event`` read at ``src``; has exactly the columns of ``SCHEMAS[table]``."""
-    spec = SPECS[table]
-    if not isinstance(event, spec.model):
-        msg = f"table {table} stores {spec.model.__name__} records, not {type(event).__name__}"
-        raise TypeError(msg)
-    row: dict[str, Any] = {}
-    _flatten(event, PLANS[table], row)
-    for name, _, compute in spec.derived:
-        row[name] = compute(event)
-    row.update(src_topic=src.topic, src_partition=src.partition, src_offset=src.offset, ingested_at=datetime.now(UTC))
-    return row
+    """The row of ``table`` for ``event`` read at ``src``; has exactly the columns of ``SCHEMAS[table]``.
+
+    One event through ``to_columns``, so a row and a column batch can never disagree."""
+    columns = to_columns(table, [event], src.topic, src.partition, [src.offset])
+    return {name: values[0] for name, values in columns.items()}
 
 
 # The canonical JSON of edits already landed, by object: one edit object is landed several times
@@ -204,7 +160,8 @@ def _canonical(edit: Edit) -> str:
 
 
 def _converter(annotation: Any) -> Callable[[Any], Any] | None:
-    """How a field's value becomes its column's value (``_value``, decided once per field)."""
+    """How a field's value becomes its column's value (an edit its canonical JSON, a list or dict
+    its JSON text), decided once per field."""
     kind = _unwrap(annotation)
     if kind is Edit:
         return _canonical
