@@ -182,8 +182,7 @@ def explicit_clause(attribute: str, sign: int, rng: random.Random) -> tuple[str,
     elif form == "more_less":  # "less bright" / "more dark": the state word with more or less in front
         other = ph.high if sign > 0 else ph.low
         option = rng.choice([f"less {state}"] + ([f"more {other}"] if other else []))
-        # the table reads "make it less flat" (no amount) as less contrast: that frame is left out there
-        frames = ("", "make the image ", "make the photo ") + (() if sign > 0 and not word else ("make it ",))
+        frames = ("", "make the image ", "make the photo ", "make it ")
         text = rng.choice(frames) + (f"{word} " if word else "") + option
     else:  # a colour on an object: "make the sky bluer", "greener grass"
         obj = rng.choice(ph.objects)
