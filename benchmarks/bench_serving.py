@@ -45,6 +45,17 @@ PROMPTS = ("golden hour", "Morocco", "make it moodier", "cool morning in the mou
            "Tokyo streets at night", "bleach bypass", "warm autumn forest")
 
 
+
+def _scratch(prefix: str) -> Path:
+    """A temp dir removed when the benchmark exits: each run writes two or more students and their
+    exports (~400 MB), which used to stay behind in /tmp."""
+    import atexit
+    import shutil
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
@@ -82,7 +93,7 @@ def _onnx_students(settings, student):  # noqa: ANN001, ANN202
     if root is not None:
         model_dir = registry.model_path(settings, student.version)
     else:
-        tmp = Path(tempfile.mkdtemp(prefix="toneflow-bench-onnx-"))
+        tmp = _scratch("toneflow-bench-onnx-")
         model_dir, root = tmp / "model", tmp / "export"
         student.save(model_dir)
         export_student(MiniLMStudent.load(model_dir), root)
@@ -196,7 +207,7 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
     from serving.testing import free_port, register_students
     from trainer import registry
 
-    data = Path(tempfile.mkdtemp(prefix="toneflow-bench-serving-")) / "data"
+    data = _scratch("toneflow-bench-serving-") / "data"
     settings = Settings(data_dir=data)
     versions = register_students(settings, 2)
     registry.promote(settings, versions[0])
@@ -352,7 +363,7 @@ def quality(n_looks_test: int, layers: int = 0) -> None:
     student = MiniLMStudent(MiniLMConfig(finetune="frozen", warmup_epochs=60, layers=layers,
                                          fit=FitConfig(progress=False)))
     student.fit(train, val)
-    tmp = Path(tempfile.mkdtemp(prefix="toneflow-bench-quality-"))
+    tmp = _scratch("toneflow-bench-quality-")
     student.save(tmp / "model")
     export_student(MiniLMStudent.load(tmp / "model"), tmp / "export")
     from serving.ort_student import OrtStudent
