@@ -34,9 +34,7 @@ class LabelEntry:
     wire: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_json(self, event_json: bytes | None = None) -> bytes:
-        if self.wire is None:
-            self.wire = _entry_json(self.event, self.src, event_json)
-        return self.wire
+        return _cached_json(self, event_json)
 
 
 @dataclass(slots=True)
@@ -46,9 +44,13 @@ class ExportEntry:
     wire: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_json(self, event_json: bytes | None = None) -> bytes:
-        if self.wire is None:
-            self.wire = _entry_json(self.event, self.src, event_json)
-        return self.wire
+        return _cached_json(self, event_json)
+
+
+def _cached_json(entry: LabelEntry | ExportEntry, event_json: bytes | None) -> bytes:
+    if entry.wire is None:
+        entry.wire = _entry_json(entry.event, entry.src, event_json)
+    return entry.wire
 
 
 def _entry_json(event: LabelEvent | ExportEvent, src: SourceRef | None, event_json: bytes | None) -> bytes:
