@@ -427,6 +427,8 @@ def _read_segment(seg: _Segment, prev: _Segment | None) -> None:
             continue  # "adjust the brightness": no direction asked
         elif _before(items, noun.pos, ("too", "neg"), 4) is not None:
             sign = flips(noun.pos)  # "not so yellow", "too pink": less of it, whatever came before
+        elif _colour_cast_named(seg, items, words, noun, local):
+            sign = -1  # "the image is purple", "it looks green": a cast stated as a complaint, remove it
         elif prev is not None and prev.cue:
             sign, seg.inherited = prev.cue, True
             seg.cue = prev.cue
@@ -482,6 +484,20 @@ def _read_segment(seg: _Segment, prev: _Segment | None) -> None:
         seg.leftover = seg.text  # no attribute named: a look, an object request, or nothing
 
 
+def _colour_cast_named(seg: _Segment, items: list[_Item], words: list[str], noun: _Item, local: bool) -> bool:
+    """Whether a whole-image colour is named as the photo's state ("the image is purple"), not as a wish.
+
+    The same test as the complaint reading of "the image is dark" in ``_read_segment``: a copula
+    before the colour, no wish word ("should be", "want"), no "make", not a purpose clause, and no
+    object that would make the colour local ("the sky is blue" describes, it does not complain).
+    """
+    if _BY_NAME[noun.attr].cast is None or local or seg.purpose:
+        return False
+    copula = _before(items, noun.pos, ("copula",), 3)
+    return (copula is not None and not _WANTED & set(words[max(0, copula.pos - 3):noun.pos])
+            and "make" not in words[:noun.pos])
+
+
 def split(text: str) -> list[_Segment]:
     """The segments of ``text``, each marked as a purpose clause or not."""
     segments: list[_Segment] = []
@@ -531,14 +547,15 @@ def read(text: str, protected: Iterable[str] = ()) -> Reading:
                 prev.adjustments = [Adjustment(a.attribute, a.sign, factor, a.local, a.text)
                                     for a in prev.adjustments]
                 seg.leftover = ""
-    # A purpose clause says what the instruction is for; it adds to the instruction unless it pulls
-    # the same kind of change the other way ("darken it to increase the shadows" means darker).
-    main = {(GROUPS.get(a.attribute, a.attribute), a.sign) for s in segments if not s.purpose for a in s.adjustments}
+    # A purpose clause says what the instruction is for. It adds only a kind of change the
+    # instruction does not already make: "increase exposure so it is brighter" is one brightening,
+    # not exposure plus brightness, and "darken it to increase the shadows" means darker.
+    main = {GROUPS.get(a.attribute, a.attribute) for s in segments if not s.purpose for a in s.adjustments}
     adjustments: list[Adjustment] = []
     rest: list[str] = []
     for seg in segments:
         for adj in seg.adjustments:
-            if not (seg.purpose and (GROUPS.get(adj.attribute, adj.attribute), -adj.sign) in main):
+            if not (seg.purpose and GROUPS.get(adj.attribute, adj.attribute) in main):
                 adjustments.append(adj)
         if seg.leftover and (not seg.purpose or not main):
             rest.append(seg.leftover)
@@ -624,8 +641,10 @@ def example_edit(text: str) -> dict[str, object]:
 
 # Bumped whenever the reading of the table changes the edits of the same words (the parser above),
 # so labels cached under the old teacher version are not taken for the new one's. 2: a cue in front of
-# a complaint word ("make it less flat") scales the state the word names.
-READER_REVISION = 2
+# a complaint word ("make it less flat") scales the state the word names. 3: a whole-image colour named
+# as the photo's state is a cast to remove ("it looks green"); a purpose clause adds only a kind of
+# change its instruction does not already make.
+READER_REVISION = 3
 
 
 def table_digest() -> str:

@@ -171,6 +171,14 @@ def test_purpose_clause_does_not_reverse_the_instruction() -> None:
     assert signs("lighten it so that it is brighter") == {"brightness": 1}
 
 
+def test_purpose_clause_does_not_add_what_the_instruction_already_does() -> None:
+    # One brightening, not exposure plus brightness on top: the purpose restates the instruction.
+    assert signs("increase the exposure to make it brighter") == {"exposure": 1}
+    assert signs("brighten it so the shadows are lighter") == {"brightness": 1}
+    # A different kind of change in the purpose still adds.
+    assert signs("darken it so it feels warmer") == {"brightness": -1, "warmth": 1}
+
+
 def test_look_plus_clause_keeps_the_look_and_adds_the_instruction(teacher, photos) -> None:
     look, less_sat, brighter = teacher.label_sync(["golden hour", "golden hour but less saturated",
                                                    "moody, but a bit brighter"])
@@ -202,6 +210,16 @@ def test_named_colours_are_local_on_objects_and_a_tone_otherwise(teacher) -> Non
     assert _value(grass, "green.saturation") > 0
     assert _value(tone, "temperature") < 0
     assert _value(too, "temperature") < 0 and _value(too, "yellow.saturation") < 0
+
+
+def test_a_colour_named_as_the_photos_state_is_a_cast_to_remove() -> None:
+    # "the image is dark" asks for brighter; "the image is purple" likewise asks for less purple.
+    assert signs("the image is purple") == {"purple": -1}
+    assert signs("it looks a bit green") == {"green": -1}
+    # Wishes and descriptions of an object keep the colour asked for.
+    assert signs("the result should be more purple") == {"purple": 1}
+    assert signs("make the photo look purple") == {"purple": 1}
+    assert signs("i want the image to be yellow") == {"yellow": 1}
 
 
 def test_typos_and_case(teacher) -> None:
