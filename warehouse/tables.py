@@ -230,6 +230,21 @@ def to_columns(table: str, events: list[BaseModel], topic: str, partition: int, 
     return out
 
 
+def rows_to_columns(table: str, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows of ``table`` (dicts with exactly its columns, ``to_row``) as columns in ``SCHEMAS[table]``
+    order, what ``warehouse.writer.write_columns`` takes. A row with a missing or unknown column
+    raises: Arrow would store a missing one as null without a word."""
+    names = SCHEMAS[table].names
+    wanted = set(names)
+    for row in rows:
+        if row.keys() != wanted:
+            missing, extra = sorted(wanted - row.keys()), sorted(row.keys() - wanted)
+            msg = (f"a {table} row does not match the table's columns (missing {missing}, unknown {extra}); "
+                   "build rows with warehouse.tables.to_row")
+            raise ValueError(msg)
+    return {name: [row[name] for row in rows] for name in names}
+
+
 def prompt_row(e: PromptEvent, src: Source) -> dict[str, Any]:
     return to_row("prompts", e, src)
 

@@ -25,7 +25,7 @@ from foundation.failpoints import failpoint
 from foundation.osutil import fsync_dir
 from foundation.settings import Settings
 from warehouse.layout import TMP_PREFIX, batch_name, key_name, partition_dir
-from warehouse.tables import SCHEMAS
+from warehouse.tables import SCHEMAS, rows_to_columns
 
 # Statistics only where readers filter on ranges (the trigger on ``ingested_at``, time windows on
 # ``ts``, lineage on offsets). Dictionary encoding off: zstd compresses these small batches at least
@@ -84,15 +84,7 @@ def _to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     schema = SCHEMAS.get(table)
     if schema is None:
         return pa.Table.from_pylist(rows)
-    # from_pylist would store a missing column as null without a word: a row must have them all.
-    columns = set(schema.names)
-    for row in rows:
-        if row.keys() != columns:
-            missing, extra = sorted(columns - row.keys()), sorted(row.keys() - columns)
-            msg = (f"a {table} row does not match the table's columns (missing {missing}, unknown {extra}); "
-                   "build rows with warehouse.tables.to_row")
-            raise ValueError(msg)
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pydict(rows_to_columns(table, rows), schema=schema)
 
 
 def batch_fingerprint(rows: list[dict[str, Any]]) -> str:
@@ -113,22 +105,19 @@ def write_batch(settings: Settings, table: str, rows: Iterable[dict[str, Any]], 
     """Write one consumed batch of a stream table, split into Hive date partitions by ``date_field``.
 
     The file name is derived from (topic, partition, first_offset, last_offset) and the batch's
-    fingerprint: a replay replaces its files, a re-created log's batch does not.
+    fingerprint: a replay replaces its files, a re-created log's batch does not. Each row must have
+    exactly the table's columns (``warehouse.tables.to_row``); written by ``write_columns``.
     """
-    rows = list(rows)
-    by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_day[_day(row.get(date_field))].append(row)
-    name = batch_name(topic, partition, first_offset, last_offset, batch_fingerprint(rows))
-    return [write_table(_to_table(table, day_rows), partition_dir(settings, table, day) / name)
-            for day, day_rows in sorted(by_day.items())]
+    return write_columns(settings, table, rows_to_columns(table, list(rows)), topic=topic, partition=partition,
+                         first_offset=first_offset, last_offset=last_offset, date_field=date_field)
 
 
 def write_columns(settings: Settings, table: str, columns: dict[str, list[Any]], *, topic: str, partition: int,
                   first_offset: int, last_offset: int, date_field: str = "ts", sync_dir: bool = True) -> list[Path]:
-    """``write_batch`` for rows given as columns (``warehouse.tables.to_columns``): same files,
-    same names (the fingerprint of the same first and last rows), without a dict per row.
-    ``sync_dir=False``: the caller fsyncs the files' directories (``write_table``)."""
+    """Write one consumed batch of a stream table given as columns (``warehouse.tables.to_columns``):
+    one file per Hive date partition of ``date_field``, named as ``write_batch`` says (the
+    fingerprint of the first and last rows). ``sync_dir=False``: the caller fsyncs the files'
+    directories (``write_table``)."""
     schema = SCHEMAS[table]
     if list(columns) != schema.names:
         msg = f"{table} columns {list(columns)} are not the table's {schema.names}; build them with to_columns"
