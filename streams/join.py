@@ -162,7 +162,7 @@ class Join:
         outputs: list[Output] = []
         changed: dict[str, JoinState] = {}
         pipe = self.pipe
-        produced = getattr(pipe, "produced", None)  # a test's stand-in for the Pipeline may have none
+        produced = pipe.produced
         for raw in raws:
             is_label = raw.topic == TOPIC_LABELS
             # Labels this worker's labeler produced come back as the events it encoded (``produced``:
