@@ -336,17 +336,19 @@ class Stage:
             self._executor.shutdown(wait=False)
 
 
-def timed(pipe: Pipeline, stage: str) -> _Timer:
-    """``with timed(pipe, "sink"):`` adds the block's wall time to ``<stage>_us``."""
-    return _Timer(pipe, stage)
+def timed(pipe: Pipeline, stage: str, cpu: bool = False) -> _Timer:
+    """``with timed(pipe, "sink"):`` adds the block's wall time to ``<stage>_us``; ``cpu=True``
+    also its thread's CPU time to ``<stage>_cpu_us`` (only for a block that does not await)."""
+    return _Timer(pipe, stage, cpu)
 
 
 class _Timer:
-    def __init__(self, pipe: Pipeline, stage: str) -> None:
-        self.pipe, self.stage = pipe, stage
+    def __init__(self, pipe: Pipeline, stage: str, cpu: bool) -> None:
+        self.pipe, self.stage, self.cpu = pipe, stage, cpu
 
     def __enter__(self) -> None:
         self.started = time.perf_counter()
+        self.cpu_started = time.thread_time() if self.cpu else None
 
     def __exit__(self, *exc: object) -> None:
-        self.pipe.add_time(self.stage, self.started)
+        self.pipe.add_time(self.stage, self.started, self.cpu_started)

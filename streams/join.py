@@ -246,13 +246,14 @@ class JoinStage(Stage):
     async def handle(self, raws: list[Raw]) -> None:
         pipe = self.pipe
         decoded: list[Decoded] = []
-        with timed(pipe, "join_state"):
+        with timed(pipe, "join_state", cpu=True):
             outputs, writes = self.joiner.step(raws, time.time(), decoded)
         await land(pipe, {TOPIC_LABELS: [d for d in decoded if d[0].topic == TOPIC_LABELS],
                           TOPIC_EXPORTS: [d for d in decoded if d[0].topic == TOPIC_EXPORTS]})
         with timed(pipe, "join_produce"):
-            self.outbox.send_all(outputs)
-            changelog.write(self.outbox, writes)
+            with timed(pipe, "join_send", cpu=True):
+                self.outbox.send_all(outputs)
+                changelog.write(self.outbox, writes)
             # Outputs and changelog entries, all acknowledged by the broker: only then may the
             # batch be committed (a crash before this replays the whole batch).
             await self.outbox.flush()

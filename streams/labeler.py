@@ -296,13 +296,16 @@ class LabelerStage(Stage):
 
     async def handle(self, raws: list[Raw]) -> None:
         pipe = self.pipe
-        with timed(pipe, "labeler_decode"):
+        with timed(pipe, "labeler_decode", cpu=True):
             outputs, ready, held, prompts = split_batch_decoded(pipe, [(raw, raw) for raw in raws])
         await land(pipe, {TOPIC_PROMPTS: prompts})
         if ready:
             failpoint("labeler.after_teacher_before_produce")
             with timed(pipe, "labeler_produce"):
-                pipe.count("labels", await self.outbox.deliver(outputs))
+                with timed(pipe, "labeler_send", cpu=True):
+                    sent = self.outbox.send_all(outputs)
+                await self.outbox.flush()
+            pipe.count("labels", sent)
             self.offsets.done(ready)
         await self.calls.submit(held)
         pipe.count("prompts_in", len(raws))

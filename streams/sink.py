@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -122,6 +123,12 @@ def sort_out(topic: str, raws: Sequence[Raw], produced: Produced | None = None
 
 def write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> int:
     """Write one batch's rows (blocking); returns the number of rows."""
+    return _write(pipe, topic, items)[0]
+
+
+def _write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> tuple[int, float]:
+    """``write``, and the CPU seconds it took on its thread."""
+    cpu_started = time.thread_time()
     table = SINKS[topic][0]
     written = 0
     paths: list[Path] = []
@@ -136,7 +143,7 @@ def write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> int:
     # and before the batch can be committed: write returns only after it.
     for directory in {p.parent for p in paths}:
         fsync_dir(directory)
-    return written
+    return written, time.thread_time() - cpu_started
 
 
 async def land(pipe: Pipeline, by_topic: dict[str, list[Decoded]]) -> None:
@@ -149,7 +156,8 @@ async def land(pipe: Pipeline, by_topic: dict[str, list[Decoded]]) -> None:
         with timed(pipe, "sink"):
             while True:
                 try:
-                    written = await asyncio.to_thread(write, pipe, topic, items)
+                    written, cpu = await asyncio.to_thread(_write, pipe, topic, items)
+                    pipe.add_cpu("sink", cpu)
                     break
                 except OSError as err:
                     # Disk full, permissions, a vanished mount: hold the batch (no commit) and retry;
@@ -176,7 +184,7 @@ class SinkStage(Stage):
             by_topic[raw.topic].append(raw)
         items: dict[str, list[Decoded]] = {}
         dead: list[Output] = []
-        with timed(self.pipe, "sink_decode"):
+        with timed(self.pipe, "sink_decode", cpu=True):
             for topic, part in by_topic.items():
                 items[topic], topic_dead = sort_out(topic, part, self.pipe.produced)
                 dead.extend(topic_dead)
