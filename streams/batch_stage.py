@@ -40,7 +40,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -191,12 +191,16 @@ class Outbox:
 
 
 class Stage:
-    """One batched consumer. Subclasses set ``name``/``topics`` and implement ``handle``."""
+    """One batched consumer. Subclasses set ``name``/``topics`` and implement ``begin``."""
 
     name = "stage"
     topics: tuple[str, ...] = ()
     batch = 2000
     within_s = 0.1
+    # Batches begun whose finish (acks, landing) is still awaited, at most, before the stage waits
+    # for the oldest. One worker was bound by waiting, not by the CPU: with one batch at a time each
+    # stage sat idle for the broker's acks and the disk, batch after batch.
+    overlap = 2
 
     def __init__(self, pipe: Pipeline, outbox: Outbox) -> None:
         self.pipe, self.outbox = pipe, outbox
@@ -206,15 +210,30 @@ class Stage:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stage-{self.name}")
         self._paused = False
         self.stopping = False
+        # Overlapping batches land one after another, in log order: the rows of a later batch
+        # carry a later ingested_at, which the retrain trigger's watermark relies on (streams/sink.py).
+        self.landing = asyncio.Lock()
 
     @property
     def group_id(self) -> str:
         return f"toneflow-{self.name}"
 
     # --- what a stage implements ---------------------------------------------------------------
-    async def handle(self, raws: list[Raw]) -> None:
-        """Process one batch; call ``self.offsets.done`` for records whose outputs are durable."""
+    async def begin(self, raws: list[Raw]) -> Awaitable[None]:
+        """Begin one batch; return what finishes it.
+
+        Batches begin one after another, in log order, on the event loop: decode, apply to the
+        stage's state, hand the outputs to the outbox (so outputs, changelog entries included,
+        are produced in log order). What is returned finishes the batch: it waits for the acks
+        and the landing of its rows, then calls ``self.offsets.done`` for its records, and may
+        run while the next batches begin (``overlap``). Commits follow ``Offsets``: never past a
+        record whose batch has not finished.
+        """
         raise NotImplementedError
+
+    async def handle(self, raws: list[Raw]) -> None:
+        """Process one batch completely (begin it and finish it)."""
+        await (await self.begin(raws))
 
     def on_assign(self, added: set[TopicPartition], kept: set[TopicPartition]) -> None:
         """Called on the consumer's thread before records of ``added`` partitions are handled."""
@@ -317,21 +336,33 @@ class Stage:
             self._consumer = None
 
     async def run(self) -> None:
-        """Consume, handle and commit until ``stopping``; an exception ends the worker."""
+        """Consume, begin and finish batches and commit until ``stopping``; an exception ends the worker."""
         await self._call(self._open)
+        finishing: deque[asyncio.Future[None]] = deque()
         try:
             while not self.stopping:
                 self.check()
+                for task in finishing:
+                    if task.done():
+                        task.result()  # a batch that failed ends the stage now, not when its turn comes
                 waited = time.perf_counter()
                 raws = await self._call(self._consume)
                 self.pipe.add_time("consume", waited)
                 if not raws:
+                    while finishing and finishing[0].done():
+                        finishing.popleft().result()
                     continue
                 self.offsets.track(raws)
-                await self.handle(raws)
+                finishing.append(asyncio.ensure_future(await self.begin(raws)))
                 self.pipe.count(f"{self.name}_in", len(raws))
+                while len(finishing) >= self.overlap or (finishing and finishing[0].done()):
+                    await finishing.popleft()
+            while finishing:  # stopping: finish what was begun, so that its offsets are committed
+                await finishing.popleft()
             await self.drain()
         finally:
+            for task in finishing:
+                task.cancel()
             await self._call(self._close)
             self._executor.shutdown(wait=False)
 

@@ -35,8 +35,10 @@ of the record that changed the project (``JoinState.partition``), never to "the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from schemas.edit import look_slice
@@ -243,18 +245,29 @@ class JoinStage(Stage):
         self.generation += 1
         self.joiner.reindex(self.generation)
 
-    async def handle(self, raws: list[Raw]) -> None:
+    async def begin(self, raws: list[Raw]) -> Awaitable[None]:
         pipe = self.pipe
         decoded: list[Decoded] = []
         with timed(pipe, "join_state", cpu=True):
             outputs, writes = self.joiner.step(raws, time.time(), decoded)
-        await land(pipe, {TOPIC_LABELS: [d for d in decoded if d[0].topic == TOPIC_LABELS],
-                          TOPIC_EXPORTS: [d for d in decoded if d[0].topic == TOPIC_EXPORTS]})
-        with timed(pipe, "join_produce"):
-            with timed(pipe, "join_send", cpu=True):
-                self.outbox.send_all(outputs)
-                changelog.write(self.outbox, writes)
-            # Outputs and changelog entries, all acknowledged by the broker: only then may the
-            # batch be committed (a crash before this replays the whole batch).
-            await self.outbox.flush()
+        # Produced here, batch after batch, so that a project's changelog entries reach its
+        # partition in the order of its changes (the last one is what recovery reads).
+        with timed(pipe, "join_send", cpu=True):
+            self.outbox.send_all(outputs)
+            changelog.write(self.outbox, writes)
+        return self._finish(raws, decoded)
+
+    async def _finish(self, raws: list[Raw], decoded: list[Decoded]) -> None:
+        async def acknowledged() -> None:
+            with timed(self.pipe, "join_produce"):
+                await self.outbox.flush()
+
+        async def landed() -> None:
+            async with self.landing:
+                await land(self.pipe, {TOPIC_LABELS: [d for d in decoded if d[0].topic == TOPIC_LABELS],
+                                       TOPIC_EXPORTS: [d for d in decoded if d[0].topic == TOPIC_EXPORTS]})
+
+        # Outputs and changelog entries acknowledged by the broker, labels and exports landed:
+        # only then may the batch be committed (a crash before this replays the whole batch).
+        await asyncio.gather(landed(), acknowledged())
         self.offsets.done(raws)

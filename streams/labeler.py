@@ -294,21 +294,33 @@ class LabelerStage(Stage):
     def check(self) -> None:
         self.calls.check()
 
-    async def handle(self, raws: list[Raw]) -> None:
+    async def begin(self, raws: list[Raw]) -> Awaitable[None]:
         pipe = self.pipe
         with timed(pipe, "labeler_decode", cpu=True):
             outputs, ready, held, prompts = split_batch_decoded(pipe, [(raw, raw) for raw in raws])
-        await land(pipe, {TOPIC_PROMPTS: prompts})
+        sent = 0
         if ready:
             failpoint("labeler.after_teacher_before_produce")
-            with timed(pipe, "labeler_produce"):
-                with timed(pipe, "labeler_send", cpu=True):
-                    sent = self.outbox.send_all(outputs)
-                await self.outbox.flush()
-            pipe.count("labels", sent)
-            self.offsets.done(ready)
+            with timed(pipe, "labeler_send", cpu=True):
+                sent = self.outbox.send_all(outputs)
         await self.calls.submit(held)
         pipe.count("prompts_in", len(raws))
+        return self._finish(prompts, ready, sent)
+
+    async def _finish(self, prompts: list[Decoded], ready: list[Any], sent: int) -> None:
+        """The prompts landed and the labels produced for ``ready`` acknowledged; then they are done."""
+        async def labels_acknowledged() -> None:
+            if ready:
+                with timed(self.pipe, "labeler_produce"):
+                    await self.outbox.flush()
+
+        async def prompts_landed() -> None:
+            async with self.landing:
+                await land(self.pipe, {TOPIC_PROMPTS: prompts})
+
+        await asyncio.gather(prompts_landed(), labels_acknowledged())
+        self.pipe.count("labels", sent)
+        self.offsets.done(ready)
 
     async def drain(self) -> None:
         """Stop: calls still in flight are not waited for (their prompts are not committed: replayed)."""

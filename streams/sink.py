@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -178,7 +178,7 @@ class SinkStage(Stage):
     batch = SINK_BATCH
     within_s = SINK_WITHIN_S
 
-    async def handle(self, raws: list[Raw]) -> None:
+    async def begin(self, raws: list[Raw]) -> Awaitable[None]:
         by_topic: dict[str, list[Raw]] = defaultdict(list)
         for raw in raws:
             by_topic[raw.topic].append(raw)
@@ -190,6 +190,12 @@ class SinkStage(Stage):
                 dead.extend(topic_dead)
         if dead:
             self.pipe.count("sink_dead_lettered", len(dead))
-            await self.outbox.deliver(dead)  # acknowledged before the batch is committed
-        await land(self.pipe, items)
+            self.outbox.send_all(dead)
+        return self._finish(raws, items, bool(dead))
+
+    async def _finish(self, raws: list[Raw], items: dict[str, list[Decoded]], dead: bool) -> None:
+        if dead:
+            await self.outbox.flush()  # acknowledged before the batch is committed
+        async with self.landing:
+            await land(self.pipe, items)
         self.offsets.done(raws)
