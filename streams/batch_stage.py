@@ -133,10 +133,13 @@ class Outbox:
         # Large local batches: a stage produces a whole batch's outputs, then waits once. Delivery
         # reports for failures only: ``flush`` waits for every record either way, and a report
         # per acknowledged record was a call back into Python for each of ~2 outputs per event.
+        # The delivery callback is the producer's own (``on_delivery`` in its config), not one
+        # passed with each record: a callback per record was a Python object kept per message.
+        self._errors: list[str] = []
         self._producer = Producer(producer_config(settings, **{"linger.ms": 5, "batch.size": 1_000_000,
                                                                "queue.buffering.max.messages": 1_000_000,
-                                                               "delivery.report.only.error": True}))
-        self._errors: list[str] = []
+                                                               "delivery.report.only.error": True,
+                                                               "on_delivery": self._report}))
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="outbox")
 
     def _report(self, err: Any, _msg: Any) -> None:
@@ -144,12 +147,13 @@ class Outbox:
             self._errors.append(str(err))
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+        produce = self._producer.produce
         while True:
             try:
                 if partition is None:
-                    self._producer.produce(topic, key=key, value=value, on_delivery=self._report)
+                    produce(topic, value, key)
                 else:
-                    self._producer.produce(topic, key=key, value=value, partition=partition, on_delivery=self._report)
+                    produce(topic, value, key, partition)
                 return
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
