@@ -6,19 +6,23 @@ in the worker's event loop (``streams/worker.py``). A stage is a consumer in its
 committed offsets without knowing this engine) that loops:
 
   1. ``consume(n, timeout)``: up to ``batch`` records, or what arrived within ``within_s``;
-  2. the stage's ``handle``: decode each record once, apply it (pure per-record logic in the stage's
-     module), hand its outputs to the ``Outbox`` and its own rows to the warehouse;
-  3. ``Outbox.flush``: wait until the broker acknowledged *every* output of the batch; a delivery
-     failure raises (nothing is committed, the worker crashes and replays from the last commit);
-  4. commit exactly the offsets the stage marked done (``Offsets``), synchronously.
+  2. the stage's ``begin``: decode each record once, apply it (pure per-record logic in the stage's
+     module) and hand its outputs to the ``Outbox``, batch after batch in log order;
+  3. what ``begin`` returned finishes the batch: ``Outbox.flush`` waits until the broker
+     acknowledged *every* output produced so far (a delivery failure raises: nothing is committed,
+     the worker crashes and replays from the last commit) while the batch's own rows land in the
+     warehouse (in a thread, batch after batch); then its records are marked done;
+  4. before the next ``consume``, commit exactly the offsets marked done (``Offsets``), synchronously.
+Up to ``overlap`` batches are between 2 and 3 at once: the next batch is consumed and begun while
+the last one waits for its acks and its files, so a stage's CPU work overlaps its waits.
 
 Consumer calls (consume, commit, close) all run on the stage's own thread, one at a time, so the
 event loop never blocks on the broker and the consumer is never used from two threads at once;
 the rebalance callbacks run on that thread too, inside ``consume``.
 
 Offsets. A stage marks records done when their outputs are durable. The sink and the join mark a
-whole batch before the next ``consume``; the labeler marks prompts as their teacher calls finish,
-out of log order. ``Offsets`` commits a partition only up to its first record not done, so a
+whole batch when it finishes; the labeler marks prompts as their teacher calls finish, out of log
+order. ``Offsets`` commits a partition only up to its first record not done, so a
 committed offset never passes a record whose outputs are not acknowledged: a crash anywhere
 replays every such record (at-least-once; consumers de-duplicate by event_id).
 

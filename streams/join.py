@@ -22,12 +22,15 @@ DLQ (``unmatched_export``) rather than dropped silently. The sweep pops expired 
 from the table once per rebalance (the only time the table's content changes under the stage).
 
 Batches: the stage takes up to ``JOIN_BATCH`` records (or what arrived within ``JOIN_WITHIN_S``),
-decodes each once, applies them to the state in log order (``Join.step``), lands the labels and
-exports in the warehouse, then produces everything the batch produced — accepted examples, DLQ
-records, and one changelog entry per project it changed — and waits until the broker acknowledged
-*all* of it before the batch's offsets are committed. Committed offsets therefore never run ahead
-of the changelog or the outputs: a crash replays the whole batch onto the recovered state, which
-changes nothing but re-emits its examples.
+decodes each once, applies them to the state in log order (``Join.step``) and produces everything
+the batch produced — accepted examples, DLQ records, and one changelog entry per project it
+changed (a batch's changes to a project are one entry) — then lands the labels and exports in the
+warehouse while it waits until the broker acknowledged *all* of it; only then are the batch's
+offsets committed. The next batch may be begun meanwhile (``Stage.overlap``): its state changes
+apply after this batch's and its changelog entries are produced after this batch's, so a
+project's last entry is always its latest state. Committed offsets never run ahead of the
+changelog or the outputs: a crash replays every unfinished batch onto the recovered state (which
+may already hold their changes), which changes nothing but re-emits their examples.
 
 Changelog partitions: a batch spans partitions, so each entry is sent explicitly to the partition
 of the record that changed the project (``JoinState.partition``), never to "the current record's".
