@@ -160,8 +160,9 @@ class TeacherCalls:
     ``ack(tokens)`` is called once a call's outputs are acknowledged by the broker.
     """
 
-    def __init__(self, pipe: Pipeline, ack: Callable[[list[Any]], Awaitable[None]]) -> None:
+    def __init__(self, pipe: Pipeline, ack: Callable[[list[Any]], Awaitable[None]], outbox: Outbox | None = None) -> None:
         self.pipe, self.ack = pipe, ack
+        self.outbox = outbox if outbox is not None else pipe.outbox  # the labeler's own producer
         # A teacher with a cache lookup is a remote one that answers each prompt in its own request:
         # one call per prompt frees its place the moment its answer is in, instead of when the
         # slowest prompt of a chunk is. A local teacher labels a chunk in one pass.
@@ -206,7 +207,7 @@ class TeacherCalls:
         finally:
             self.in_flight.give(len(texts))
         failpoint("labeler.after_teacher_before_produce")
-        self.pipe.count("labels", await self.pipe.outbox.deliver([teacher_label(p, r, labels[p.prompt])
+        self.pipe.count("labels", await self.outbox.deliver([teacher_label(p, r, labels[p.prompt])
                                                                   for p, r, _ in part]))
         await self.ack([e for _, _, e in part])
         self.backlog.give(min(len(part), self.backlog_size))
@@ -286,7 +287,7 @@ class LabelerStage(Stage):
         async def ack(tokens: list[Any]) -> None:
             self.offsets.done(tokens)
 
-        self.calls = TeacherCalls(pipe, ack)
+        self.calls = TeacherCalls(pipe, ack, outbox)
 
     def ready(self) -> bool:
         return self.calls.backlog.free >= min(self.batch, self.calls.backlog_size)
