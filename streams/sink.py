@@ -35,7 +35,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from foundation.failpoints import failpoint
-from foundation.osutil import fsync_dir
 from schemas.events import (
     TOPIC_ACCEPTED,
     TOPIC_DLQ,
@@ -53,7 +52,7 @@ from streams.codec import Produced, Raw, decode
 from streams.outputs import Output
 from streams.pipeline import Pipeline
 from warehouse import tables
-from warehouse.writer import write_columns
+from warehouse.writer import column_files, sync_dirs, write_tables
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +130,18 @@ def _write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> tuple[int, f
     cpu_started = time.thread_time()
     table = SINKS[topic][0]
     written = 0
-    paths: list[Path] = []
+    files: list[tuple[Any, Path]] = []
     for partition, (columns, first, last) in columns_by_partition(topic, items).items():
         n = len(columns["src_offset"])
         if n:
-            paths += write_columns(pipe.settings, table, columns, topic=topic, partition=partition,
-                                   first_offset=first, last_offset=last, sync_dir=False)
+            files += column_files(pipe.settings, table, columns, topic=topic, partition=partition,
+                                  first_offset=first, last_offset=last)
             written += n
-    # Each file is fsynced before its rename; the renames are durable once their directory is.
-    # One fsync per directory for the batch's files (one per partition, mostly in one directory),
-    # and before the batch can be committed: write returns only after it.
-    for directory in {p.parent for p in paths}:
-        fsync_dir(directory)
+    # One file per partition (and day), all fsynced together before their renames (write_tables);
+    # the renames are durable once their directories are, all fsynced together too, and before the
+    # batch can be committed: this returns only after it.
+    paths = write_tables(files, sync_dir=False)
+    sync_dirs(p.parent for p in paths)
     return written, time.thread_time() - cpu_started
 
 
