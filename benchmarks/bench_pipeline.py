@@ -14,10 +14,12 @@ embedded broker:
     excluded.
 Prints each run, the medians, the pipeline/bare ratio, the worker's CPU seconds over the window
 (events per CPU-second is what a worker does with a core of its own; the machine may be shared,
-see the load average printed), and a profile summary from the worker's own per-batch timers
-(``Pipeline.add_time``, wall time per stage; the three stages overlap in one process): decode and
-state (CPU), produce and wait for acks, landing rows in Parquet (rows, Parquet, fsync, in a
-thread), and waiting for records (``consume``).
+see the load average printed), the CPU seconds of its main thread (the event loop, which runs
+every stage's Python work but landing, and so bounds one worker's throughput), and a profile
+summary from the worker's own per-batch timers (``Pipeline.add_time``: wall time per stage, and
+the CPU time of the thread that ran it where a stage counts it; the three stages overlap in one
+process): decode and state, encoding and producing, waiting for acks, landing rows in Parquet
+(rows, Parquet, fsync, in a thread), and waiting for records (``consume``).
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ RAW_TOPIC = "bench.raw"
 # when that signature checks out (streams/guard.py). Both use this key: with the key file of each
 # data dir instead, every prompt was relabelled by the teacher (one call per prompt).
 SIGNING_KEY = "bench-pipeline-signing-key"
-STAGES = (("labeler: decode + label reuse (CPU)", "labeler_decode_us"),
-          ("labeler: produce + wait for acks", "labeler_produce_us"),
-          ("join: decode + state (CPU)", "join_state_us"),
-          ("join: produce outputs + changelog, wait for acks", "join_produce_us"),
-          ("sink stage: decode accepted + DLQ (CPU; own records taken back, not parsed)", "sink_decode_us"),
-          ("every stage: rows + Parquet + fsync (thread)", "sink_us"),
-          ("every stage: waiting for records (consume)", "consume_us"))
+# (what, timer): ``<timer>_us`` is wall time summed per batch; ``<timer>_cpu_us``, where a stage
+# counts it, the CPU time of the thread that ran the block (the event loop's, or the landing thread's).
+STAGES = (("labeler: decode + label reuse (CPU)", "labeler_decode"),
+          ("labeler: encode + produce labels (CPU, part of the next)", "labeler_send"),
+          ("labeler: produce + wait for acks", "labeler_produce"),
+          ("join: decode + state (CPU)", "join_state"),
+          ("join: encode + produce outputs + changelog (CPU, part of the next)", "join_send"),
+          ("join: produce + wait for acks", "join_produce"),
+          ("sink stage: decode accepted + DLQ (CPU; own records taken back, not parsed)", "sink_decode"),
+          ("every stage: rows + Parquet + fsync (landing thread)", "sink"),
+          ("every stage: waiting for records (consume)", "consume"))
 
 
 def bare_consume(settings: Settings, plan: Plan, n: int) -> float:
@@ -86,8 +92,10 @@ def bare_consume(settings: Settings, plan: Plan, n: int) -> float:
     return seen / (time.perf_counter() - started)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """CPU seconds (user + system) of process ``pid``, or of its thread ``thread`` only."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -104,16 +112,19 @@ def pipeline(settings: Settings, plan: Plan, log: Path) -> dict[str, float]:
     worker = start_worker(settings, log)
     try:
         wait_for(lambda: bool(data_files(settings, "prompts")), 180, "the first Parquet write", poll=0.05)
-        started, cpu0 = time.perf_counter(), cpu_seconds(worker.pid)
+        # The main thread (its id is the process id) runs the event loop: every stage's Python work
+        # but landing, which runs in threads; it is what one worker's throughput is bound by.
+        started, cpu0, main0 = time.perf_counter(), cpu_seconds(worker.pid), cpu_seconds(worker.pid, worker.pid)
         wait_for(lambda: count(settings, "SELECT count(*) FROM accepted_examples") >= expected, 1200,
                  "every accepted example", poll=0.5)
         wall, cpu = time.perf_counter() - started, cpu_seconds(worker.pid) - cpu0
+        main = cpu_seconds(worker.pid, worker.pid) - main0
         time.sleep(5.5)  # one more progress line (every 5 s) with the final counters
         stats = last_stats(log)
         if stats.get("teacher_calls", 0) > len(plan.wire) // 10:
             print(f"warning: {stats['teacher_calls']} teacher calls: served edits were not reused "
                   "(signing key mismatch?)", file=sys.stderr)
-        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, **stats}
+        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, "main_cpu": main, **stats}
     finally:
         stop(worker)
 
@@ -142,11 +153,14 @@ def main() -> int:
             p = pipes[-1]
             print(f"run {run + 1}: bare {bares[-1]:,.0f} rec/s ({args.raw_records:,} records); pipeline "
                   f"{p['rate']:,.0f} ev/s ({len(plan.wire):,} events in {p['wall']:.1f} s, worker CPU "
-                  f"{p['cpu']:.1f} s = {len(plan.wire) / max(p['cpu'], 1e-9):,.0f} ev/CPU-s)", flush=True)
+                  f"{p['cpu']:.1f} s = {len(plan.wire) / max(p['cpu'], 1e-9):,.0f} ev/CPU-s, main thread "
+                  f"{p['main_cpu']:.1f} s = {p['main_cpu'] * 1e6 / len(plan.wire):.0f} µs/event; load "
+                  f"{os.getloadavg()[0]:.1f})", flush=True)
         finally:
             broker.stop(own)
     bare, pipe = statistics.median(bares), statistics.median(p["rate"] for p in pipes)
     per_cpu = statistics.median(len(plan.wire) / p["cpu"] for p in pipes)
+    per_main = statistics.median(len(plan.wire) / p["main_cpu"] for p in pipes)
     n = len(plan.wire)
     print(f"\nload average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores, shared with other work)\n")
     print(f"| path | events/s (median of {args.runs}) | vs bare |")
@@ -154,16 +168,23 @@ def main() -> int:
     print(f"| bare confluent-kafka consumer, {args.raw_records:,} records | {bare:,.0f} | 1.00 |")
     print(f"| toneflow worker, {n:,} events to accepted Parquet (wall) | {pipe:,.0f} | {pipe / bare:.4f} |")
     print(f"| toneflow worker, per worker CPU-second | {per_cpu:,.0f} | {per_cpu / bare:.4f} |")
+    print(f"| toneflow worker, per CPU-second of its main thread (the event loop) | {per_main:,.0f} | "
+          f"{per_main / bare:.4f} |")
     mid = sorted(pipes, key=lambda p: p["rate"])[len(pipes) // 2]
     print(f"\nwhere the median run's worker time went ({mid['wall']:.1f} s wall, {mid['cpu']:.1f} s CPU; timers "
-          "are wall time per batch, summed over the three stages, which overlap in one process):\n")
-    print("| stage | seconds | µs per event |")
-    print("|---|---|---|")
+          "are summed per batch over the three stages, which overlap in one process; wall includes waiting, "
+          "for the GIL too; CPU is the running thread's own):\n")
+    print("| stage | wall s | wall µs per event | CPU µs per event |")
+    print("|---|---|---|---|")
     for name, key in STAGES:
-        print(f"| {name} | {mid.get(key, 0) / 1e6:.1f} | {mid.get(key, 0) / n:.0f} |")
-    print(f"| worker CPU, all of it | {mid['cpu']:.1f} | {mid['cpu'] * 1e6 / n:.0f} |")
+        wall_us, cpu_us = mid.get(f"{key}_us", 0), mid.get(f"{key}_cpu_us")
+        print(f"| {name} | {wall_us / 1e6:.1f} | {wall_us / n:.0f} | {'' if cpu_us is None else f'{cpu_us / n:.0f}'} |")
+    print(f"| worker main thread (event loop: every stage but landing) | | | {mid['main_cpu'] * 1e6 / n:.0f} |")
+    print(f"| worker, every other thread (landing, librdkafka, consumers) | | | "
+          f"{(mid['cpu'] - mid['main_cpu']) * 1e6 / n:.0f} |")
+    print(f"| worker CPU, all of it | {mid['cpu']:.1f} | | {mid['cpu'] * 1e6 / n:.0f} |")
     print(f"| not on the CPU (waiting for records, acks, the disk; other processes) | "
-          f"{max(0.0, mid['wall'] - mid['cpu']):.1f} | {max(0.0, mid['wall'] - mid['cpu']) * 1e6 / n:.0f} |")
+          f"{max(0.0, mid['wall'] - mid['cpu']):.1f} | {max(0.0, mid['wall'] - mid['cpu']) * 1e6 / n:.0f} | |")
     # streams.codec.Produced: labels (join) and accepted examples (sink stage) the worker produced
     # itself and took back by their exact bytes; the rest of its consumed records were validated.
     print(f"\nown records taken back without decoding: {mid.get('own_records_reused', 0):,} "

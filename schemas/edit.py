@@ -142,14 +142,15 @@ def canonical_dict(edit: Edit) -> dict[str, Any]:
     return out
 
 
-# Built once: json.dumps with non-default options builds a new encoder on every call, which was a
-# good part of the cost of landing a label row (warehouse/tables.py).
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# Compact JSON (no spaces, UTF-8 kept), built once: json.dumps with non-default options builds a
+# new encoder on every call, which was a good part of the cost of landing a label row
+# (warehouse/tables.py). Public: the join's changelog writer uses the same one.
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical_json(edit: Edit) -> str:
     """Compact JSON of the canonical form; equal strings ⇔ edits that render the same."""
-    return _COMPACT.encode(canonical_dict(edit))
+    return COMPACT_JSON.encode(canonical_dict(edit))
 
 
 def adjust_vector(edit: Edit) -> list[int]:

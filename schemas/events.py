@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic_core import core_schema
 
 from schemas.edit import Edit
 
@@ -82,6 +83,14 @@ def _unencodable_string(data: Any) -> str | None:
     return None
 
 
+def _check_unicode(data: Any) -> Any:
+    where = _unencodable_string(data)
+    if where is not None:
+        msg = f"{where}: text is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text"
+        raise ValueError(msg)
+    return data
+
+
 class _Record(BaseModel):
     # NaN and Infinity are not numbers any consumer can add up, and JSON has no spelling for them
     # (pydantic writes them as null, which then breaks the record's own contract downstream).
@@ -90,19 +99,20 @@ class _Record(BaseModel):
         SCHEMA_VERSION, description="contract version; consumers reject versions they do not know",
     )
 
-    @model_validator(mode="before")
     @classmethod
-    def _valid_unicode(cls, data: Any, info: ValidationInfo) -> Any:
-        if info.mode == "json":
-            # Parsed from JSON text by pydantic itself, which refuses a lone surrogate escape
-            # ("lone leading surrogate in hex escape"): every string is valid already, and the
-            # walk below was half the cost of decoding a label in every consumer.
-            return data
-        where = _unencodable_string(data)
-        if where is not None:
-            msg = f"{where}: text is not valid Unicode (a lone surrogate such as \\ud800); send UTF-8 text"
-            raise ValueError(msg)
-        return data
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        """Python input (a dict from ``json.loads``, which turns ``"\\ud800"`` into a lone surrogate)
+        is checked for text that is not valid Unicode before the model validates it.
+
+        JSON text is not: pydantic parses it itself and refuses a lone surrogate escape ("lone
+        leading surrogate in hex escape"), so every string is valid already. Only on the Python
+        side, not as a ``model_validator(mode="before")``: a before-validator makes pydantic turn
+        the parsed JSON into Python dicts and lists to hand them over, and validate those again,
+        which was a fifth of the cost of decoding a prompt in the worker.
+        """
+        schema = handler(source)
+        return core_schema.json_or_python_schema(
+            json_schema=schema, python_schema=core_schema.no_info_before_validator_function(_check_unicode, schema))
 
 
 ServedKind = Literal["teacher", "student"]

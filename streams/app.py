@@ -35,10 +35,22 @@ class Worker:
     def group_ids(self) -> list[str]:
         return [s.group_id for s in self.stages]
 
+    @property
+    def outboxes(self) -> list[Outbox]:
+        """Every producer of the worker, each once (the shared one first)."""
+        return list(dict.fromkeys([self.pipe.outbox, *(s.outbox for s in self.stages)]))
+
 
 def build(settings: Settings, *, teacher: Any = None) -> Worker:
-    """Every stage, sharing one producer. ``teacher`` defaults to the configured one."""
+    """Every stage. ``teacher`` defaults to the configured one.
+
+    The labeler and the join, which produce for every record, have a producer each; the sink
+    stage (dead letters of foreign junk only) and the retrain trigger share ``pipe.outbox``. A
+    flush waits for everything its producer holds: with one producer for all, each stage's wait
+    for its own batch's acks also waited for whatever the other stages had produced meanwhile.
+    """
     pipe = Pipeline(settings=settings, teacher=teacher)
     pipe.outbox = Outbox(settings, pipe)
-    stages: list[Stage] = [LabelerStage(pipe, pipe.outbox), JoinStage(pipe, pipe.outbox), SinkStage(pipe, pipe.outbox)]
+    stages: list[Stage] = [LabelerStage(pipe, Outbox(settings, pipe)), JoinStage(pipe, Outbox(settings, pipe)),
+                           SinkStage(pipe, pipe.outbox)]
     return Worker(pipe, stages)

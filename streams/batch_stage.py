@@ -6,19 +6,23 @@ in the worker's event loop (``streams/worker.py``). A stage is a consumer in its
 committed offsets without knowing this engine) that loops:
 
   1. ``consume(n, timeout)``: up to ``batch`` records, or what arrived within ``within_s``;
-  2. the stage's ``handle``: decode each record once, apply it (pure per-record logic in the stage's
-     module), hand its outputs to the ``Outbox`` and its own rows to the warehouse;
-  3. ``Outbox.flush``: wait until the broker acknowledged *every* output of the batch; a delivery
-     failure raises (nothing is committed, the worker crashes and replays from the last commit);
-  4. commit exactly the offsets the stage marked done (``Offsets``), synchronously.
+  2. the stage's ``begin``: decode each record once, apply it (pure per-record logic in the stage's
+     module) and hand its outputs to the ``Outbox``, batch after batch in log order;
+  3. what ``begin`` returned finishes the batch: ``Outbox.flush`` waits until the broker
+     acknowledged *every* output produced so far (a delivery failure raises: nothing is committed,
+     the worker crashes and replays from the last commit) while the batch's own rows land in the
+     warehouse (in a thread, batch after batch); then its records are marked done;
+  4. before the next ``consume``, commit exactly the offsets marked done (``Offsets``), synchronously.
+Up to ``overlap`` batches are between 2 and 3 at once: the next batch is consumed and begun while
+the last one waits for its acks and its files, so a stage's CPU work overlaps its waits.
 
 Consumer calls (consume, commit, close) all run on the stage's own thread, one at a time, so the
 event loop never blocks on the broker and the consumer is never used from two threads at once;
 the rebalance callbacks run on that thread too, inside ``consume``.
 
 Offsets. A stage marks records done when their outputs are durable. The sink and the join mark a
-whole batch before the next ``consume``; the labeler marks prompts as their teacher calls finish,
-out of log order. ``Offsets`` commits a partition only up to its first record not done, so a
+whole batch when it finishes; the labeler marks prompts as their teacher calls finish, out of log
+order. ``Offsets`` commits a partition only up to its first record not done, so a
 committed offset never passes a record whose outputs are not acknowledged: a crash anywhere
 replays every such record (at-least-once; consumers de-duplicate by event_id).
 
@@ -40,7 +44,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -133,10 +137,13 @@ class Outbox:
         # Large local batches: a stage produces a whole batch's outputs, then waits once. Delivery
         # reports for failures only: ``flush`` waits for every record either way, and a report
         # per acknowledged record was a call back into Python for each of ~2 outputs per event.
+        # The delivery callback is the producer's own (``on_delivery`` in its config), not one
+        # passed with each record: a callback per record was a Python object kept per message.
+        self._errors: list[str] = []
         self._producer = Producer(producer_config(settings, **{"linger.ms": 5, "batch.size": 1_000_000,
                                                                "queue.buffering.max.messages": 1_000_000,
-                                                               "delivery.report.only.error": True}))
-        self._errors: list[str] = []
+                                                               "delivery.report.only.error": True,
+                                                               "on_delivery": self._report}))
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="outbox")
 
     def _report(self, err: Any, _msg: Any) -> None:
@@ -144,12 +151,13 @@ class Outbox:
             self._errors.append(str(err))
 
     def produce(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+        produce = self._producer.produce
         while True:
             try:
                 if partition is None:
-                    self._producer.produce(topic, key=key, value=value, on_delivery=self._report)
+                    produce(topic, value, key)
                 else:
-                    self._producer.produce(topic, key=key, value=value, partition=partition, on_delivery=self._report)
+                    produce(topic, value, key, partition)
                 return
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain it
@@ -191,12 +199,16 @@ class Outbox:
 
 
 class Stage:
-    """One batched consumer. Subclasses set ``name``/``topics`` and implement ``handle``."""
+    """One batched consumer. Subclasses set ``name``/``topics`` and implement ``begin``."""
 
     name = "stage"
     topics: tuple[str, ...] = ()
     batch = 2000
     within_s = 0.1
+    # Batches begun whose finish (acks, landing) is still awaited, at most, before the stage waits
+    # for the oldest. One worker was bound by waiting, not by the CPU: with one batch at a time each
+    # stage sat idle for the broker's acks and the disk, batch after batch.
+    overlap = 2
 
     def __init__(self, pipe: Pipeline, outbox: Outbox) -> None:
         self.pipe, self.outbox = pipe, outbox
@@ -206,15 +218,30 @@ class Stage:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stage-{self.name}")
         self._paused = False
         self.stopping = False
+        # Overlapping batches land one after another, in log order: the rows of a later batch
+        # carry a later ingested_at, which the retrain trigger's watermark relies on (streams/sink.py).
+        self.landing = asyncio.Lock()
 
     @property
     def group_id(self) -> str:
         return f"toneflow-{self.name}"
 
     # --- what a stage implements ---------------------------------------------------------------
-    async def handle(self, raws: list[Raw]) -> None:
-        """Process one batch; call ``self.offsets.done`` for records whose outputs are durable."""
+    async def begin(self, raws: list[Raw]) -> Awaitable[None]:
+        """Begin one batch; return what finishes it.
+
+        Batches begin one after another, in log order, on the event loop: decode, apply to the
+        stage's state, hand the outputs to the outbox (so outputs, changelog entries included,
+        are produced in log order). What is returned finishes the batch: it waits for the acks
+        and the landing of its rows, then calls ``self.offsets.done`` for its records, and may
+        run while the next batches begin (``overlap``). Commits follow ``Offsets``: never past a
+        record whose batch has not finished.
+        """
         raise NotImplementedError
+
+    async def handle(self, raws: list[Raw]) -> None:
+        """Process one batch completely (begin it and finish it)."""
+        await (await self.begin(raws))
 
     def on_assign(self, added: set[TopicPartition], kept: set[TopicPartition]) -> None:
         """Called on the consumer's thread before records of ``added`` partitions are handled."""
@@ -317,36 +344,50 @@ class Stage:
             self._consumer = None
 
     async def run(self) -> None:
-        """Consume, handle and commit until ``stopping``; an exception ends the worker."""
+        """Consume, begin and finish batches and commit until ``stopping``; an exception ends the worker."""
         await self._call(self._open)
+        finishing: deque[asyncio.Future[None]] = deque()
         try:
             while not self.stopping:
                 self.check()
+                for task in finishing:
+                    if task.done():
+                        task.result()  # a batch that failed ends the stage now, not when its turn comes
                 waited = time.perf_counter()
                 raws = await self._call(self._consume)
                 self.pipe.add_time("consume", waited)
                 if not raws:
+                    while finishing and finishing[0].done():
+                        finishing.popleft().result()
                     continue
                 self.offsets.track(raws)
-                await self.handle(raws)
+                finishing.append(asyncio.ensure_future(await self.begin(raws)))
                 self.pipe.count(f"{self.name}_in", len(raws))
+                while len(finishing) >= self.overlap or (finishing and finishing[0].done()):
+                    await finishing.popleft()
+            while finishing:  # stopping: finish what was begun, so that its offsets are committed
+                await finishing.popleft()
             await self.drain()
         finally:
+            for task in finishing:
+                task.cancel()
             await self._call(self._close)
             self._executor.shutdown(wait=False)
 
 
-def timed(pipe: Pipeline, stage: str) -> _Timer:
-    """``with timed(pipe, "sink"):`` adds the block's wall time to ``<stage>_us``."""
-    return _Timer(pipe, stage)
+def timed(pipe: Pipeline, stage: str, cpu: bool = False) -> _Timer:
+    """``with timed(pipe, "sink"):`` adds the block's wall time to ``<stage>_us``; ``cpu=True``
+    also its thread's CPU time to ``<stage>_cpu_us`` (only for a block that does not await)."""
+    return _Timer(pipe, stage, cpu)
 
 
 class _Timer:
-    def __init__(self, pipe: Pipeline, stage: str) -> None:
-        self.pipe, self.stage = pipe, stage
+    def __init__(self, pipe: Pipeline, stage: str, cpu: bool) -> None:
+        self.pipe, self.stage, self.cpu = pipe, stage, cpu
 
     def __enter__(self) -> None:
         self.started = time.perf_counter()
+        self.cpu_started = time.thread_time() if self.cpu else None
 
     def __exit__(self, *exc: object) -> None:
-        self.pipe.add_time(self.stage, self.started)
+        self.pipe.add_time(self.stage, self.started, self.cpu_started)

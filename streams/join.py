@@ -22,12 +22,15 @@ DLQ (``unmatched_export``) rather than dropped silently. The sweep pops expired 
 from the table once per rebalance (the only time the table's content changes under the stage).
 
 Batches: the stage takes up to ``JOIN_BATCH`` records (or what arrived within ``JOIN_WITHIN_S``),
-decodes each once, applies them to the state in log order (``Join.step``), lands the labels and
-exports in the warehouse, then produces everything the batch produced — accepted examples, DLQ
-records, and one changelog entry per project it changed — and waits until the broker acknowledged
-*all* of it before the batch's offsets are committed. Committed offsets therefore never run ahead
-of the changelog or the outputs: a crash replays the whole batch onto the recovered state, which
-changes nothing but re-emits its examples.
+decodes each once, applies them to the state in log order (``Join.step``) and produces everything
+the batch produced — accepted examples, DLQ records, and one changelog entry per project it
+changed (a batch's changes to a project are one entry) — then lands the labels and exports in the
+warehouse while it waits until the broker acknowledged *all* of it; only then are the batch's
+offsets committed. The next batch may be begun meanwhile (``Stage.overlap``): its state changes
+apply after this batch's and its changelog entries are produced after this batch's, so a
+project's last entry is always its latest state. Committed offsets never run ahead of the
+changelog or the outputs: a crash replays every unfinished batch onto the recovered state (which
+may already hold their changes), which changes nothing but re-emits their examples.
 
 Changelog partitions: a batch spans partitions, so each entry is sent explicitly to the partition
 of the record that changed the project (``JoinState.partition``), never to "the current record's".
@@ -35,8 +38,10 @@ of the record that changed the project (``JoinState.partition``), never to "the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from schemas.edit import look_slice
@@ -162,7 +167,7 @@ class Join:
         outputs: list[Output] = []
         changed: dict[str, JoinState] = {}
         pipe = self.pipe
-        produced = getattr(pipe, "produced", None)  # a test's stand-in for the Pipeline may have none
+        produced = pipe.produced
         for raw in raws:
             is_label = raw.topic == TOPIC_LABELS
             # Labels this worker's labeler produced come back as the events it encoded (``produced``:
@@ -243,17 +248,29 @@ class JoinStage(Stage):
         self.generation += 1
         self.joiner.reindex(self.generation)
 
-    async def handle(self, raws: list[Raw]) -> None:
+    async def begin(self, raws: list[Raw]) -> Awaitable[None]:
         pipe = self.pipe
         decoded: list[Decoded] = []
-        with timed(pipe, "join_state"):
+        with timed(pipe, "join_state", cpu=True):
             outputs, writes = self.joiner.step(raws, time.time(), decoded)
-        await land(pipe, {TOPIC_LABELS: [d for d in decoded if d[0].topic == TOPIC_LABELS],
-                          TOPIC_EXPORTS: [d for d in decoded if d[0].topic == TOPIC_EXPORTS]})
-        with timed(pipe, "join_produce"):
+        # Produced here, batch after batch, so that a project's changelog entries reach its
+        # partition in the order of its changes (the last one is what recovery reads).
+        with timed(pipe, "join_send", cpu=True):
             self.outbox.send_all(outputs)
             changelog.write(self.outbox, writes)
-            # Outputs and changelog entries, all acknowledged by the broker: only then may the
-            # batch be committed (a crash before this replays the whole batch).
-            await self.outbox.flush()
+        return self._finish(raws, decoded)
+
+    async def _finish(self, raws: list[Raw], decoded: list[Decoded]) -> None:
+        async def acknowledged() -> None:
+            with timed(self.pipe, "join_produce"):
+                await self.outbox.flush()
+
+        async def landed() -> None:
+            async with self.landing:
+                await land(self.pipe, {TOPIC_LABELS: [d for d in decoded if d[0].topic == TOPIC_LABELS],
+                                       TOPIC_EXPORTS: [d for d in decoded if d[0].topic == TOPIC_EXPORTS]})
+
+        # Outputs and changelog entries acknowledged by the broker, labels and exports landed:
+        # only then may the batch be committed (a crash before this replays the whole batch).
+        await asyncio.gather(landed(), acknowledged())
         self.offsets.done(raws)

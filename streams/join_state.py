@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 
+from schemas.edit import COMPACT_JSON
 from schemas.events import ExportEvent, LabelEvent, SourceRef, to_json_bytes
 
 
@@ -102,7 +103,7 @@ class JoinState:
         exports = b",".join(_key(k) + b":" + e.to_json() for k, e in self.exports.items())
         return b"".join((b'{"partition":', str(self.partition).encode(), b',"touched":', _number(self.touched),
                          b',"labels":{', labels, b'},"exports":{', exports, b'},"emitted":',
-                         _COMPACT.encode(sorted(self.emitted)).encode(), b"}"))
+                         COMPACT_JSON.encode(sorted(self.emitted)).encode(), b"}"))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> JoinState:
@@ -115,11 +116,10 @@ class JoinState:
 
 
 _CODEC: TypeAdapter[JoinState] = TypeAdapter(JoinState)
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _key(text: str) -> bytes:
-    return _COMPACT.encode(text).encode()
+    return COMPACT_JSON.encode(text).encode()
 
 
 def _number(value: float) -> bytes:

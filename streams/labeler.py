@@ -160,8 +160,9 @@ class TeacherCalls:
     ``ack(tokens)`` is called once a call's outputs are acknowledged by the broker.
     """
 
-    def __init__(self, pipe: Pipeline, ack: Callable[[list[Any]], Awaitable[None]]) -> None:
+    def __init__(self, pipe: Pipeline, ack: Callable[[list[Any]], Awaitable[None]], outbox: Outbox | None = None) -> None:
         self.pipe, self.ack = pipe, ack
+        self.outbox = outbox if outbox is not None else pipe.outbox  # the labeler's own producer
         # A teacher with a cache lookup is a remote one that answers each prompt in its own request:
         # one call per prompt frees its place the moment its answer is in, instead of when the
         # slowest prompt of a chunk is. A local teacher labels a chunk in one pass.
@@ -206,7 +207,7 @@ class TeacherCalls:
         finally:
             self.in_flight.give(len(texts))
         failpoint("labeler.after_teacher_before_produce")
-        self.pipe.count("labels", await self.pipe.outbox.deliver([teacher_label(p, r, labels[p.prompt])
+        self.pipe.count("labels", await self.outbox.deliver([teacher_label(p, r, labels[p.prompt])
                                                                   for p, r, _ in part]))
         await self.ack([e for _, _, e in part])
         self.backlog.give(min(len(part), self.backlog_size))
@@ -286,7 +287,7 @@ class LabelerStage(Stage):
         async def ack(tokens: list[Any]) -> None:
             self.offsets.done(tokens)
 
-        self.calls = TeacherCalls(pipe, ack)
+        self.calls = TeacherCalls(pipe, ack, outbox)
 
     def ready(self) -> bool:
         return self.calls.backlog.free >= min(self.batch, self.calls.backlog_size)
@@ -294,18 +295,33 @@ class LabelerStage(Stage):
     def check(self) -> None:
         self.calls.check()
 
-    async def handle(self, raws: list[Raw]) -> None:
+    async def begin(self, raws: list[Raw]) -> Awaitable[None]:
         pipe = self.pipe
-        with timed(pipe, "labeler_decode"):
+        with timed(pipe, "labeler_decode", cpu=True):
             outputs, ready, held, prompts = split_batch_decoded(pipe, [(raw, raw) for raw in raws])
-        await land(pipe, {TOPIC_PROMPTS: prompts})
+        sent = 0
         if ready:
             failpoint("labeler.after_teacher_before_produce")
-            with timed(pipe, "labeler_produce"):
-                pipe.count("labels", await self.outbox.deliver(outputs))
-            self.offsets.done(ready)
+            with timed(pipe, "labeler_send", cpu=True):
+                sent = self.outbox.send_all(outputs)
         await self.calls.submit(held)
         pipe.count("prompts_in", len(raws))
+        return self._finish(prompts, ready, sent)
+
+    async def _finish(self, prompts: list[Decoded], ready: list[Any], sent: int) -> None:
+        """The prompts landed and the labels produced for ``ready`` acknowledged; then they are done."""
+        async def labels_acknowledged() -> None:
+            if ready:
+                with timed(self.pipe, "labeler_produce"):
+                    await self.outbox.flush()
+
+        async def prompts_landed() -> None:
+            async with self.landing:
+                await land(self.pipe, {TOPIC_PROMPTS: prompts})
+
+        await asyncio.gather(prompts_landed(), labels_acknowledged())
+        self.pipe.count("labels", sent)
+        self.offsets.done(ready)
 
     async def drain(self) -> None:
         """Stop: calls still in flight are not waited for (their prompts are not committed: replayed)."""

@@ -50,10 +50,18 @@ class Pipeline:
     def count(self, name: str, n: int = 1) -> None:
         self.stats[name] = self.stats.get(name, 0) + n
 
-    def add_time(self, stage: str, started: float) -> None:
-        """Add the time since ``started`` (a ``time.perf_counter()``) to ``<stage>_us``.
+    def add_time(self, stage: str, started: float, cpu_started: float | None = None) -> None:
+        """Add the time since ``started`` (a ``time.perf_counter()``) to ``<stage>_us``, and the
+        calling thread's CPU time since ``cpu_started`` (a ``time.thread_time()``) to ``<stage>_cpu_us``.
 
         Counted per batch, not per record, so it costs nothing measurable; the progress line and
-        ``benchmarks/bench_pipeline.py`` read it to say where a worker's time goes.
+        ``benchmarks/bench_pipeline.py`` read it to say where a worker's time goes. CPU time only
+        for blocks that do not await: across an await it would count the other stages' work.
         """
         self.count(f"{stage}_us", round((time.perf_counter() - started) * 1e6))
+        if cpu_started is not None:
+            self.add_cpu(stage, time.thread_time() - cpu_started)
+
+    def add_cpu(self, stage: str, seconds: float) -> None:
+        """Add CPU seconds (measured by the caller, e.g. in a thread) to ``<stage>_cpu_us``."""
+        self.count(f"{stage}_cpu_us", round(seconds * 1e6))

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from foundation.failpoints import failpoint
-from foundation.osutil import fsync_dir
 from schemas.events import (
     TOPIC_ACCEPTED,
     TOPIC_DLQ,
@@ -52,7 +52,7 @@ from streams.codec import Produced, Raw, decode
 from streams.outputs import Output
 from streams.pipeline import Pipeline
 from warehouse import tables
-from warehouse.writer import write_columns
+from warehouse.writer import column_files, sync_dirs, write_tables
 
 log = logging.getLogger(__name__)
 
@@ -122,21 +122,27 @@ def sort_out(topic: str, raws: Sequence[Raw], produced: Produced | None = None
 
 def write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> int:
     """Write one batch's rows (blocking); returns the number of rows."""
+    return _write(pipe, topic, items)[0]
+
+
+def _write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> tuple[int, float]:
+    """``write``, and the CPU seconds it took on its thread."""
+    cpu_started = time.thread_time()
     table = SINKS[topic][0]
     written = 0
-    paths: list[Path] = []
+    files: list[tuple[Any, Path]] = []
     for partition, (columns, first, last) in columns_by_partition(topic, items).items():
         n = len(columns["src_offset"])
         if n:
-            paths += write_columns(pipe.settings, table, columns, topic=topic, partition=partition,
-                                   first_offset=first, last_offset=last, sync_dir=False)
+            files += column_files(pipe.settings, table, columns, topic=topic, partition=partition,
+                                  first_offset=first, last_offset=last)
             written += n
-    # Each file is fsynced before its rename; the renames are durable once their directory is.
-    # One fsync per directory for the batch's files (one per partition, mostly in one directory),
-    # and before the batch can be committed: write returns only after it.
-    for directory in {p.parent for p in paths}:
-        fsync_dir(directory)
-    return written
+    # One file per partition (and day), all fsynced together before their renames (write_tables);
+    # the renames are durable once their directories are, all fsynced together too, and before the
+    # batch can be committed: this returns only after it.
+    paths = write_tables(files, sync_dir=False)
+    sync_dirs(p.parent for p in paths)
+    return written, time.thread_time() - cpu_started
 
 
 async def land(pipe: Pipeline, by_topic: dict[str, list[Decoded]]) -> None:
@@ -149,7 +155,8 @@ async def land(pipe: Pipeline, by_topic: dict[str, list[Decoded]]) -> None:
         with timed(pipe, "sink"):
             while True:
                 try:
-                    written = await asyncio.to_thread(write, pipe, topic, items)
+                    written, cpu = await asyncio.to_thread(_write, pipe, topic, items)
+                    pipe.add_cpu("sink", cpu)
                     break
                 except OSError as err:
                     # Disk full, permissions, a vanished mount: hold the batch (no commit) and retry;
@@ -170,18 +177,24 @@ class SinkStage(Stage):
     batch = SINK_BATCH
     within_s = SINK_WITHIN_S
 
-    async def handle(self, raws: list[Raw]) -> None:
+    async def begin(self, raws: list[Raw]) -> Awaitable[None]:
         by_topic: dict[str, list[Raw]] = defaultdict(list)
         for raw in raws:
             by_topic[raw.topic].append(raw)
         items: dict[str, list[Decoded]] = {}
         dead: list[Output] = []
-        with timed(self.pipe, "sink_decode"):
+        with timed(self.pipe, "sink_decode", cpu=True):
             for topic, part in by_topic.items():
                 items[topic], topic_dead = sort_out(topic, part, self.pipe.produced)
                 dead.extend(topic_dead)
         if dead:
             self.pipe.count("sink_dead_lettered", len(dead))
-            await self.outbox.deliver(dead)  # acknowledged before the batch is committed
-        await land(self.pipe, items)
+            self.outbox.send_all(dead)
+        return self._finish(raws, items, bool(dead))
+
+    async def _finish(self, raws: list[Raw], items: dict[str, list[Decoded]], dead: bool) -> None:
+        if dead:
+            await self.outbox.flush()  # acknowledged before the batch is committed
+        async with self.landing:
+            await land(self.pipe, items)
         self.offsets.done(raws)

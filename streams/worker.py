@@ -54,10 +54,12 @@ def progress_line(pipe: Pipeline) -> str:
     return "progress " + " ".join(f"{k}={v}" for k, v in sorted(stats.items()))
 
 
-async def _progress(pipe: Pipeline) -> None:
+async def _progress(worker: Worker) -> None:
+    pipe = worker.pipe
     while True:
         await asyncio.sleep(PROGRESS_EVERY_S)
-        pipe.outbox.poll()
+        for outbox in worker.outboxes:
+            outbox.poll()
         if pipe.stats:  # the line shows the counters once a stage counted something
             log.warning("%s", progress_line(pipe))
 
@@ -66,7 +68,7 @@ async def serve(worker: Worker) -> None:
     """Run every stage, the trigger and the progress line until a signal or a failure."""
     loop = asyncio.get_running_loop()
     stages = {asyncio.create_task(s.run(), name=f"stage-{s.name}"): s for s in worker.stages}
-    helpers = [asyncio.create_task(_progress(worker.pipe), name="progress"),
+    helpers = [asyncio.create_task(_progress(worker), name="progress"),
                asyncio.create_task(trigger.run(worker.pipe), name="retrain-trigger")]
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -93,7 +95,8 @@ async def serve(worker: Worker) -> None:
             _, late = await asyncio.wait(running, timeout=STOP_TIMEOUT_S)
             for task in late:
                 task.cancel()
-        worker.pipe.outbox.close()
+        for outbox in worker.outboxes:
+            outbox.close()
         log.warning("%s", progress_line(worker.pipe))
     if failure is not None:
         msg = f"the worker stopped because {failure!r}; restart it (it resumes from the committed offsets)"

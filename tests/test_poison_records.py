@@ -273,12 +273,7 @@ def test_an_accepted_example_from_the_largest_label_still_fits_its_sink():
     from foundation.settings import Settings
     from streams.codec import MAX_RECORD_BYTES, Raw, decode
     from streams.join import Join
-
-    class Pipe:
-        settings = Settings(data_dir="unused")
-
-        def count(self, name, n=1):
-            pass
+    from streams.pipeline import Pipeline
 
     wide = "\x00" * 128
     largest = {**LABEL, "event_id": wide, "project_id": wide, "user_id": wide, "prompt": "\x00" * 500,
@@ -293,7 +288,7 @@ def test_an_accepted_example_from_the_largest_label_still_fits_its_sink():
     raws = [Raw(TOPIC_LABELS, 0, 0, None, json.dumps(largest).encode()),
             Raw(TOPIC_EXPORTS, 0, 1, None, json.dumps(export).encode()),
             Raw(TOPIC_LABELS, 0, 2, None, json.dumps(too_long).encode())]
-    outputs, _ = Join(Pipe(), {}).step(raws, 1e6)  # type: ignore[arg-type]
+    outputs, _ = Join(Pipeline(Settings(data_dir="unused")), {}).step(raws, 1e6)
     by_topic = {topic: record for topic, _, record in outputs}
     assert set(by_topic) == {TOPIC_ACCEPTED, TOPIC_DLQ}
     assert by_topic[TOPIC_DLQ].source.offset == 2 and by_topic[TOPIC_DLQ].error_kind == "schema_violation"

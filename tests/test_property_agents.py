@@ -203,13 +203,8 @@ def test_labeler_labels_or_dead_letters_every_prompt(labeling):
 
 # -- join ---------------------------------------------------------------------------------------------
 
-class _JoinPipe:
-    def __init__(self) -> None:
-        self.settings = Settings(data_dir="unused", join_ttl_s=60.0)
-        self.stats: dict[str, int] = {}
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.stats[name] = self.stats.get(name, 0) + n
+def _join_pipe() -> Pipeline:
+    return Pipeline(Settings(data_dir="unused", join_ttl_s=60.0))
 
 
 _join_records = st.sampled_from([TOPIC_LABELS, TOPIC_EXPORTS]).flatmap(topic_record)
@@ -223,7 +218,7 @@ def test_join_step_accepts_or_dead_letters_every_record():
            partition=st.integers(0, 3), gap=st.sampled_from([0.0, 1.0, 1000.0]))
     def check(records_, cuts, partition, gap):
         raws = [Raw(topic, partition, i, key, value) for i, (topic, key, value) in enumerate(records_)]
-        join = Join(_JoinPipe(), {})  # type: ignore[arg-type]
+        join = Join(_join_pipe(), {})
         now, start = 1_000_000.0, 0
         for cut in [*cuts, len(raws)]:  # a few batches, with time passing (the TTL sweep runs too)
             batch, start = raws[start:start + cut], start + cut

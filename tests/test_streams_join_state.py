@@ -21,6 +21,7 @@ from schemas.events import (
 from streams.codec import Raw
 from streams.join import SWEEP_EVERY_S, Join
 from streams.join_state import ExpiryIndex, JoinState
+from streams.pipeline import Pipeline
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -35,13 +36,8 @@ def _export(project: str, event_id: str) -> ExportEvent:
     return ExportEvent(event_id=event_id, project_id=project, user_id="u", ts=T0 + timedelta(seconds=30))
 
 
-class _Pipe:
-    def __init__(self, ttl: float = 100.0) -> None:
-        self.settings = Settings(data_dir="unused", join_ttl_s=ttl)
-        self.stats: dict[str, int] = {}
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.stats[name] = self.stats.get(name, 0) + n
+def _pipe(ttl: float = 100.0) -> Pipeline:
+    return Pipeline(Settings(data_dir="unused", join_ttl_s=ttl))
 
 
 def test_state_round_trips_through_its_changelog_bytes():
@@ -79,7 +75,7 @@ def test_expiry_index_pops_only_expired_keys_oldest_first():
 
 def test_batch_writes_each_project_changelog_to_its_own_partition_once():
     store: dict = {}
-    join = Join(_Pipe(), store)
+    join = Join(_pipe(), store)
     raws = [Raw(TOPIC_LABELS, 1, 10, b"a", to_json_bytes(_label("a", "ea"))),
             Raw(TOPIC_LABELS, 2, 20, b"b", to_json_bytes(_label("b", "eb"))),
             Raw(TOPIC_EXPORTS, 1, 11, b"a", to_json_bytes(_export("a", "xa"))),
@@ -97,7 +93,7 @@ def test_batch_writes_each_project_changelog_to_its_own_partition_once():
 
 def test_sweep_expires_only_old_projects_and_dead_letters_unmatched_exports():
     store: dict = {}
-    join = Join(_Pipe(ttl=100.0), store)
+    join = Join(_pipe(ttl=100.0), store)
     join.step([Raw(TOPIC_EXPORTS, 0, 1, b"lonely", to_json_bytes(_export("lonely", "x1")))], now=0.0)
     join.step([Raw(TOPIC_EXPORTS, 0, 2, b"fresh", to_json_bytes(_export("fresh", "x2")))], now=10.0)
     assert SWEEP_EVERY_S < 105.0
@@ -112,7 +108,7 @@ def test_recovered_bytes_are_decoded_and_indexed_on_rebalance():
     old = JoinState.empty(partition=0, now=0.0)
     old.add_export(_export("old", "x1"), None)
     store: dict = {"old": old.to_bytes()}  # as Faust's recovery leaves it
-    join = Join(_Pipe(ttl=100.0), store)
+    join = Join(_pipe(ttl=100.0), store)
     join.reindex(generation=1)
     assert isinstance(store["old"], JoinState) and len(join.index) == 1
     join.step([Raw(TOPIC_LABELS, 0, 5, b"n", to_json_bytes(_label("n", "e5")))], now=500.0)

@@ -15,11 +15,12 @@ Timestamps are UTC.
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -58,7 +59,11 @@ class TableSpec:
 
 _LINEAGE: list[tuple[str, pa.DataType]] = [("src_topic", pa.string()), ("src_partition", pa.int32()),
                                            ("src_offset", pa.int64()), ("ingested_at", TS)]
-_PROMPT_NORM: Derived = ("prompt_norm", pa.string(), lambda e: normalise_prompt(e.prompt))
+# One prompt text is landed three times (its prompt, its label, its accepted example), and
+# normalising it was the largest part of building a row; the text is the key (its hash is kept on
+# the string), so the label and the example, which carry the prompt's own string, hit.
+_normalised = functools.lru_cache(maxsize=1 << 16)(normalise_prompt)
+_PROMPT_NORM: Derived = ("prompt_norm", pa.string(), lambda e: _normalised(e.prompt))
 _SERVED = {"served_by": "served_"}
 
 SPECS: dict[str, TableSpec] = {
@@ -196,18 +201,44 @@ def _column_plan(model: type[BaseModel], prefixes: dict[str, str], prefix: str =
 COLUMN_PLANS: dict[str, ColumnPlan] = {table: _column_plan(spec.model, spec.prefixes) for table, spec in SPECS.items()}
 
 
-def _fill(records: list[Any], plan: ColumnPlan, out: dict[str, list[Any]], nullable: bool) -> None:
-    for name, column, convert, nested in plan:
-        if nullable:  # the values of a nested model, which may be absent (None) in some records
-            values = [None if r is None else getattr(r, name) for r in records]
-        else:
-            values = list(map(attrgetter(name), records))
+def _fill(records: list[Any], plan: ColumnPlan, out: dict[str, list[Any]]) -> None:
+    """Add ``plan``'s columns of ``records`` (none of them None) to ``out``, in any order.
+
+    The fields of a model are read for all records at once (``attrgetter`` of every field, then
+    transposed), not one ``getattr`` per cell: the cells were most of the cost of a row.
+    """
+    if not records:
+        for _, column, _, nested in plan:
+            if nested is None:
+                out[column] = []
+            else:
+                _fill([], nested, out)
+        return
+    get = attrgetter(*(name for name, _, _, _ in plan))
+    fields = [get(r) for r in records] if len(plan) > 1 else [(get(r),) for r in records]
+    for (_, column, convert, nested), values in zip(plan, zip(*fields)):
         if nested is not None:
-            _fill(values, nested, out, True)
+            _fill_nullable(values, nested, out)
         elif convert is not None:
             out[column] = [None if v is None else convert(v) for v in values]
         else:
-            out[column] = values
+            out[column] = list(values)
+
+
+def _fill_nullable(values: Sequence[Any], plan: ColumnPlan, out: dict[str, list[Any]]) -> None:
+    """``_fill`` for the values of a nested model, which may be absent (None) in some records."""
+    present = [v for v in values if v is not None]
+    if len(present) == len(values):
+        _fill(present, plan, out)
+        return
+    part: dict[str, list[Any]] = {}
+    _fill(present, plan, part)
+    where = [i for i, v in enumerate(values) if v is not None]
+    for column, column_values in part.items():
+        full: list[Any] = [None] * len(values)
+        for i, v in zip(where, column_values):
+            full[i] = v
+        out[column] = full
 
 
 def to_columns(table: str, events: list[BaseModel], topic: str, partition: int, offsets: list[int],
@@ -220,14 +251,29 @@ def to_columns(table: str, events: list[BaseModel], topic: str, partition: int, 
         if not isinstance(event, spec.model):
             msg = f"table {table} stores {spec.model.__name__} records, not {type(event).__name__}"
             raise TypeError(msg)
-    out: dict[str, list[Any]] = {}
-    _fill(events, COLUMN_PLANS[table], out, False)
+    cells: dict[str, list[Any]] = {}
+    _fill(events, COLUMN_PLANS[table], cells)
     for name, _, compute in spec.derived:
-        out[name] = [compute(e) for e in events]
+        cells[name] = [compute(e) for e in events]
     n = len(events)
-    out.update(src_topic=[topic] * n, src_partition=[partition] * n, src_offset=list(offsets),
-               ingested_at=[ingested_at or datetime.now(UTC)] * n)
-    return out
+    cells.update(src_topic=[topic] * n, src_partition=[partition] * n, src_offset=list(offsets),
+                 ingested_at=[ingested_at or datetime.now(UTC)] * n)
+    return {name: cells[name] for name in SCHEMAS[table].names}
+
+
+def rows_to_columns(table: str, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows of ``table`` (dicts with exactly its columns, ``to_row``) as columns in ``SCHEMAS[table]``
+    order, what ``warehouse.writer.write_columns`` takes. A row with a missing or unknown column
+    raises: Arrow would store a missing one as null without a word."""
+    names = SCHEMAS[table].names
+    wanted = set(names)
+    for row in rows:
+        if row.keys() != wanted:
+            missing, extra = sorted(wanted - row.keys()), sorted(row.keys() - wanted)
+            msg = (f"a {table} row does not match the table's columns (missing {missing}, unknown {extra}); "
+                   "build rows with warehouse.tables.to_row")
+            raise ValueError(msg)
+    return {name: [row[name] for row in rows] for name in names}
 
 
 def prompt_row(e: PromptEvent, src: Source) -> dict[str, Any]:
