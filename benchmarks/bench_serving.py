@@ -227,7 +227,8 @@ def _cpu(r: dict) -> str:
     return f"{r['server_cpu_ms']:.2f}+{r['wrk_cpu_ms']:.2f}"
 
 
-def http(connections: int, seconds: float, rounds: int, threads: int, sequential_s: float, events: bool) -> None:
+def http(connections: int, seconds: float, rounds: int, threads: int, sequential_s: float, events: bool,
+         layers: int = 0) -> None:
     """`toneflow serve` (a subprocess) driven by wrk (another process) on loopback; a promotion in the
     middle of every loaded round, alternating between two versions."""
     import threading
@@ -242,7 +243,7 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
 
     data = _scratch("toneflow-bench-serving-") / "data"
     settings = Settings(data_dir=data)
-    versions = register_students(settings, 2)
+    versions = register_students(settings, 2, layers)
     registry.promote(settings, versions[0])
     # The promote stores the export in the trainer's process; here it is stored before the run, so the
     # mid-run promote measures serving (pointer move + hot reload), not an export competing for the CPU.
@@ -285,7 +286,7 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
     workers = os.environ.get("TONEFLOW_SERVE_WORKERS", "0")
     print(f"`toneflow serve` ({runtime}, uvloop + httptools, the ASGI front, {workers if workers != '0' else 'one per core'} "
           f"forward passes at once) vs wrk on loopback; {os.cpu_count()} cores shared, "
-          f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds")
+          f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds; encoder layers: {layers or 'all 6'}")
     print(f"{'run':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'CPU ms/req':>11}  "
           "served (a promotion mid-run)")
     for n, (q, r) in enumerate(zip(seq, results), 1):
@@ -472,6 +473,7 @@ def main() -> None:
     ht.add_argument("--sequential-seconds", type=float, default=5.0, help="the one-connection run of each round")
     ht.add_argument("--quick", action="store_true", help="1 round of 8 s")
     ht.add_argument("--events", action="store_true", help="emit prompt events to an embedded broker (as in production)")
+    ht.add_argument("--layers", type=int, default=0, help="serve students with the encoder's first N layers (0 = all 6)")
     args = parser.parse_args()
     if args.what == "latency":
         latency(args.n, args.rounds)
@@ -481,7 +483,7 @@ def main() -> None:
         quality(args.looks_test, args.layers)
     else:
         rounds, seconds = (1, 8.0) if args.quick else (args.rounds, args.seconds)
-        http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events)
+        http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events, args.layers)
 
 if __name__ == "__main__":
     main()
