@@ -1,6 +1,7 @@
 """Serving speed: the student in each runtime vs the teacher per request, and the HTTP API under wrk.
 
     .venv/bin/python benchmarks/bench_serving.py latency     # PyTorch eager/int8, ONNX Runtime fp32/int8, teacher
+    .venv/bin/python benchmarks/bench_serving.py depth       # ONNX Runtime int8 at 6/5/4/3 encoder layers
     .venv/bin/python benchmarks/bench_serving.py quality     # every runtime/quantisation vs PyTorch eager
     .venv/bin/python benchmarks/bench_serving.py http        # wrk, 32 connections, a promotion mid-run, 3 rounds
     .venv/bin/python benchmarks/bench_serving.py http --quick
@@ -156,6 +157,38 @@ def latency(n: int, rounds: int) -> None:
               f"{1380 / r['p50']:>12.0f}x {r['cpu50']:>8.2f}  {' '.join(f'{x:.2f}' for x in r['rounds'])}")
 
 
+def depth(n: int, rounds: int, layers: list[int]) -> None:
+    """ORT int8 (one thread) of the MiniLM student at each encoder depth, in interleaved rounds.
+
+    The students are untrained: dynamic int8 costs the same whatever the weights hold, so the cost of a
+    depth does not wait for a training run (``bench_student_variants.py`` prices its quality)."""
+    from serving.ort_student import OrtStudent
+    from trainer.onnx_export import export_student
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    tmp = _scratch("toneflow-bench-depth-")
+    students = {}
+    for depth_n in layers:
+        model_dir, root = tmp / f"model-{depth_n}", tmp / f"export-{depth_n}"
+        MiniLMStudent(MiniLMConfig(layers=depth_n)).save(model_dir)
+        export_student(MiniLMStudent.load(model_dir), root)
+        students[depth_n] = OrtStudent(model_dir, root, int8=True)
+    runs: dict[int, list[dict]] = {d: [] for d in layers}
+    for _ in range(rounds):
+        for depth_n, student in students.items():
+            cpu: list[float] = []
+            row = summary(f"{depth_n} layers", time_calls(lambda p, f=student.predict: f([p]), n, cpu=cpu))
+            runs[depth_n].append({**row, "cpu50": statistics.median(cpu)})
+    print(f"{len(os.sched_getaffinity(0))} of {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+          f"{rounds} rounds x {n} prompts; ONNX Runtime int8, 1 thread; median round shown")
+    print(f"{'encoder layers':<16} {'p50 ms':>8} {'p95 ms':>8} {'CPU p50 ms':>11}  p50 of each round")
+    for depth_n, per_round in runs.items():
+        mid = sorted(per_round, key=lambda r: r["p50"])[len(per_round) // 2]
+        cpu50 = statistics.median(r["cpu50"] for r in per_round)
+        each = " ".join(f"{r['p50']:.2f}" for r in per_round)
+        print(f"{depth_n:<16} {mid['p50']:>8.2f} {mid['p95']:>8.2f} {cpu50:>11.2f}  {each}")
+
+
 WRK_SCRIPT = Path(__file__).with_name("wrk_edit.lua")
 
 
@@ -194,7 +227,8 @@ def _cpu(r: dict) -> str:
     return f"{r['server_cpu_ms']:.2f}+{r['wrk_cpu_ms']:.2f}"
 
 
-def http(connections: int, seconds: float, rounds: int, threads: int, sequential_s: float, events: bool) -> None:
+def http(connections: int, seconds: float, rounds: int, threads: int, sequential_s: float, events: bool,
+         layers: int = 0) -> None:
     """`toneflow serve` (a subprocess) driven by wrk (another process) on loopback; a promotion in the
     middle of every loaded round, alternating between two versions."""
     import threading
@@ -209,7 +243,7 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
 
     data = _scratch("toneflow-bench-serving-") / "data"
     settings = Settings(data_dir=data)
-    versions = register_students(settings, 2)
+    versions = register_students(settings, 2, layers)
     registry.promote(settings, versions[0])
     # The promote stores the export in the trainer's process; here it is stored before the run, so the
     # mid-run promote measures serving (pointer move + hot reload), not an export competing for the CPU.
@@ -252,7 +286,7 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
     workers = os.environ.get("TONEFLOW_SERVE_WORKERS", "0")
     print(f"`toneflow serve` ({runtime}, uvloop + httptools, the ASGI front, {workers if workers != '0' else 'one per core'} "
           f"forward passes at once) vs wrk on loopback; {os.cpu_count()} cores shared, "
-          f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds")
+          f"load average {os.getloadavg()[0]:.1f}; {rounds} rounds; encoder layers: {layers or 'all 6'}")
     print(f"{'run':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'CPU ms/req':>11}  "
           "served (a promotion mid-run)")
     for n, (q, r) in enumerate(zip(seq, results), 1):
@@ -424,6 +458,10 @@ def main() -> None:
     lat = sub.add_parser("latency", help="student vs teacher, one request at a time")
     lat.add_argument("--n", type=int, default=300)
     lat.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median round is shown")
+    de = sub.add_parser("depth", help="ORT int8 p50 and CPU per prompt at each encoder depth")
+    de.add_argument("--n", type=int, default=300)
+    de.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median round is shown")
+    de.add_argument("--layers", default="6,5,4,3", help="comma-separated encoder depths")
     qu = sub.add_parser("quality", help="ONNX / int8 forms vs PyTorch eager on a quickly trained student")
     qu.add_argument("--looks-test", type=int, default=30, help="library looks held out whole (unseen intents)")
     qu.add_argument("--layers", type=int, default=0, help="keep the encoder's first N layers (0 = all 6)")
@@ -435,14 +473,17 @@ def main() -> None:
     ht.add_argument("--sequential-seconds", type=float, default=5.0, help="the one-connection run of each round")
     ht.add_argument("--quick", action="store_true", help="1 round of 8 s")
     ht.add_argument("--events", action="store_true", help="emit prompt events to an embedded broker (as in production)")
+    ht.add_argument("--layers", type=int, default=0, help="serve students with the encoder's first N layers (0 = all 6)")
     args = parser.parse_args()
     if args.what == "latency":
         latency(args.n, args.rounds)
+    elif args.what == "depth":
+        depth(args.n, args.rounds, [int(x) for x in args.layers.split(",")])
     elif args.what == "quality":
         quality(args.looks_test, args.layers)
     else:
         rounds, seconds = (1, 8.0) if args.quick else (args.rounds, args.seconds)
-        http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events)
+        http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events, args.layers)
 
 if __name__ == "__main__":
     main()

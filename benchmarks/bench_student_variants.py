@@ -59,6 +59,10 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flips+lr1e-3": (FLIPS, {"pooling": "attention", "lr": 1e-3}),
     "frozen+contrastive": (ALL, {"finetune": "frozen"}),
     "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
+    # the default recipe (attention + flip, LoRA) on a shallower encoder: serving cost is ~linear in depth
+    "attention+flip+layers5": (FLIP, {"pooling": "attention", "layers": 5}),
+    "attention+flip+layers4": (FLIP, {"pooling": "attention", "layers": 4}),
+    "attention+flip+layers3": (FLIP, {"pooling": "attention", "layers": 3}),
 }
 
 

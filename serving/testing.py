@@ -16,15 +16,16 @@ import httpx
 from foundation.settings import Settings
 
 
-def register_students(settings: Settings, n: int) -> list[str]:
-    """``n`` registry versions of the MiniLM student with different (seeded, random) heads."""
+def register_students(settings: Settings, n: int, layers: int = 0) -> list[str]:
+    """``n`` registry versions of the MiniLM student with different (seeded, random) heads; ``layers``
+    keeps the encoder's first N layers (``MiniLMConfig.layers``, 0 = all), to price a shallower one."""
     import torch
 
     from trainer import registry
     from trainer.students import structured
-    from trainer.students.minilm import MiniLMStudent
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
 
-    student = MiniLMStudent()
+    student = MiniLMStudent(MiniLMConfig(layers=layers))
     versions = []
     for seed in range(n):
         torch.manual_seed(seed)
