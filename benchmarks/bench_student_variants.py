@@ -57,6 +57,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flip+lr1e-3": (FLIP, {"pooling": "attention", "lr": 1e-3}),
     "attention+flip+lr2e-3": (FLIP, {"pooling": "attention", "lr": 2e-3}),
     "attention+flips+lr1e-3": (FLIPS, {"pooling": "attention", "lr": 1e-3}),
+    # issue 12 round 5: per-parameter direction classes (down / none / up) + magnitude in the heads
+    "attention+flip+dir": (FLIP, {"pooling": "attention", "heads": "direction"}),
     "frozen+contrastive": (ALL, {"finetune": "frozen"}),
     "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
 }
