@@ -59,6 +59,10 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flips+lr1e-3": (FLIPS, {"pooling": "attention", "lr": 1e-3}),
     # issue 12 round 5: per-parameter direction classes (down / none / up) + magnitude in the heads
     "attention+flip+dir": (FLIP, {"pooling": "attention", "heads": "direction"}),
+    "attention+flips+dir": (FLIPS, {"pooling": "attention", "heads": "direction"}),
+    "attention+flip+dir+lr1e-3": (FLIP, {"pooling": "attention", "heads": "direction", "lr": 1e-3}),
+    "attention+flip+dir+qkvd": (FLIP, {"pooling": "attention", "heads": "direction",
+                                       "lora_targets": ("query", "key", "value", "dense")}),
     "frozen+contrastive": (ALL, {"finetune": "frozen"}),
     "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
 }
