@@ -28,7 +28,7 @@ N_ADJ, N_SEL, N_FILT = len(ADJUST_PARAMS), len(COLOUR_RANGES) * len(HSL_CHANNELS
 _SCALE = 100.0
 IGNORE = -100  # cross-entropy ignore index for rows without a filter
 HeadKind = Literal["regress", "direction"]
-DEFAULT_HEADS: HeadKind = "regress"
+DEFAULT_HEADS: HeadKind = "direction"  # +18 and +27 real requests over "regress" (docs/benchmarks.md)
 DOWN, NONE, UP = 0, 1, 2  # class order of the "direction" heads
 
 
