@@ -57,6 +57,14 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flip+lr1e-3": (FLIP, {"pooling": "attention", "lr": 1e-3}),
     "attention+flip+lr2e-3": (FLIP, {"pooling": "attention", "lr": 2e-3}),
     "attention+flips+lr1e-3": (FLIPS, {"pooling": "attention", "lr": 1e-3}),
+    # issue 12 round 5: per-parameter direction classes (down / none / up) + magnitude in the heads;
+    # they are the default since, so the names without "+dir" use them too unless they say "+regress"
+    "attention+flip+regress": (FLIP, {"pooling": "attention", "heads": "regress"}),
+    "attention+flip+dir": (FLIP, {"pooling": "attention", "heads": "direction"}),
+    "attention+flips+dir": (FLIPS, {"pooling": "attention", "heads": "direction"}),
+    "attention+flip+dir+lr1e-3": (FLIP, {"pooling": "attention", "heads": "direction", "lr": 1e-3}),
+    "attention+flip+dir+qkvd": (FLIP, {"pooling": "attention", "heads": "direction",
+                                       "lora_targets": ("query", "key", "value", "dense")}),
     "frozen+contrastive": (ALL, {"finetune": "frozen"}),
     "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
     # the default recipe (attention + flip, LoRA) on a shallower encoder: serving cost is ~linear in depth

@@ -199,3 +199,82 @@ def test_sign_hinge_charges_only_the_wrong_direction() -> None:
     # a reference smaller than the margin (contrast 4) asks for its own size only
     assert loss(-30, 4, 1.0) == pytest.approx(loss(-30, 4, 0.0))
     assert loss(-30, -4, 1.0) > loss(-30, -4, 0.0)
+
+
+def _fit_heads(kind: str, x: torch.Tensor, refs: list[Edit], steps: int = 300) -> list[Edit]:
+    from trainer.students import structured
+
+    torch.manual_seed(0)
+    heads = structured.build_heads(x.shape[1], dropout=0.0, kind=kind)  # type: ignore[arg-type]
+    tgt = structured.encode_targets(refs)
+    opt = torch.optim.Adam(heads.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = structured.head_loss(heads(x), tgt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    heads.eval()
+    with torch.inference_mode():
+        return structured.decode(heads(x[:1]))
+
+
+def test_direction_heads_take_the_likelier_side_at_full_size_and_a_tie_barely_moves() -> None:
+    x = torch.randn(1, 16).repeat(8, 1)
+
+    def brightness(ups: int) -> int:
+        refs = [Edit.model_validate({"adjust": {"brightness": 30 if i < ups else -30}}) for i in range(8)]
+        return _fit_heads("direction", x, refs)[0].canonical_dict()["adjust"]["brightness"]
+
+    # 6 of 8 say up: the class is 75 / 25, the step is the full +30, not a mean of +15
+    assert 25 <= brightness(6) <= 35
+    assert -35 <= brightness(2) <= -25
+    # a 50 / 50 tie gives a small step (the steep tanh sign, structured.SIGN_SHARPNESS), never a
+    # full-size guess, so the int8 graph cannot flip a borderline value round at full size
+    assert abs(brightness(4)) <= 10
+
+
+def test_direction_heads_fit_opposite_clauses_and_amounts() -> None:
+    x = torch.randn(3, 16)
+    refs = [Edit.model_validate(e) for e in ({"adjust": {"brightness": 40, "saturation": -20}},
+                                             {"adjust": {"brightness": -10}, "selective_adjust": {"blue": {"hue": 25}}},
+                                             {"filter": {"name": "mono_Noir", "intensity": 70}})]
+    from trainer.students import structured
+
+    torch.manual_seed(0)
+    heads = structured.build_heads(16, dropout=0.0, kind="direction")
+    tgt = structured.encode_targets(refs)
+    opt = torch.optim.Adam(heads.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = structured.head_loss(heads(x), tgt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    heads.eval()
+    with torch.inference_mode():
+        preds = structured.decode(heads(x))
+    for pred, ref in zip(preds, refs, strict=True):
+        assert set(pred.canonical_dict()) == set(ref.canonical_dict())
+        for tool in ("adjust", "selective_adjust"):
+            want, got = ref.canonical_dict().get(tool, {}), pred.canonical_dict().get(tool, {})
+            assert want.keys() == got.keys()
+            for key, value in want.items():
+                if tool == "adjust":
+                    assert got[key] == pytest.approx(value, abs=3)
+                else:
+                    assert all(abs(got[key][c] - v) <= 3 for c, v in value.items()) and got[key].keys() == value.keys()
+
+
+def test_minilm_direction_heads_train_save_load_and_export(tmp_path: Path) -> None:
+    from trainer.onnx_export import OUTPUTS, export_student
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    student = MiniLMStudent(MiniLMConfig(heads="direction", warmup_epochs=3,
+                                         fit=FitConfig(epochs=1, batch_size=8, max_steps=3, progress=False)))
+    student.fit(_rows(), _rows())
+    prompts = ["golden hour please", "make it a lot less bright", "x"]
+    expected = student.predict(prompts)
+    student.save(tmp_path / "m")
+    loaded = MiniLMStudent.load(tmp_path / "m")
+    assert loaded.cfg.heads == "direction" and loaded.predict(prompts) == expected
+    meta = export_student(loaded, tmp_path / "onnx")  # the same seven outputs: decode reads both paths alike
+    assert meta["outputs"] == list(OUTPUTS) and meta["parity"]["fp32_max_abs_diff"] <= 1e-3

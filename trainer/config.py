@@ -42,7 +42,11 @@ class TrainConfig:
                       "attention (learned token weights + mean) or multi (4 such weightings + mean; "
                       "trainer/students/minilm.py build_pooler)",
                       choices=("mean", "cls_mean", "attention", "multi"))
-    sign_weight: float = _f(0.0, "minilm: weight of the hinge on each changed value's direction in the loss "
+    heads: str = _f("direction", "minilm: the heads' adjust / selective values: direction (down / none / up class "
+                    "+ magnitude; trainer/students/structured.py) or regress (tanh value + changed gate, the "
+                    "pre-round-5 heads)",
+                    choices=("regress", "direction"))
+    sign_weight: float = _f(0.0, "minilm, regress heads: weight of the hinge on each changed value's direction in the loss "
                             "(trainer/students/structured.py head_loss; 0 = off)")
     val_metric: str = _f("overall", "minilm: the validation score that picks the kept epoch: overall, or "
                          "overall+sign (its mean with trainer.metrics.sign_agreement)",

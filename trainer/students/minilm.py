@@ -85,6 +85,7 @@ class MiniLMConfig:
     pooling: Pooling = "attention"  # build_pooler; measured in docs/benchmarks.md "Student variants"
     warmup_epochs: int = 40  # phase 1 (heads on cached embeddings): cheap, early-stopped
     merge: bool = True  # merge adapters after fit (serving speed); False keeps the peft model
+    heads: structured.HeadKind = structured.DEFAULT_HEADS  # build_heads: "regress", or "direction" classes
     sign_weight: float = 0.0  # structured.head_loss: hinge on the direction of each changed value (0 = off)
     # the epoch kept is the best on this: validation overall, or its mean with metrics.sign_agreement
     val_metric: ValMetric = "overall"
@@ -110,7 +111,7 @@ class MiniLMStudent:
         # in the process (tests/test_trainer_students.py failed in the full suite and passed alone).
         seed_everything(self.cfg.fit.seed)
         self.pooler = build_pooler(self.cfg.pooling, self.encoder.config.hidden_size)
-        self.heads = structured.build_heads(self.pooler.out_dim)
+        self.heads = structured.build_heads(self.pooler.out_dim, kind=self.cfg.heads)
         self._torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.encoder.to(self.device)
@@ -322,6 +323,7 @@ class MiniLMStudent:
         raw["model"] = str(path / raw.get("model", "encoder"))
         raw["lora_targets"] = tuple(raw.get("lora_targets", ("query", "value")))
         raw.setdefault("pooling", "mean")  # saved before the pooling knob: mean pooling was the only one
+        raw.setdefault("heads", "regress")  # saved before the direction heads
         raw["fit"] = FitConfig(**raw.get("fit", {}))
         student = cls(MiniLMConfig(**raw))
         student._load_top(load_file(str(path / "heads.safetensors"), device=student.device))

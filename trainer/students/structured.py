@@ -4,6 +4,13 @@ Heads on a sentence embedding:
 * tools: 3 logits (sigmoid) — is adjust / selective_adjust / filter used;
 * adjust: 14 values (tanh, ×100) + 14 "changed" gate logits; selective_adjust: 24 + 24;
 * filter: logits over the 28 catalogue names + intensity (sigmoid, ×100).
+
+``kind="direction"`` (``HeadKind``) splits each adjust / selective value into a 3-way class
+(down / none / up, cross-entropy) and a magnitude (sigmoid, ×100): the class picks the sign, the
+magnitude the size. A regression pulls "unsure between +30 and −30" and "one clause up, another
+down" towards 0, i.e. an edit that barely moves the photo; a class picks one side (issue 12). The
+head still returns the same seven tensors (``adj`` = sign × magnitude, ``adj_gate`` = the log-odds
+of "changed" from the class logits), so ``decode`` and the ONNX graph read both kinds alike.
 Decoding only ever emits catalogue names and integers inside the contract ranges, so every
 prediction passes ``schemas.validate_edit`` without repair.
 """
@@ -11,7 +18,7 @@ prediction passes ``schemas.validate_edit`` without repair.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, HSL_CHANNELS, TOOLS, Edit, adjust_vector, selective_vector
 from schemas.filters import FILTER_NAMES
@@ -20,6 +27,14 @@ from schemas.validation import validate_edit
 N_ADJ, N_SEL, N_FILT = len(ADJUST_PARAMS), len(COLOUR_RANGES) * len(HSL_CHANNELS), len(FILTER_NAMES)
 _SCALE = 100.0
 IGNORE = -100  # cross-entropy ignore index for rows without a filter
+HeadKind = Literal["regress", "direction"]
+DEFAULT_HEADS: HeadKind = "direction"  # +18 and +27 real requests over "regress" (docs/benchmarks.md)
+DOWN, NONE, UP = 0, 1, 2  # class order of the "direction" heads
+# The sign is tanh(k · (up − down logit)), not a hard ±1: at 60 / 40 between up and down it is
+# already ±0.92, while a near tie gives a small step instead of a full-size flip, so the graph stays
+# continuous and int8 rounding cannot turn a borderline value round at full size
+# (tests/test_serving_ort.py: raw int8 outputs within 0.25 of fp32).
+SIGN_SHARPNESS = 4.0
 
 
 def encode_targets(edits: Sequence[Edit]) -> dict[str, Any]:
@@ -44,25 +59,45 @@ def encode_targets(edits: Sequence[Edit]) -> dict[str, Any]:
             "sel_gate": (sel_t != 0).float(), "filter": torch.tensor(cls), "intensity": torch.tensor(inten)}
 
 
-def build_heads(hidden: int, width: int = 256, dropout: float = 0.1) -> Any:
+def _direction_values(raw: Any, n: int) -> tuple[Any, Any, Any, Any]:
+    """``raw`` (batch × 4n: n magnitudes, then n × 3 class logits) → signed values, gate log-odds,
+    class logits (batch × n × 3) and magnitudes."""
+    import torch
+
+    mag = raw[:, :n].sigmoid()
+    logits = raw[:, n:].reshape(raw.shape[0], n, 3)
+    sign = torch.tanh(SIGN_SHARPNESS * (logits[..., UP] - logits[..., DOWN]))
+    gate = torch.logsumexp(logits[..., [DOWN, UP]], -1) - logits[..., NONE]
+    return sign * mag, gate, logits, mag
+
+
+def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadKind = DEFAULT_HEADS) -> Any:
     """The head module: one shared hidden layer, then one linear layer per output group."""
     from torch import nn
+
+    per_value = 4 if kind == "direction" else 2  # magnitude + 3 class logits, or value + gate logit
 
     class EditHeads(nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            self.kind = kind
             self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, width), nn.GELU(), nn.Dropout(dropout))
             self.tools = nn.Linear(width, len(TOOLS))
-            self.adj = nn.Linear(width, 2 * N_ADJ)
-            self.sel = nn.Linear(width, 2 * N_SEL)
+            self.adj = nn.Linear(width, per_value * N_ADJ)
+            self.sel = nn.Linear(width, per_value * N_SEL)
             self.filter = nn.Linear(width, N_FILT + 1)
 
         def forward(self, x: Any) -> dict[str, Any]:
             h = self.trunk(x)
             adj, sel, filt = self.adj(h), self.sel(h), self.filter(h)
-            return {"tools": self.tools(h), "adj": adj[:, :N_ADJ].tanh(), "adj_gate": adj[:, N_ADJ:],
-                    "sel": sel[:, :N_SEL].tanh(), "sel_gate": sel[:, N_SEL:], "filter": filt[:, :N_FILT],
-                    "intensity": filt[:, N_FILT].sigmoid()}
+            out = {"tools": self.tools(h), "filter": filt[:, :N_FILT], "intensity": filt[:, N_FILT].sigmoid()}
+            if self.kind == "direction":
+                for name, raw, n in (("adj", adj, N_ADJ), ("sel", sel, N_SEL)):
+                    value, gate, logits, mag = _direction_values(raw, n)
+                    out |= {name: value, f"{name}_gate": gate, f"{name}_dir": logits, f"{name}_mag": mag}
+                return out
+            return out | {"adj": adj[:, :N_ADJ].tanh(), "adj_gate": adj[:, N_ADJ:],
+                          "sel": sel[:, :N_SEL].tanh(), "sel_gate": sel[:, N_SEL:]}
 
     return EditHeads()
 
@@ -88,6 +123,9 @@ def head_loss(out: dict[str, Any], tgt: dict[str, Any], sign_weight: float = 0.0
     loss = F.binary_cross_entropy_with_logits(out["tools"], tgt["tools"])
     for name, col in (("adj", 0), ("sel", 1)):
         rows = tgt["tools"][:, col:col + 1].expand_as(tgt[f"{name}_gate"])
+        if f"{name}_dir" in out:
+            loss = loss + _direction_loss(out, tgt, name, rows)
+            continue
         if rows.sum() > 0:
             gate = F.binary_cross_entropy_with_logits(out[f"{name}_gate"], tgt[f"{name}_gate"], reduction="none")
             loss = loss + (gate * rows).sum() / rows.sum()
@@ -104,6 +142,31 @@ def head_loss(out: dict[str, Any], tgt: dict[str, Any], sign_weight: float = 0.0
         loss = loss + F.cross_entropy(out["filter"][has_filter], tgt["filter"][has_filter])
         loss = loss + F.mse_loss(out["intensity"][has_filter], tgt["intensity"][has_filter])
     return loss + torch.zeros(())  # a tensor even when every optional term is absent
+
+
+def _direction_loss(out: dict[str, Any], tgt: dict[str, Any], name: str, rows: Any) -> Any:
+    """The "direction" heads' terms: the 3-way class on rows that use the tool, the sign (up vs
+    down alone) and the magnitude on the changed values.
+
+    The sign term counts each changed value once more: in the 3-way term it is one of many mostly
+    "none" entries, yet it alone decides whether the photo moves the asked way.
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    logits, value, mask = out[f"{name}_dir"], tgt[name], tgt[f"{name}_gate"]
+    cls = torch.where(value > 0, UP, torch.where(value < 0, DOWN, NONE))
+    loss = torch.zeros((), device=value.device)
+    if rows.sum() > 0:
+        ce = F.cross_entropy(logits.reshape(-1, 3), cls.reshape(-1), reduction="none").reshape(cls.shape)
+        loss = loss + (ce * rows).sum() / rows.sum()
+    if mask.sum() > 0:
+        sign = F.binary_cross_entropy_with_logits(logits[..., UP] - logits[..., DOWN], (value > 0).float(),
+                                                  reduction="none")
+        loss = loss + (sign * mask).sum() / mask.sum()
+        err = F.smooth_l1_loss(out[f"{name}_mag"], value.abs(), reduction="none", beta=0.1)
+        loss = loss + 4.0 * (err * mask).sum() / mask.sum()  # ×4 as for the regression heads
+    return loss
 
 
 def _params(values: list[float], gates: list[float], names: list[str]) -> dict[str, int]:
