@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/bench_quality.py --data-dir data                # that registry's current model
 
 Data: ``--n`` requests of the simulator's mixed traffic (``streams.simulator.simulate_dataset`` with
-``Mix()``: looks, grammar requests and real pool requests), labelled by the offline teacher
+``Mix.default()``: looks, grammar requests and real pool requests), labelled by the offline teacher
 (temperature 0); a fresh MiniLM student is trained on it by ``toneflow train`` (``trainer.train.main``)
 in a temp data dir, with ``--contrastive off|on|both`` (``trainer.contrastive``; ``both`` trains
 two students on the same snapshot data and prints them next to each other).
@@ -107,7 +107,7 @@ def main() -> None:
         data = work / f"mixed-{args.n}-{args.seed}.jsonl"
         if not data.exists():
             t = time.monotonic()
-            simulate_dataset(data, args.n, seed=args.seed, mix=Mix())
+            simulate_dataset(data, args.n, seed=args.seed, mix=Mix.default())
             print(f"simulated + labelled {args.n} mixed requests in {time.monotonic() - t:.0f} s")
         modes = {"off": [False], "on": [True], "both": [False, True]}[args.contrastive]
         for contrastive in modes:

@@ -3,7 +3,7 @@
     nice -n 15 .venv/bin/python benchmarks/bench_student_variants.py --variants mean,attention,cls_mean
     nice -n 15 .venv/bin/python benchmarks/bench_student_variants.py --n 2000 --epochs 3 --variants all
 
-Data: ``--n`` requests of the simulator's mixed traffic (``simulate_dataset`` with ``Mix()``), labelled
+Data: ``--n`` requests of the simulator's mixed traffic (``simulate_dataset`` with ``Mix.default()``), labelled
 by the offline teacher, snapshotted once without and once with contrastive rows
 (``trainer.contrastive``, the kinds each variant names; contrastive rows are train-only, so every
 snapshot shares validation and test). Each variant is a named ``MiniLMConfig`` (``VARIANTS``) trained from scratch with a fixed
@@ -78,7 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000, help="simulated mixed requests")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mix", default=None, help="simulator mix, e.g. looks=0.4,explicit=0.2,real=0.4 (default: Mix())")
+    parser.add_argument("--mix", default=None,
+                        help="simulator mix, e.g. looks=0.4,explicit=0.2,real=0.4 (default: Mix.default())")
     parser.add_argument("--epochs", type=int, default=3, help="end-to-end epochs per variant (no time budget)")
     parser.add_argument("--lr", type=float, default=None, help="override the end-to-end learning rate")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto)")
@@ -107,7 +108,7 @@ def main() -> None:
     threads = set_threads(args.threads)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-variants-"))
     work.mkdir(parents=True, exist_ok=True)
-    mix = Mix.parse(args.mix) if args.mix else Mix()
+    mix = Mix.parse(args.mix) if args.mix else Mix.default()
     data = work / f"mixed-{args.n}-{args.seed}{'-' + args.mix.replace(',', '-') if args.mix else ''}.jsonl"
     if not data.exists():
         t = time.monotonic()

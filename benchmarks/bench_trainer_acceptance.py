@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_trainer_acceptance.py --n 2000 --threads 2
     .venv/bin/python benchmarks/bench_trainer_acceptance.py --mix looks        # looks only, as before issue 12
 
-Simulates requests in the simulator's default traffic mix (``streams.simulator.Mix()``: looks,
+Simulates requests in the simulator's default traffic mix (``streams.simulator.Mix.default()``: looks,
 grammar-explicit requests and real pool requests; ``--mix looks`` = library looks only, the data
 of the runs before issue 12), labels them with the offline teacher (temperature 0), runs
 ``toneflow train`` (``trainer.train.main``) in a fresh data dir, and prints the wall-clock time of
@@ -29,7 +29,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto: cores not busy)")
     parser.add_argument("--max-minutes", type=float, default=10.0, help="budget of the LoRA phase")
     parser.add_argument("--mix", default="default",
-                        help="simulator mix: 'default' (Mix()), 'looks' (looks only) or e.g. looks=0.4,explicit=0.35,real=0.25")
+                        help="simulator mix: 'default' (Mix.default()), 'looks' (looks only) "
+                             "or e.g. looks=0.4,explicit=0.35,real=0.25")
     parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,7 +41,7 @@ def main() -> None:
     from trainer.train import main as train
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-acceptance-"))
-    mix = {"default": Mix(), "looks": LOOKS_ONLY}.get(args.mix) or Mix.parse(args.mix)
+    mix = {"default": Mix.default(), "looks": LOOKS_ONLY}.get(args.mix) or Mix.parse(args.mix)
     data_file = work / f"sim-{args.n}-{args.seed}-{args.mix.replace(',', '-').replace('=', '')}.jsonl"
     t0 = time.monotonic()
     if not data_file.exists():

@@ -1,7 +1,7 @@
 """``toneflow simulate``: realistic app traffic through the producer SDK, with its own ground truth.
 
 Each simulated project: a user types a request, one of three kinds in a configurable mix
-(``Mix``, ``TONEFLOW_SIM_MIX``, default looks 0.4, explicit 0.35, real 0.25):
+(``Mix``, ``TONEFLOW_SIM_MIX``; its default, ``Mix.default()``, gives each kind a share):
 
 * **looks**: a Zipf-popular look intent in a random surface form ("golden hour vibes"), hidden
   intent = the noise-free offline teacher's edit for the look;
@@ -88,11 +88,16 @@ def export_probability(sim: float) -> float:
 class Mix:
     """Shares of the three kinds of request (normalised; a share of 0 turns a kind off)."""
 
-    looks: float = 0.4
-    explicit: float = 0.35
-    real: float = 0.25
+    looks: float
+    explicit: float
+    real: float
 
     KINDS = ("looks", "explicit", "real")
+
+    @classmethod
+    def default(cls) -> Mix:
+        """The default traffic: ``TONEFLOW_SIM_MIX``'s default (foundation/settings.py owns the shares)."""
+        return cls.parse(Settings.model_fields["sim_mix"].default)
 
     @classmethod
     def parse(cls, text: str) -> Mix:

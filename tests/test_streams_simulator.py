@@ -26,8 +26,8 @@ def _settings(tmp_path: Path, **kw) -> Settings:
 
 def test_mix_parses_and_says_what_is_wrong() -> None:
     assert Mix.parse("looks=0.5,explicit=0.5") == Mix(0.5, 0.5, 0.0)
-    assert Mix.parse(Settings().sim_mix) == Mix()  # the default traffic uses all three kinds
-    assert all(w > 0 for w in Mix().weights())
+    assert Mix.parse(Settings().sim_mix) == Mix.default()  # the default traffic uses all three kinds
+    assert all(w > 0 for w in Mix.default().weights())
     for bad in ("looks=x", "colours=0.3", "looks=-1", "looks=0,real=0"):
         with pytest.raises(ToneflowError, match="share"):
             Mix.parse(bad)

@@ -104,6 +104,23 @@ def test_minilm_poolings_train_save_load_and_export(pooling: str, tmp_path: Path
     assert meta["parity"]["fp32_max_abs_diff"] <= 1e-3
 
 
+def test_minilm_shallower_encoder_keeps_its_depth_through_save_and_load(tmp_path: Path) -> None:
+    from trainer.exceptions import TrainerError
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    student = MiniLMStudent(MiniLMConfig(layers=3, warmup_epochs=2,
+                                         fit=FitConfig(epochs=1, batch_size=8, max_steps=2, progress=False)))
+    assert len(student.encoder.encoder.layer) == 3
+    student.fit(_rows(), _rows())
+    prompts = ["make it a lot less bright", "golden hour please"]
+    expected = student.predict(prompts)
+    student.save(tmp_path / "m")
+    loaded = MiniLMStudent.load(tmp_path / "m")
+    assert len(loaded.encoder.encoder.layer) == 3 and loaded.predict(prompts) == expected
+    with pytest.raises(TrainerError, match="has 6 encoder layers"):
+        MiniLMStudent(MiniLMConfig(layers=7))  # would add a randomly initialised seventh layer
+
+
 @pytest.mark.parametrize("kind", ["seq2seq", "causal"])
 def test_tiny_generative_students_train_and_emit_valid_edits(kind: str, tmp_path: Path) -> None:
     from trainer.students.generative import GenConfig, student_for

@@ -46,6 +46,8 @@ class TrainConfig:
                     "+ magnitude; trainer/students/structured.py) or regress (tanh value + changed gate, the "
                     "pre-round-5 heads)",
                     choices=("regress", "direction"))
+    layers: int = _f(0, "minilm: keep only the encoder's first N of its 6 layers (0 = all). Serving CPU is ~linear "
+                     "in depth; docs/benchmarks.md 'Serving speed, round 5' measures the quality it costs")
     sign_weight: float = _f(0.0, "minilm, regress heads: weight of the hinge on each changed value's direction in the loss "
                             "(trainer/students/structured.py head_loss; 0 = off)")
     val_metric: str = _f("overall", "minilm: the validation score that picks the kept epoch: overall, or "

@@ -23,6 +23,7 @@ from foundation.text_encoder import MINILM_ID, resolve_model_path
 from schemas.edit import Edit
 from schemas.filters import FILTER_CATALOGUE_VERSION
 from trainer.data import Example
+from trainer.exceptions import TrainerError
 from trainer.metrics import score, sign_agreement
 from trainer.students import structured
 from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
@@ -105,6 +106,14 @@ class MiniLMStudent:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         # a saved student's encoder config already holds its depth; passing it again is a no-op
         depth = {"num_hidden_layers": self.cfg.layers} if self.cfg.layers else {}
+        if self.cfg.layers:
+            from transformers import AutoConfig
+
+            full = AutoConfig.from_pretrained(path).num_hidden_layers
+            if not 0 < self.cfg.layers <= full:
+                # more layers than the encoder has would add randomly initialised ones
+                msg = f"layers={self.cfg.layers}: {self.cfg.model} has {full} encoder layers; give 1..{full}, or 0 for all"
+                raise TrainerError(msg)
         self.encoder = AutoModel.from_pretrained(path, **depth)
         # The pooler, the heads and the adapters start from random weights: seeded here (and in
         # attach_adapters), not only in fit, so a config trains the same student whatever ran before
