@@ -95,7 +95,12 @@ class Offsets:
                     done.add(raw.offset)
 
     def committable(self) -> dict[TopicPartition, int]:
-        """Offsets to commit that move a partition forward (and remember them as committed)."""
+        """Offsets to commit that move a partition past what the broker last accepted.
+
+        Offered again until ``committed`` confirms them: a commit that failed (for one partition
+        or all) is retried by the next one even if no new record arrives, so an idle partition
+        does not sit behind its done records (which the liveness watchdog would take for a stall).
+        """
         out = {}
         with self._lock:
             for tp, pending in self._pending.items():
@@ -106,8 +111,15 @@ class Offsets:
                     self._next[tp] = offset + 1
                 position = self._next.get(tp)
                 if position is not None and position > self._committed.get(tp, -1):
-                    out[tp] = self._committed[tp] = position
+                    out[tp] = position
         return out
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        """The broker accepted these offsets (from ``committable``); partitions forgotten since stay forgotten."""
+        with self._lock:
+            for tp, offset in offsets.items():
+                if tp in self._pending and offset > self._committed.get(tp, -1):
+                    self._committed[tp] = offset
 
     def in_flight(self) -> int:
         with self._lock:
@@ -304,11 +316,18 @@ class Stage:
         if not offsets:
             return
         try:
-            consumer.commit(offsets=[KafkaTopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                            asynchronous=False)
+            result = consumer.commit(offsets=[KafkaTopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                                     asynchronous=False)
         except KafkaException as err:
             # Not fatal for data (the records replay); a lost group membership ends here too.
-            log.warning("%s: commit failed (%s); those records will be replayed", self.name, err)
+            log.warning("%s: commit failed (%s); retried with the next commit, replayed after a crash", self.name, err)
+            return
+        # A commit that succeeds as a request can still fail per partition (the error is on the entry).
+        failed = [tp for tp in result or () if tp.error is not None]
+        if failed:
+            log.warning("%s: commit failed for %d partition(s) (%s: %s); retried with the next commit",
+                        self.name, len(failed), f"{failed[0].topic}[{failed[0].partition}]", failed[0].error)
+        self.offsets.committed({(tp.topic, tp.partition): tp.offset for tp in result or () if tp.error is None})
 
     def _consume(self) -> list[Raw]:
         consumer = self._consumer

@@ -127,10 +127,16 @@ def test_offsets_never_commit_past_a_record_not_done():
     offsets.track(raws)
     assert offsets.committable() == {}  # nothing done yet
     offsets.done([raws[0], raws[2], raws[5]])  # 10 and 12 of partition 0 (out of order), 3 of partition 1
-    assert offsets.committable() == {("t", 0): 11, ("t", 1): 4}  # 11 is still in flight: 12 waits
-    assert offsets.committable() == {}  # nothing moved since
+    first = offsets.committable()
+    assert first == {("t", 0): 11, ("t", 1): 4}  # 11 is still in flight: 12 waits
+    assert offsets.committable() == first  # the broker has not accepted them yet (a failed commit): offered again
+    offsets.committed({("t", 1): 4})  # partition 0's commit failed, partition 1's went through
+    assert offsets.committable() == {("t", 0): 11}
+    offsets.committed({("t", 0): 11})
+    assert offsets.committable() == {}  # nothing moved since the broker accepted it
     offsets.done(raws[1:5])
     assert offsets.committable() == {("t", 0): 15}
     offsets.forget([("t", 0)])  # revoked: late marks for it are ignored, nothing to commit
+    offsets.committed({("t", 0): 15})  # a confirmation after the revoke does not bring it back
     offsets.done(raws[:1])
     assert offsets.committable() == {} and offsets.in_flight() == 0
