@@ -218,7 +218,8 @@ def test_sign_hinge_charges_only_the_wrong_direction() -> None:
     assert loss(-30, -4, 1.0) > loss(-30, -4, 0.0)
 
 
-def _fit_heads(kind: str, x: torch.Tensor, refs: list[Edit], steps: int = 300) -> list[Edit]:
+def _fit_heads(kind: str, x: torch.Tensor, refs: list[Edit], steps: int = 300, rows: int = 1) -> list[Edit]:
+    """Fit fresh heads of ``kind`` to ``refs`` on fixed features ``x``; the decoded edits of the first ``rows``."""
     from trainer.students import structured
 
     torch.manual_seed(0)
@@ -232,7 +233,7 @@ def _fit_heads(kind: str, x: torch.Tensor, refs: list[Edit], steps: int = 300) -
         opt.step()
     heads.eval()
     with torch.inference_mode():
-        return structured.decode(heads(x[:1]))
+        return structured.decode(heads(x[:rows]))
 
 
 def test_direction_heads_take_the_likelier_side_at_full_size_and_a_tie_barely_moves() -> None:
@@ -255,20 +256,7 @@ def test_direction_heads_fit_opposite_clauses_and_amounts() -> None:
     refs = [Edit.model_validate(e) for e in ({"adjust": {"brightness": 40, "saturation": -20}},
                                              {"adjust": {"brightness": -10}, "selective_adjust": {"blue": {"hue": 25}}},
                                              {"filter": {"name": "mono_Noir", "intensity": 70}})]
-    from trainer.students import structured
-
-    torch.manual_seed(0)
-    heads = structured.build_heads(16, dropout=0.0, kind="direction")
-    tgt = structured.encode_targets(refs)
-    opt = torch.optim.Adam(heads.parameters(), lr=1e-2)
-    for _ in range(300):
-        loss = structured.head_loss(heads(x), tgt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    heads.eval()
-    with torch.inference_mode():
-        preds = structured.decode(heads(x))
+    preds = _fit_heads("direction", x, refs, rows=len(refs))
     for pred, ref in zip(preds, refs, strict=True):
         assert set(pred.canonical_dict()) == set(ref.canonical_dict())
         for tool in ("adjust", "selective_adjust"):
