@@ -114,6 +114,12 @@ def run(settings: Settings, *, loglevel: str = "warning", teacher: Any = None) -
     if removed:
         log.warning("removed %d temp files left by a crashed writer", removed)
     worker = build(settings, teacher=teacher)
+    # Before the stages join their groups: the offline teacher's encoder takes seconds to load (over
+    # 20 s on a busy 2-core box), and prompts held that long before their first commit are, to the
+    # liveness watchdog, partitions with records and no progress (tests/test_property_worker.py
+    # exited 75 under load). Loaded here, it is also frozen out of collections below.
+    log.warning("loading the teacher (%s)", worker.pipe.teacher.name)
+    worker.pipe.teacher.warm()
     # The worker allocates a few objects per record and keeps the join's state for hours: with
     # the default thresholds (a collection every 700 allocations) the collector re-scanned that
     # state over and over, ~a third of the CPU per event (benchmarks/bench_pipeline.py). What

@@ -87,6 +87,14 @@ class Teacher(Protocol):
         """One Label per prompt, same order; per-prompt failures are Labels with an error."""
         ...
 
+    def warm(self) -> None:
+        """Load now what the first ``label`` call would otherwise load (a model, the library's vectors).
+
+        The stream worker calls it before its stages join their consumer groups (streams/worker.py).
+        A teacher with nothing to load returns at once.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Release connections and models; the teacher is unusable afterwards."""
         ...

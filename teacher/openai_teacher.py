@@ -268,6 +268,9 @@ class OpenAITeacher:
                                      completion_tokens=0, cost=0.0)
         return [lab for lab in results if lab is not None]
 
+    def warm(self) -> None:
+        """Nothing to load here: the model runs behind the API, and the client opens on the first call."""
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
