@@ -65,6 +65,10 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flip+dir+lr1e-3": (FLIP, {"pooling": "attention", "heads": "direction", "lr": 1e-3}),
     "attention+flip+dir+qkvd": (FLIP, {"pooling": "attention", "heads": "direction",
                                        "lora_targets": ("query", "key", "value", "dense")}),
+    # issue 12 round 6: one learned token weighting per predicted value (binding a direction word to
+    # its attribute: "lessen the brightness and increase the saturation")
+    "labelwise+flip": (FLIP, {"pooling": "labelwise"}),
+    "labelwise+flips": (FLIPS, {"pooling": "labelwise"}),
     "frozen+contrastive": (ALL, {"finetune": "frozen"}),
     "attention+frozen+contrastive": (ALL, {"pooling": "attention", "finetune": "frozen"}),
     # the default recipe (attention + flip, LoRA) on a shallower encoder: serving cost is ~linear in depth

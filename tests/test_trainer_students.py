@@ -83,7 +83,7 @@ def test_minilm_save_load_round_trip(minilm, tmp_path: Path) -> None:
     assert not hasattr(loaded.encoder, "peft_config")
 
 
-@pytest.mark.parametrize("pooling", ["cls_mean", "attention", "multi"])
+@pytest.mark.parametrize("pooling", ["cls_mean", "attention", "multi", "labelwise"])
 def test_minilm_poolings_train_save_load_and_export(pooling: str, tmp_path: Path) -> None:
     from trainer.onnx_export import export_student
     from trainer.students.minilm import MiniLMConfig, MiniLMStudent
@@ -94,7 +94,7 @@ def test_minilm_poolings_train_save_load_and_export(pooling: str, tmp_path: Path
     student.fit(_rows(), _rows())
     after = student.pooler.state_dict()
     assert all(not torch.equal(before[k], after[k]) for k in before)  # a learned pooler learns in both phases
-    assert (pooling in ("attention", "multi")) == bool(before)
+    assert (pooling in ("attention", "multi", "labelwise")) == bool(before)
     prompts = ["golden hour please", "make it a lot less bright", "x"]
     expected = student.predict(prompts)
     student.save(tmp_path / "m")

@@ -29,8 +29,11 @@ from trainer.students import structured
 from trainer.students.base import FitConfig, FitReport, seed_everything, train_loop
 
 Finetune = Literal["lora", "full", "frozen"]
-Pooling = Literal["mean", "cls_mean", "attention", "multi"]
+Pooling = Literal["mean", "cls_mean", "attention", "multi", "labelwise"]
 POOL_HEADS = 4  # "multi" pooling: learned token weightings (each its own softmax) next to the mean
+# "labelwise" pooling: one learned token weighting per adjust / selective value, and one for the
+# tools and filter heads (the last row); structured.build_heads(per_value=True) reads them
+LABELWISE_QUERIES = structured.N_ADJ + structured.N_SEL + 1
 ValMetric = Literal["overall", "overall+sign"]
 _PREDICT_BATCH = 128
 
@@ -44,8 +47,15 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
       word like "reduce" can weigh more than the many words it shares with "increase" (issue 12);
     * ``multi``: ``POOL_HEADS`` such weightings, each with its own scores, next to the mean
       ((POOL_HEADS + 1) × hidden): one softmax has to share its weight between every attribute and
-      direction word of "lower the brightness and raise the saturation"; several can each pick one.
-    ``out_dim`` is the width the heads are built for.
+      direction word of "lower the brightness and raise the saturation"; several can each pick one;
+    * ``labelwise``: one weighting per value the heads predict (``LABELWISE_QUERIES``), each next to
+      the mean: batch × queries × (2 × hidden), not one vector. With one pooled vector for every
+      head, "lessen the brightness and increase the saturation" has to carry which direction goes
+      with which attribute in one place, and the student moved both the same way (issue 12); here
+      the brightness value reads the tokens around "brightness", whose contextual states carry
+      the direction word next to it.
+    ``out_dim`` is the width the heads are built for (per query for ``labelwise``), ``per_value``
+    whether the output has the query axis.
     """
     import torch
     from torch import nn
@@ -54,9 +64,10 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.mode = mode
-            heads = {"mean": 0, "cls_mean": 1, "attention": 1, "multi": POOL_HEADS}[mode]
-            self.out_dim = (heads + 1) * hidden
-            if mode in ("attention", "multi"):
+            heads = {"mean": 0, "cls_mean": 1, "attention": 1, "multi": POOL_HEADS, "labelwise": LABELWISE_QUERIES}[mode]
+            self.per_value = mode == "labelwise"
+            self.out_dim = 2 * hidden if self.per_value else (heads + 1) * hidden
+            if mode in ("attention", "multi", "labelwise"):
                 self.score = nn.Linear(hidden, heads)
 
         def forward(self, states: Any, attention_mask: Any) -> Any:
@@ -67,8 +78,10 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
             if self.mode == "cls_mean":
                 return torch.cat([states[:, 0], mean], -1)
             logits = self.score(states).masked_fill(mask == 0, -1e4)  # batch × tokens × heads
-            pooled = torch.einsum("bth,btd->bhd", logits.softmax(1), states).flatten(1)
-            return torch.cat([pooled, mean], -1)
+            pooled = torch.einsum("bth,btd->bhd", logits.softmax(1), states)
+            if self.per_value:
+                return torch.cat([pooled, mean.unsqueeze(1).expand_as(pooled)], -1)
+            return torch.cat([pooled.flatten(1), mean], -1)
 
     return Pooler()
 
@@ -120,7 +133,7 @@ class MiniLMStudent:
         # in the process (tests/test_trainer_students.py failed in the full suite and passed alone).
         seed_everything(self.cfg.fit.seed)
         self.pooler = build_pooler(self.cfg.pooling, self.encoder.config.hidden_size)
-        self.heads = structured.build_heads(self.pooler.out_dim, kind=self.cfg.heads)
+        self.heads = structured.build_heads(self.pooler.out_dim, kind=self.cfg.heads, per_value=self.pooler.per_value)
         self._torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.encoder.to(self.device)

@@ -71,11 +71,36 @@ def _direction_values(raw: Any, n: int) -> tuple[Any, Any, Any, Any]:
     return sign * mag, gate, logits, mag
 
 
-def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadKind = DEFAULT_HEADS) -> Any:
-    """The head module: one shared hidden layer, then one linear layer per output group."""
+def _flat(o: Any) -> Any:
+    """batch × n × k per-value outputs → the one-vector heads' layout: every value's first output,
+    then the other k − 1 of each value in value order (what ``_direction_values`` reads)."""
+    import torch
+
+    return torch.cat([o[..., 0], o[..., 1:].flatten(1)], -1)
+
+
+def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadKind = DEFAULT_HEADS,
+                per_value: bool = False) -> Any:
+    """The head module: one shared hidden layer, then one linear layer per output group.
+
+    ``per_value``: the input is batch × (N_ADJ + N_SEL + 1) × ``hidden`` (``labelwise`` pooling),
+    one vector per adjust / selective value and a last one for the tools and filter heads. Each
+    value goes through one hidden layer shared by all values (plus a bias of its own) and then its
+    own output layer, so a value is predicted from its own pooled vector only.
+    """
+    import math
+
+    import torch
     from torch import nn
 
-    per_value = 4 if kind == "direction" else 2  # magnitude + 3 class logits, or value + gate logit
+    per_out = 4 if kind == "direction" else 2  # magnitude + 3 class logits, or value + gate logit
+    n_values = N_ADJ + N_SEL
+
+    def values_out(name: str, raw: Any, n: int) -> dict[str, Any]:
+        if kind == "direction":
+            value, gate, logits, mag = _direction_values(raw, n)
+            return {name: value, f"{name}_gate": gate, f"{name}_dir": logits, f"{name}_mag": mag}
+        return {name: raw[:, :n].tanh(), f"{name}_gate": raw[:, n:]}
 
     class EditHeads(nn.Module):
         def __init__(self) -> None:
@@ -83,23 +108,39 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadK
             self.kind = kind
             self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, width), nn.GELU(), nn.Dropout(dropout))
             self.tools = nn.Linear(width, len(TOOLS))
-            self.adj = nn.Linear(width, per_value * N_ADJ)
-            self.sel = nn.Linear(width, per_value * N_SEL)
+            self.adj = nn.Linear(width, per_out * N_ADJ)
+            self.sel = nn.Linear(width, per_out * N_SEL)
             self.filter = nn.Linear(width, N_FILT + 1)
 
         def forward(self, x: Any) -> dict[str, Any]:
             h = self.trunk(x)
-            adj, sel, filt = self.adj(h), self.sel(h), self.filter(h)
+            filt = self.filter(h)
             out = {"tools": self.tools(h), "filter": filt[:, :N_FILT], "intensity": filt[:, N_FILT].sigmoid()}
-            if self.kind == "direction":
-                for name, raw, n in (("adj", adj, N_ADJ), ("sel", sel, N_SEL)):
-                    value, gate, logits, mag = _direction_values(raw, n)
-                    out |= {name: value, f"{name}_gate": gate, f"{name}_dir": logits, f"{name}_mag": mag}
-                return out
-            return out | {"adj": adj[:, :N_ADJ].tanh(), "adj_gate": adj[:, N_ADJ:],
-                          "sel": sel[:, :N_SEL].tanh(), "sel_gate": sel[:, N_SEL:]}
+            return out | values_out("adj", self.adj(h), N_ADJ) | values_out("sel", self.sel(h), N_SEL)
 
-    return EditHeads()
+    class PerValueHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kind = kind
+            self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, width), nn.GELU(), nn.Dropout(dropout))
+            self.tools = nn.Linear(width, len(TOOLS))
+            self.filter = nn.Linear(width, N_FILT + 1)
+            self.value_in = nn.Linear(hidden, width)
+            self.value_bias = nn.Parameter(torch.zeros(n_values, width))
+            self.drop = nn.Dropout(dropout)
+            bound = 1 / math.sqrt(width)  # nn.Linear's default initialisation, per value
+            self.value_w = nn.Parameter(torch.empty(n_values, width, per_out).uniform_(-bound, bound))
+            self.value_b = nn.Parameter(torch.empty(n_values, per_out).uniform_(-bound, bound))
+
+        def forward(self, x: Any) -> dict[str, Any]:
+            h = self.trunk(x[:, -1])
+            filt = self.filter(h)
+            out = {"tools": self.tools(h), "filter": filt[:, :N_FILT], "intensity": filt[:, N_FILT].sigmoid()}
+            v = self.drop(nn.functional.gelu(self.value_in(self.drop(x[:, :n_values])) + self.value_bias))
+            o = torch.einsum("bnw,nwk->bnk", v, self.value_w) + self.value_b  # batch × values × per_out
+            return out | values_out("adj", _flat(o[:, :N_ADJ]), N_ADJ) | values_out("sel", _flat(o[:, N_ADJ:]), N_SEL)
+
+    return PerValueHeads() if per_value else EditHeads()
 
 
 SIGN_MARGIN = 0.1  # 10 parameter points: below that a change barely shows on a photo
