@@ -39,9 +39,9 @@ class TrainConfig:
                        choices=("lora", "full", "frozen"))
     lora_r: int = _f(16, "LoRA rank")
     pooling: str = _f("attention", "minilm: how token states become one vector: mean, cls_mean (first token + mean), "
-                      "attention (learned token weights + mean) or multi (4 such weightings + mean; "
-                      "trainer/students/minilm.py build_pooler)",
-                      choices=("mean", "cls_mean", "attention", "multi"))
+                      "attention (learned token weights + mean), multi (4 such weightings + mean) or labelwise "
+                      "(one weighting per predicted value; trainer/students/minilm.py build_pooler)",
+                      choices=("mean", "cls_mean", "attention", "multi", "labelwise"))
     heads: str = _f("direction", "minilm: the heads' adjust / selective values: direction (down / none / up class "
                     "+ magnitude; trainer/students/structured.py) or regress (tanh value + changed gate, the "
                     "pre-round-5 heads)",
