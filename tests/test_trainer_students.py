@@ -104,6 +104,28 @@ def test_minilm_poolings_train_save_load_and_export(pooling: str, tmp_path: Path
     assert meta["parity"]["fp32_max_abs_diff"] <= 1e-3
 
 
+def test_minilm_saved_before_the_pooling_and_heads_knobs_loads_as_it_was_trained(tmp_path: Path) -> None:
+    import json
+
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    # the defaults moved (labelwise pooling, direction heads): a save without those fields is a
+    # mean-pooled regression student and must not be rebuilt with the new defaults' shapes
+    student = MiniLMStudent(MiniLMConfig(pooling="mean", heads="regress", warmup_epochs=2,
+                                         fit=FitConfig(epochs=1, batch_size=8, max_steps=2, progress=False)))
+    student.fit(_rows(), _rows())
+    prompts = ["make it a lot less bright", "golden hour please"]
+    expected = student.predict(prompts)
+    student.save(tmp_path / "m")
+    meta_path = tmp_path / "m" / "student.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["pooling"], meta["config"]["heads"]
+    meta_path.write_text(json.dumps(meta))
+    loaded = MiniLMStudent.load(tmp_path / "m")
+    assert (loaded.cfg.pooling, loaded.cfg.heads) == ("mean", "regress")
+    assert not loaded.pooler.per_value and loaded.predict(prompts) == expected
+
+
 def test_minilm_shallower_encoder_keeps_its_depth_through_save_and_load(tmp_path: Path) -> None:
     from trainer.exceptions import TrainerError
     from trainer.students.minilm import MiniLMConfig, MiniLMStudent

@@ -136,8 +136,16 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadK
             h = self.trunk(x[:, -1])
             filt = self.filter(h)
             out = {"tools": self.tools(h), "filter": filt[:, :N_FILT], "intensity": filt[:, N_FILT].sigmoid()}
-            v = self.drop(nn.functional.gelu(self.value_in(self.drop(x[:, :n_values])) + self.value_bias))
-            o = torch.einsum("bnw,nwk->bnk", v, self.value_w) + self.value_b  # batch × values × per_out
+            x = self.drop(x[:, :n_values])
+            # the input is [value's own pooled vector ; the mean], and the mean is the same for every
+            # value: its half of value_in runs once per request, not once per value (same maths,
+            # half the MACs of the head's largest product on the serving path)
+            own = hidden // 2
+            weight = self.value_in.weight
+            h = (x[..., :own] @ weight[:, :own].T + (x[:, :1, own:] @ weight[:, own:].T + self.value_in.bias))
+            v = self.drop(nn.functional.gelu(h + self.value_bias))
+            # Mul + ReduceSum in the exported graph, not Einsum (~3x slower in ONNX Runtime)
+            o = (v.unsqueeze(-1) * self.value_w).sum(-2) + self.value_b  # batch × values × per_out
             return out | values_out("adj", _flat(o[:, :N_ADJ]), N_ADJ) | values_out("sel", _flat(o[:, N_ADJ:]), N_SEL)
 
     return PerValueHeads() if per_value else EditHeads()
