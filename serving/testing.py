@@ -29,7 +29,8 @@ def register_students(settings: Settings, n: int, layers: int = 0) -> list[str]:
     versions = []
     for seed in range(n):
         torch.manual_seed(seed)
-        student.heads = structured.build_heads(student.pooler.out_dim)
+        student.heads = structured.build_heads(student.pooler.out_dim, kind=student.cfg.heads,
+                                               per_value=student.pooler.per_value)
         staged = registry.stage(settings)
         student.save(staged)
         versions.append(registry.commit(settings, staged, {"student": "minilm", "snapshot": None, "parent": None,

@@ -38,7 +38,7 @@ class TrainConfig:
     finetune: str = _f("lora", "lora adapters, full fine-tune, or frozen encoder (minilm only)",
                        choices=("lora", "full", "frozen"))
     lora_r: int = _f(16, "LoRA rank")
-    pooling: str = _f("attention", "minilm: how token states become one vector: mean, cls_mean (first token + mean), "
+    pooling: str = _f("labelwise", "minilm: how token states become one vector: mean, cls_mean (first token + mean), "
                       "attention (learned token weights + mean), multi (4 such weightings + mean) or labelwise "
                       "(one weighting per predicted value; trainer/students/minilm.py build_pooler)",
                       choices=("mean", "cls_mean", "attention", "multi", "labelwise"))

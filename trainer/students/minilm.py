@@ -97,10 +97,9 @@ class MiniLMConfig:
     lora_targets: tuple[str, ...] = ("query", "value")
     max_length: int = 32  # look requests are short; 32 word pieces covers >99% of them
     layers: int = 0  # keep only the encoder's first N transformer layers (0 = all); serving cost is ~linear in N
-    # build_pooler; measured in docs/benchmarks.md "Student variants". "labelwise" gained +14 and +9
-    # real requests over "attention" on two snapshots (round 6); it becomes the default with branch
-    # r6-12-default, once serving/testing.register_students builds per-value heads
-    pooling: Pooling = "attention"
+    # build_pooler; measured in docs/benchmarks.md "Student variants" (labelwise since round 6: +14 and
+    # +9 real requests over "attention" on two snapshots)
+    pooling: Pooling = "labelwise"
     warmup_epochs: int = 40  # phase 1 (heads on cached embeddings): cheap, early-stopped
     merge: bool = True  # merge adapters after fit (serving speed); False keeps the peft model
     heads: structured.HeadKind = structured.DEFAULT_HEADS  # build_heads: "regress", or "direction" classes
