@@ -149,6 +149,21 @@ def test_minilm_spread_layers_keep_the_top_layer_through_fit_save_load_and_onnx(
     assert meta["parity"]["fp32_max_abs_diff"] <= 1e-3
 
 
+def test_train_flags_reach_the_student_layer_pick() -> None:
+    import argparse
+
+    from trainer.config import DEPTH_RECIPES, add_arguments, from_args
+    from trainer.train import build_student
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = from_args(parser.parse_args(["--layers", "3", "--layer-pick", "spread", "--progress"]))
+    student = build_student("minilm", cfg, seed=0)
+    assert (student.cfg.layers, student.cfg.layer_pick) == (3, "spread") and len(student.encoder.encoder.layer) == 3
+    shallow = DEPTH_RECIPES["shallow3"]
+    assert shallow.layers == 3 and shallow.epochs == 2 * DEPTH_RECIPES["full"].epochs  # same minutes, 2x epochs
+
+
 @pytest.mark.parametrize("kind", ["seq2seq", "causal"])
 def test_tiny_generative_students_train_and_emit_valid_edits(kind: str, tmp_path: Path) -> None:
     from trainer.students.generative import GenConfig, student_for
