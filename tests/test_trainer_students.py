@@ -143,6 +143,49 @@ def test_minilm_shallower_encoder_keeps_its_depth_through_save_and_load(tmp_path
         MiniLMStudent(MiniLMConfig(layers=7))  # would add a randomly initialised seventh layer
 
 
+def test_minilm_spread_layers_keep_the_top_layer_through_fit_save_load_and_onnx(tmp_path: Path) -> None:
+    from transformers import AutoModel
+
+    from foundation.text_encoder import MINILM_ID, resolve_model_path
+    from trainer.onnx_export import export_student
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent, keep_layers
+
+    assert keep_layers(6, 3, "spread") == [0, 2, 5] and keep_layers(6, 3, "first") == [0, 1, 2]
+    assert keep_layers(3, 3, "spread") == [0, 1, 2]  # a saved 3-layer encoder is kept whole on load
+    full = AutoModel.from_pretrained(resolve_model_path(MINILM_ID)).encoder.layer
+    student = MiniLMStudent(MiniLMConfig(layers=3, layer_pick="spread", finetune="frozen", warmup_epochs=2,
+                                         fit=FitConfig(epochs=1, batch_size=8, max_steps=2, progress=False)))
+    kept = student.encoder.encoder.layer
+    assert len(kept) == 3 and student.encoder.config.num_hidden_layers == 3
+    for mine, theirs in zip(kept, (full[0], full[2], full[5]), strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), theirs.state_dict().values(), strict=True))
+    student.fit(_rows(), _rows())
+    prompts = ["make it a lot less bright", "golden hour please"]
+    expected = student.predict(prompts)
+    student.save(tmp_path / "m")
+    loaded = MiniLMStudent.load(tmp_path / "m")
+    assert loaded.cfg.layer_pick == "spread" and len(loaded.encoder.encoder.layer) == 3
+    assert torch.equal(loaded.encoder.encoder.layer[2].output.dense.weight, full[5].output.dense.weight)
+    assert loaded.predict(prompts) == expected
+    meta = export_student(loaded, tmp_path / "onnx")
+    assert meta["parity"]["fp32_max_abs_diff"] <= 1e-3
+
+
+def test_train_flags_reach_the_student_layer_pick() -> None:
+    import argparse
+
+    from trainer.config import DEPTH_RECIPES, add_arguments, from_args
+    from trainer.train import build_student
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = from_args(parser.parse_args(["--layers", "3", "--layer-pick", "spread", "--progress"]))
+    student = build_student("minilm", cfg, seed=0)
+    assert (student.cfg.layers, student.cfg.layer_pick) == (3, "spread") and len(student.encoder.encoder.layer) == 3
+    shallow = DEPTH_RECIPES["shallow3"]
+    assert shallow.layers == 3 and shallow.epochs == 2 * DEPTH_RECIPES["full"].epochs  # same minutes, 2x epochs
+
+
 @pytest.mark.parametrize("kind", ["seq2seq", "causal"])
 def test_tiny_generative_students_train_and_emit_valid_edits(kind: str, tmp_path: Path) -> None:
     from trainer.students.generative import GenConfig, student_for

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -21,6 +21,23 @@ DEFAULT_BASE_MODELS = {
     "seq2seq": "google/flan-t5-base",  # the paper's FlanT5-base student
     "causal": "meta-llama/Llama-2-7b-chat-hf",  # the paper's Llama-class student
 }
+
+
+class DepthRecipe(NamedTuple):
+    """The student's encoder depth and the epoch cap that goes with it: an epoch of a 3-layer encoder
+    costs about half a 6-layer one, so the same time budget (``max_minutes``) holds twice the epochs."""
+
+    layers: int  # MiniLMConfig.layers (0 = all)
+    layer_pick: str  # MiniLMConfig.layer_pick: which layers a shallower encoder keeps
+    epochs: int
+
+
+DEPTH_RECIPES = {
+    "full": DepthRecipe(0, "first", 6),
+    # docs/benchmarks.md "Serving speed, round 6": 0.44x the CPU per prompt of "full"
+    "shallow3": DepthRecipe(3, "spread", 12),
+}
+DEPTH_RECIPE = DEPTH_RECIPES["full"]  # the training default; the serving-speed issue's lever is this line
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002
@@ -46,15 +63,18 @@ class TrainConfig:
                     "+ magnitude; trainer/students/structured.py) or regress (tanh value + changed gate, the "
                     "pre-round-5 heads)",
                     choices=("regress", "direction"))
-    layers: int = _f(0, "minilm: keep only the encoder's first N of its 6 layers (0 = all). Serving CPU is ~linear "
-                     "in depth; docs/benchmarks.md 'Serving speed, round 5' measures the quality it costs")
+    layers: int = _f(DEPTH_RECIPE.layers, "minilm: keep only N of the encoder's 6 layers (0 = all). Serving CPU is "
+                     "~linear in depth; docs/benchmarks.md 'Serving speed, round 5/6' measure the quality it costs")
+    layer_pick: str = _f(DEPTH_RECIPE.layer_pick, "minilm, with --layers: which layers to keep: the first N, or N "
+                         "spread from the first to the last (3 of 6: 0, 2, 5; trainer/students/minilm.py keep_layers)",
+                         choices=("first", "spread"))
     sign_weight: float = _f(0.0, "minilm, regress heads: weight of the hinge on each changed value's direction in the loss "
                             "(trainer/students/structured.py head_loss; 0 = off)")
     val_metric: str = _f("overall", "minilm: the validation score that picks the kept epoch: overall, or "
                          "overall+sign (its mean with trainer.metrics.sign_agreement)",
                          choices=("overall", "overall+sign"))
     load_in_4bit: bool = _f(False, "load generative students 4-bit via bitsandbytes (needs CUDA)")
-    epochs: int = _f(6, "max epochs of the main phase (early stopping usually ends sooner)")
+    epochs: int = _f(DEPTH_RECIPE.epochs, "max epochs of the main phase (early stopping usually ends sooner)")
     batch_size: int = _f(32, "examples per step")
     lr: float = _f(5e-4, "learning rate of adapters/encoder")
     patience: int = _f(2, "epochs without a better validation overall before stopping")

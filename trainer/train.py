@@ -46,7 +46,7 @@ def build_student(kind: str, cfg: TrainConfig, seed: int) -> Any:
         return MiniLMStudent(MiniLMConfig(model=base, finetune=cfg.finetune, lora_r=cfg.lora_r,  # type: ignore[arg-type]
                                           lora_alpha=2 * cfg.lora_r, pooling=cfg.pooling,  # type: ignore[arg-type]
                                           heads=cfg.heads, sign_weight=cfg.sign_weight,  # type: ignore[arg-type]
-                                          layers=cfg.layers,
+                                          layers=cfg.layers, layer_pick=cfg.layer_pick,  # type: ignore[arg-type]
                                           val_metric=cfg.val_metric,  # type: ignore[arg-type]
                                           fit=fit))
     from trainer.students.generative import GenConfig, student_for

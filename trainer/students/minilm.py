@@ -35,6 +35,7 @@ POOL_HEADS = 4  # "multi" pooling: learned token weightings (each its own softma
 # tools and filter heads (the last row); structured.build_heads(per_value=True) reads them
 LABELWISE_QUERIES = structured.N_ADJ + structured.N_SEL + 1
 ValMetric = Literal["overall", "overall+sign"]
+LayerPick = Literal["first", "spread"]
 _PREDICT_BATCH = 128
 
 
@@ -87,6 +88,34 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
     return Pooler()
 
 
+def keep_layers(depth: int, n: int, pick: LayerPick) -> list[int]:
+    """Which ``n`` of an encoder's ``depth`` layers a shallower student keeps, bottom to top.
+
+    ``first``: layers 0..n-1, whose output the pretrained model never used as a sentence embedding;
+    ``spread``: evenly spaced from the first to the last (3 of 6: 0, 2, 5), so the top layer, which
+    MiniLM's sentence-embedding training shaped most, stays. Idempotent on a saved student: its
+    encoder already has ``n`` layers, and ``n`` of ``n`` is all of them.
+    """
+    if pick == "first" or n >= depth:
+        return list(range(min(n, depth)))
+    if n == 1:
+        return [depth - 1]
+    return [round(i * (depth - 1) / (n - 1)) for i in range(n)]
+
+
+def _prune_layers(encoder: Any, keep: list[int]) -> None:
+    from torch import nn
+
+    layers = encoder.encoder.layer
+    if keep == list(range(len(layers))):
+        return
+    encoder.encoder.layer = nn.ModuleList(layers[i] for i in keep)
+    encoder.config.num_hidden_layers = len(keep)  # saved with the encoder: a reload builds len(keep) layers
+    for i, layer in enumerate(encoder.encoder.layer):
+        if hasattr(layer.attention.self, "layer_idx"):
+            layer.attention.self.layer_idx = i  # cache slot of a decoder; kept consistent for a BERT encoder
+
+
 @dataclass
 class MiniLMConfig:
     model: str = MINILM_ID  # any HF id or local path of a BERT-style encoder
@@ -96,7 +125,8 @@ class MiniLMConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ("query", "value")
     max_length: int = 32  # look requests are short; 32 word pieces covers >99% of them
-    layers: int = 0  # keep only the encoder's first N transformer layers (0 = all); serving cost is ~linear in N
+    layers: int = 0  # keep only N of the encoder's transformer layers (0 = all); serving cost is ~linear in N
+    layer_pick: LayerPick = "first"  # which N: keep_layers
     # build_pooler; measured in docs/benchmarks.md "Student variants" (labelwise since round 6: +14 and
     # +9 real requests over "attention" on two snapshots)
     pooling: Pooling = "labelwise"
@@ -121,7 +151,7 @@ class MiniLMStudent:
         path = resolve_model_path(self.cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         # a saved student's encoder config already holds its depth; passing it again is a no-op
-        depth = {"num_hidden_layers": self.cfg.layers} if self.cfg.layers else {}
+        depth = {"num_hidden_layers": self.cfg.layers} if self.cfg.layers and self.cfg.layer_pick == "first" else {}
         if self.cfg.layers:
             from transformers import AutoConfig
 
@@ -131,6 +161,9 @@ class MiniLMStudent:
                 msg = f"layers={self.cfg.layers}: {self.cfg.model} has {full} encoder layers; give 1..{full}, or 0 for all"
                 raise TrainerError(msg)
         self.encoder = AutoModel.from_pretrained(path, **depth)
+        if self.cfg.layers and not depth:
+            _prune_layers(self.encoder, keep_layers(self.encoder.config.num_hidden_layers, self.cfg.layers,
+                                                    self.cfg.layer_pick))
         # The pooler, the heads and the adapters start from random weights: seeded here (and in
         # attach_adapters), not only in fit, so a config trains the same student whatever ran before
         # in the process (tests/test_trainer_students.py failed in the full suite and passed alone).
