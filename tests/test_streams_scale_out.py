@@ -49,9 +49,14 @@ def test_workers_split_partitions_and_survive_a_join_and_a_kill(twelve_partition
     expected = set(plan.expected_accepted)
     logs = {name: tmp_path / f"worker-{name}.log" for name in ("a", "b", "c")}
     workers = {"a": start_worker(settings, logs["a"]), "b": start_worker(settings, logs["b"])}
-    sender = threading.Thread(target=send, args=(settings, plan), kwargs={"rate": 40.0, "progress": False})
-    sender.start()
+    # ~1,500 events at 25/s last ~60 s. The stream starts once both workers hold partitions: a
+    # worker loads its teacher before it joins (streams/worker.py), 10-30 s on a busy box, and that
+    # start-up must not use up the stream the third worker's join and the kill need to land in.
+    sender = threading.Thread(target=send, args=(settings, plan), kwargs={"rate": 25.0, "progress": False})
     try:
+        wait_for(lambda: all(_assigned(logs[w], "labeler") for w in ("a", "b")), 120,
+                 "workers a and b to join the consumer group")
+        sender.start()
         wait_for(lambda: count(settings, "SELECT count(*) FROM prompts") >= 200, 240, "200 prompts in the warehouse")
         # Two workers split the work: each labeler holds part of the 12 prompt partitions.
         wait_for(lambda: all(_assigned(logs[w], "labeler") and 0 < _assigned(logs[w], "labeler")[-1] < PARTITIONS
@@ -72,7 +77,8 @@ def test_workers_split_partitions_and_survive_a_join_and_a_kill(twelve_partition
     finally:
         for proc in workers.values():
             stop(proc)
-        sender.join(5)
+        if sender.is_alive():
+            sender.join(5)
     from warehouse.catalog import connect
 
     con = connect(settings)
