@@ -23,7 +23,7 @@ from pathlib import Path
 
 from foundation.errors import ToneflowError
 from foundation.settings import Settings
-from schemas.edit import Edit, canonical_dict
+from schemas.edit import Edit, shared_canonical_dict
 from schemas.events import PromptEvent, ServedBy
 
 KEY_FILE = Path("secrets") / "serve-signing.key"
@@ -36,7 +36,7 @@ _SIGNED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=F
 
 
 def _message(prompt: str, served_by: ServedBy, served_edit: Edit) -> bytes:
-    body = {"prompt": prompt, "served_by": served_by.model_dump(mode="json"), "served_edit": canonical_dict(served_edit)}
+    body = {"prompt": prompt, "served_by": served_by.model_dump(mode="json"), "served_edit": shared_canonical_dict(served_edit)}
     return _SIGNED.encode(body).encode("utf-8")
 
 
