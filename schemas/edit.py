@@ -123,7 +123,7 @@ class Edit(BaseModel):
 def canonical_dict(edit: Edit) -> dict[str, Any]:
     """The canonical form: zero parameters and do-nothing tools dropped, keys in contract order.
 
-    A new dict on each call (the caller may change it); ``shared_canonical_dict`` is the cached one."""
+    A new dict on each call (the caller may change it); ``canonical_json`` is cached."""
     return _canonical_dict(edit)
 
 
@@ -135,24 +135,42 @@ def canonical_dict(edit: Edit) -> dict[str, Any]:
 # alive, so its id is not reused while the entry exists (``hit[0] is edit`` checks it anyway).
 # Bounded, dropped oldest first; read from the event loop and the landing thread (each step is
 # one dict operation, atomic under the GIL; a lost race recomputes, never returns another edit's).
-_CANONICAL: OrderedDict[int, tuple[Edit, dict[str, Any], str]] = OrderedDict()
+# An entry: [edit, canonical dict, canonical JSON, sorted-keys canonical JSON or None until asked].
+_CANONICAL: OrderedDict[int, list[Any]] = OrderedDict()
 _CANONICAL_LIMIT = 50_000
 
 
-def _canonical(edit: Edit) -> tuple[dict[str, Any], str]:
-    """(canonical dict, canonical JSON) of ``edit``, shared: the dict must not be changed."""
+def _entry(edit: Edit) -> list[Any]:
     hit = _CANONICAL.get(id(edit))
     if hit is not None and hit[0] is edit:
-        return hit[1], hit[2]
+        return hit
     canon = _canonical_dict(edit)
-    text = COMPACT_JSON.encode(canon)
-    _CANONICAL[id(edit)] = (edit, canon, text)
+    entry = [edit, canon, COMPACT_JSON.encode(canon), None]
+    _CANONICAL[id(edit)] = entry
     if len(_CANONICAL) > _CANONICAL_LIMIT:
         try:
             _CANONICAL.popitem(last=False)
         except KeyError:  # emptied by the other thread meanwhile
             pass
-    return canon, text
+    return entry
+
+
+def _canonical(edit: Edit) -> tuple[dict[str, Any], str]:
+    """(canonical dict, canonical JSON) of ``edit``, shared: the dict must not be changed."""
+    entry = _entry(edit)
+    return entry[1], entry[2]
+
+
+SORTED_COMPACT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_json_sorted(edit: Edit) -> str:
+    """The canonical form as compact JSON with sorted keys (the served-edit signature's encoding,
+    schemas/trust.py), cached per edit object like ``canonical_json``."""
+    entry = _entry(edit)
+    if entry[3] is None:
+        entry[3] = SORTED_COMPACT_JSON.encode(entry[1])
+    return str(entry[3])
 
 
 def _canonical_dict(edit: Edit) -> dict[str, Any]:
@@ -186,11 +204,6 @@ COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 def canonical_json(edit: Edit) -> str:
     """Compact JSON of the canonical form; equal strings ⇔ edits that render the same."""
     return _canonical(edit)[1]
-
-
-def shared_canonical_dict(edit: Edit) -> dict[str, Any]:
-    """``canonical_dict`` without the copy, cached per edit object: read it, never change it."""
-    return _canonical(edit)[0]
 
 
 def adjust_vector(edit: Edit) -> list[int]:
