@@ -41,7 +41,7 @@ def _message(prompt: str, served_by: ServedBy, served_edit: Edit) -> bytes:
     JSON is cached per edit object (schemas.edit), which is the same object the worker lands. The
     same bytes as the dict encoding (tests/test_trust.py compares both)."""
     return (f'{{"prompt":{_SIGNED.encode(prompt)},"served_by":{_SIGNED.encode(served_by.model_dump(mode="json"))},'
-            f'"served_edit":{canonical_json_sorted(served_edit)}}}').encode("utf-8")
+            f'"served_edit":{canonical_json_sorted(served_edit)}}}').encode()
 
 
 def sign_served(key: bytes, prompt: str, served_by: ServedBy, served_edit: Edit) -> str:

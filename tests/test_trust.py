@@ -156,9 +156,8 @@ def test_the_signature_message_is_the_sorted_json_of_the_signed_fields():
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from tests.contract_strategies import valid_bytes
-
     from schemas.edit import Edit
+    from tests.contract_strategies import valid_bytes
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(valid_bytes(Edit), valid_bytes(ServedBy), valid_bytes(PromptEvent),
