@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
@@ -43,7 +44,7 @@ def main() -> int:
                                  serve_signing_key=bench.SIGNING_KEY), args.projects, seed=0)
     n = len(plan.wire)
     trees = [t.resolve() for t in args.trees]
-    results: dict[Path, list[dict[str, float]]] = {t: [] for t in trees}
+    results: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
     for run in range(args.runs):
         for tree in trees if run % 2 == 0 else trees[::-1]:
             os.environ["PYTHONPATH"] = str(tree)
@@ -53,21 +54,23 @@ def main() -> int:
             state = broker.start(own, TOPICS)
             try:
                 p = bench.pipeline(Settings(data_dir=root / "data", kafka_bootstrap=state.bootstrap), plan,
-                                   root / "worker.log")
+                                   root / "worker.log", state.pid)
             finally:
                 broker.stop(own)
                 shutil.rmtree(root, ignore_errors=True)
             results[tree].append(p)
             timers = " ".join(f"{k[:-3]}={p[k] / n:.0f}" for k in sorted(p) if k.endswith("_us"))
             print(f"run {run + 1} {tree}: {p['rate']:,.0f} ev/s, worker CPU {p['cpu'] * 1e6 / n:.0f} µs/event, "
-                  f"main thread {p['main_cpu'] * 1e6 / n:.0f}; µs/event: {timers}; load {os.getloadavg()[0]:.1f}",
+                  f"main thread {p['main_cpu'] * 1e6 / n:.0f}, broker {p['broker_cpu'] * 1e6 / n:.0f}; "
+                  f"µs/event: {timers}; load {os.getloadavg()[0]:.1f}",
                   flush=True)
     print(f"\n{n:,} events; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for tree in trees:
         ps = results[tree]
         print(f"{tree}: median {statistics.median(p['rate'] for p in ps):,.0f} events/s, "
               f"{statistics.median(n / p['cpu'] for p in ps):,.0f} per worker CPU-second, main thread "
-              f"{statistics.median(p['main_cpu'] for p in ps) * 1e6 / n:.0f} µs/event ({len(ps)} runs)")
+              f"{statistics.median(p['main_cpu'] for p in ps) * 1e6 / n:.0f} µs/event, broker "
+              f"{statistics.median(p['broker_cpu'] for p in ps) * 1e6 / n:.0f} µs/event ({len(ps)} runs)")
     return 0
 
 

@@ -33,6 +33,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -99,6 +100,20 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name of process ``pid`` (librdkafka names its threads ``rdk:*``;
+    Python threads share the process name), the main thread under ``main``."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = "main" if int(task.name) == pid else (task / "comm").read_text().strip()
+            name = re.sub(r"\d+$", "", re.sub(r"#.*", "", name))  # rdk:broker1001 -> rdk:broker
+            out[name] = out.get(name, 0.0) + cpu_seconds(pid, int(task.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended between the listing and the read
+    return out
+
+
 def last_stats(log: Path) -> dict[str, int]:
     lines = [line for line in log.read_text(errors="replace").splitlines() if " progress " in line]
     if not lines:
@@ -106,7 +121,7 @@ def last_stats(log: Path) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1].split(" progress ", 1)[1])}
 
 
-def pipeline(settings: Settings, plan: Plan, log: Path) -> dict[str, float]:
+def pipeline(settings: Settings, plan: Plan, log: Path, broker_pid: int) -> dict[str, Any]:
     expected = len(plan.expected_accepted)
     send(settings, plan, progress=False)
     worker = start_worker(settings, log)
@@ -115,16 +130,21 @@ def pipeline(settings: Settings, plan: Plan, log: Path) -> dict[str, float]:
         # The main thread (its id is the process id) runs the event loop: every stage's Python work
         # but landing, which runs in threads; it is what one worker's throughput is bound by.
         started, cpu0, main0 = time.perf_counter(), cpu_seconds(worker.pid), cpu_seconds(worker.pid, worker.pid)
+        # The broker runs on the same cores: its CPU per event is part of what one worker costs.
+        broker0, threads0 = cpu_seconds(broker_pid), thread_cpu(worker.pid)
         wait_for(lambda: count(settings, "SELECT count(*) FROM accepted_examples") >= expected, 1200,
                  "every accepted example", poll=0.5)
         wall, cpu = time.perf_counter() - started, cpu_seconds(worker.pid) - cpu0
         main = cpu_seconds(worker.pid, worker.pid) - main0
+        broker_cpu = cpu_seconds(broker_pid) - broker0
+        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(worker.pid).items()}
         time.sleep(5.5)  # one more progress line (every 5 s) with the final counters
         stats = last_stats(log)
         if stats.get("teacher_calls", 0) > len(plan.wire) // 10:
             print(f"warning: {stats['teacher_calls']} teacher calls: served edits were not reused "
                   "(signing key mismatch?)", file=sys.stderr)
-        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, "main_cpu": main, **stats}
+        return {"rate": len(plan.wire) / wall, "wall": wall, "cpu": cpu, "main_cpu": main, "broker_cpu": broker_cpu,
+                "threads": threads, **stats}
     finally:
         stop(worker)
 
@@ -149,7 +169,7 @@ def main() -> int:
         try:
             settings = Settings(data_dir=root / "data", kafka_bootstrap=state.bootstrap)
             bares.append(bare_consume(settings, plan, args.raw_records))
-            pipes.append(pipeline(settings, plan, root / "worker.log"))
+            pipes.append(pipeline(settings, plan, root / "worker.log", state.pid))
             p = pipes[-1]
             print(f"run {run + 1}: bare {bares[-1]:,.0f} rec/s ({args.raw_records:,} records); pipeline "
                   f"{p['rate']:,.0f} ev/s ({len(plan.wire):,} events in {p['wall']:.1f} s, worker CPU "
@@ -183,8 +203,15 @@ def main() -> int:
     print(f"| worker, every other thread (landing, librdkafka, consumers) | | | "
           f"{(mid['cpu'] - mid['main_cpu']) * 1e6 / n:.0f} |")
     print(f"| worker CPU, all of it | {mid['cpu']:.1f} | | {mid['cpu'] * 1e6 / n:.0f} |")
+    print(f"| broker process (same cores; not part of the worker's CPU) | {mid['broker_cpu']:.1f} | | "
+          f"{mid['broker_cpu'] * 1e6 / n:.0f} |")
     print(f"| not on the CPU (waiting for records, acks, the disk; other processes) | "
           f"{max(0.0, mid['wall'] - mid['cpu']):.1f} | {max(0.0, mid['wall'] - mid['cpu']) * 1e6 / n:.0f} | |")
+    print("\nthe median run's worker CPU by thread name over the window (µs per event; Python's "
+          "threads other than the main one are `python`/`toneflow`, librdkafka's `rdk:*`):\n")
+    for name, sec in sorted(mid["threads"].items(), key=lambda kv: -kv[1]):
+        if sec > 0:
+            print(f"    {name:<16} {sec * 1e6 / n:6.0f}")
     # streams.codec.Produced: labels (join) and accepted examples (sink stage) the worker produced
     # itself and took back by their exact bytes; the rest of its consumed records were validated.
     print(f"\nown records taken back without decoding: {mid.get('own_records_reused', 0):,} "

@@ -13,6 +13,7 @@ the metrics compare.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
@@ -112,15 +113,67 @@ class Edit(BaseModel):
         return canonical_json(self)
 
     def tools_used(self) -> tuple[str, ...]:
-        return tuple(canonical_dict(self))
+        return tuple(_canonical(self)[0])
 
     @property
     def is_empty(self) -> bool:
-        return not canonical_dict(self)
+        return not _canonical(self)[0]
 
 
 def canonical_dict(edit: Edit) -> dict[str, Any]:
-    """The canonical form: zero parameters and do-nothing tools dropped, keys in contract order."""
+    """The canonical form: zero parameters and do-nothing tools dropped, keys in contract order.
+
+    A new dict on each call (the caller may change it); ``canonical_json`` is cached."""
+    return _canonical_dict(edit)
+
+
+# The canonical dict and JSON of recent edit objects, by object. One edit object is read several
+# times per event in the worker (the served edit's signature, the label's look slice, then each
+# table row it lands in: the prompt's, its reused label's, its accepted example's), and computing
+# the canonical form was ~4% of the worker's main thread, canonical JSON the largest part of a
+# row. Edits are frozen, so an object's canonical form never changes; an entry keeps its edit
+# alive, so its id is not reused while the entry exists (``hit[0] is edit`` checks it anyway).
+# Bounded, dropped oldest first; read from the event loop and the landing thread (each step is
+# one dict operation, atomic under the GIL; a lost race recomputes, never returns another edit's).
+# An entry: [edit, canonical dict, canonical JSON, sorted-keys canonical JSON or None until asked].
+_CANONICAL: OrderedDict[int, list[Any]] = OrderedDict()
+_CANONICAL_LIMIT = 50_000
+
+
+def _entry(edit: Edit) -> list[Any]:
+    hit = _CANONICAL.get(id(edit))
+    if hit is not None and hit[0] is edit:
+        return hit
+    canon = _canonical_dict(edit)
+    entry = [edit, canon, COMPACT_JSON.encode(canon), None]
+    _CANONICAL[id(edit)] = entry
+    if len(_CANONICAL) > _CANONICAL_LIMIT:
+        try:
+            _CANONICAL.popitem(last=False)
+        except KeyError:  # emptied by the other thread meanwhile
+            pass
+    return entry
+
+
+def _canonical(edit: Edit) -> tuple[dict[str, Any], str]:
+    """(canonical dict, canonical JSON) of ``edit``, shared: the dict must not be changed."""
+    entry = _entry(edit)
+    return entry[1], entry[2]
+
+
+SORTED_COMPACT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_json_sorted(edit: Edit) -> str:
+    """The canonical form as compact JSON with sorted keys (the served-edit signature's encoding,
+    schemas/trust.py), cached per edit object like ``canonical_json``."""
+    entry = _entry(edit)
+    if entry[3] is None:
+        entry[3] = SORTED_COMPACT_JSON.encode(entry[1])
+    return str(entry[3])
+
+
+def _canonical_dict(edit: Edit) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if edit.adjust is not None:
         adjust = {p: getattr(edit.adjust, p) for p in ADJUST_PARAMS if getattr(edit.adjust, p)}
@@ -150,7 +203,7 @@ COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 def canonical_json(edit: Edit) -> str:
     """Compact JSON of the canonical form; equal strings ⇔ edits that render the same."""
-    return COMPACT_JSON.encode(canonical_dict(edit))
+    return _canonical(edit)[1]
 
 
 def adjust_vector(edit: Edit) -> list[int]:
@@ -174,7 +227,7 @@ def look_slice(edit: Edit) -> str:
     else "adjust" / "selective" / "adjust+selective" by the tools used, else "none".
     The retrain trigger and the trainer's augmentation both count examples per slice with this.
     """
-    canon = canonical_dict(edit)
+    canon = _canonical(edit)[0]
     if "filter" in canon:
         return str(canon["filter"]["name"])
     tools = [t for t in ("adjust", "selective_adjust") if t in canon]

@@ -251,10 +251,6 @@ class Stage:
         """
         raise NotImplementedError
 
-    async def handle(self, raws: list[Raw]) -> None:
-        """Process one batch completely (begin it and finish it)."""
-        await (await self.begin(raws))
-
     def on_assign(self, added: set[TopicPartition], kept: set[TopicPartition]) -> None:
         """Called on the consumer's thread before records of ``added`` partitions are handled."""
 

@@ -334,11 +334,20 @@ def test_junk_on_the_accepted_and_dlq_topics_is_a_dead_letter_not_skipped(broker
     pipe = Pipeline(settings=settings)
     pipe.outbox = Outbox(settings, pipe)
     key = f"junk-{uuid.uuid4().hex}".encode()
+    stage = SinkStage(pipe, pipe.outbox)
+    raws = [Raw(TOPIC_ACCEPTED, 0, 7, key, b"not json"), Raw(TOPIC_DLQ, 0, 9, key, b"\xff\xfe")]
+    stage.offsets.track(raws)
+
+    async def begin_and_finish() -> None:
+        await (await stage.begin(raws))
+
     try:
-        asyncio.run(SinkStage(pipe, pipe.outbox).handle([Raw(TOPIC_ACCEPTED, 0, 7, key, b"not json"),
-                                                         Raw(TOPIC_DLQ, 0, 9, key, b"\xff\xfe")]))
+        asyncio.run(begin_and_finish())
     finally:
         pipe.outbox.close()
+
+    # the batch's finisher marked both junk records done: the stage may commit past them
+    assert stage.offsets.committable() == {(TOPIC_ACCEPTED, 0): 8, (TOPIC_DLQ, 0): 10}
 
     # the DLQ topic's junk is stored in the dlq table where it is, as its own dead letter
     rows = connect(settings).execute("SELECT stage, error_kind, bad_topic, bad_offset FROM dlq").fetchall()

@@ -137,3 +137,41 @@ def test_the_server_signs_the_prompt_events_it_sends(tmp_path, broker_settings):
     assert found is not None and found.event_id == body["event_id"] and found.served_sig
     assert vouched(signing_key(settings), found) and not needs_teacher_call(found, signing_key(settings))
     assert needs_teacher_call(found.model_copy(update={"served_sig": None}), signing_key(settings))
+
+
+def _reference_sig(key: bytes, prompt: str, served_by: ServedBy, edit) -> str:
+    """The signature as first specified: HMAC-SHA256 of the sorted-keys compact JSON of the dict."""
+    import hashlib
+    import hmac
+    import json
+
+    body = {"prompt": prompt, "served_by": served_by.model_dump(mode="json"), "served_edit": edit.canonical_dict()}
+    message = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def test_the_signature_message_is_the_sorted_json_of_the_signed_fields():
+    """``_message`` is put together from parts (and caches the edit's part): it must stay the same
+    bytes as the dict encoding, or every server's signatures stop checking out in the worker."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from schemas.edit import Edit
+    from tests.contract_strategies import valid_bytes
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(valid_bytes(Edit), valid_bytes(ServedBy), valid_bytes(PromptEvent),
+           st.sampled_from(["moody", "a \"quoted\"\\ prompt\n", "ünïcödé 🌅 \u2028"]))
+    def check(edit_raw: bytes, served_raw: bytes, event_raw: bytes, prompt: str) -> None:
+        edit, served_by = Edit.model_validate_json(edit_raw), ServedBy.model_validate_json(served_raw)
+        for text in (PromptEvent.model_validate_json(event_raw).prompt, prompt):
+            assert sign_served(KEY, text, served_by, edit) == _reference_sig(KEY, text, served_by, edit)
+            # asked twice: the second message is made from the edit's cached part
+            assert sign_served(KEY, text, served_by, edit) == _reference_sig(KEY, text, served_by, edit)
+        # a selective edit: its nested keys sort differently from the contract order
+        fixed = validate_edit({"selective_adjust": {"red": {"saturation": -5, "hue": 3}},
+                               "filter": {"name": "warm_GoldenHour", "intensity": 40},
+                               "adjust": {"shadows": 7, "contrast": -2}})
+        assert sign_served(KEY, prompt, TEACHER, fixed) == _reference_sig(KEY, prompt, TEACHER, fixed)
+
+    check()

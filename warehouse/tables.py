@@ -19,7 +19,6 @@ import functools
 import json
 import types
 import typing
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,32 +143,13 @@ def to_row(table: str, event: BaseModel, src: Source) -> dict[str, Any]:
     return {name: values[0] for name, values in columns.items()}
 
 
-# The canonical JSON of edits already landed, by object: one edit object is landed several times
-# (a prompt's served edit is its reused label's edit and served edit, then its accepted example's),
-# and canonical_json was the largest part of building a row. Edits are frozen, so an object's
-# canonical form never changes; each entry keeps its edit alive, so its id is not reused while the
-# entry exists. Bounded; dropped oldest first.
-_CANONICAL: OrderedDict[int, tuple[Edit, str]] = OrderedDict()
-_CANONICAL_LIMIT = 50_000
-
-
-def _canonical(edit: Edit) -> str:
-    hit = _CANONICAL.get(id(edit))
-    if hit is not None and hit[0] is edit:
-        return hit[1]
-    text = canonical_json(edit)
-    _CANONICAL[id(edit)] = (edit, text)
-    if len(_CANONICAL) > _CANONICAL_LIMIT:
-        _CANONICAL.popitem(last=False)
-    return text
-
-
 def _converter(annotation: Any) -> Callable[[Any], Any] | None:
     """How a field's value becomes its column's value (an edit its canonical JSON, a list or dict
     its JSON text), decided once per field."""
     kind = _unwrap(annotation)
     if kind is Edit:
-        return _canonical
+        # cached per edit object (schemas.edit): one edit object is landed several times
+        return canonical_json
     if typing.get_origin(kind) in (list, dict):
         return _json_text
     return None
