@@ -102,29 +102,35 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadK
             return {name: value, f"{name}_gate": gate, f"{name}_dir": logits, f"{name}_mag": mag}
         return {name: raw[:, :n].tanh(), f"{name}_gate": raw[:, n:]}
 
-    class EditHeads(nn.Module):
+    class _Heads(nn.Module):
+        """What both head shapes share: the trunk and the tools / filter heads (their attribute names
+        are the saved weights' names, so students saved before the shapes split still load)."""
+
         def __init__(self) -> None:
             super().__init__()
             self.kind = kind
             self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, width), nn.GELU(), nn.Dropout(dropout))
             self.tools = nn.Linear(width, len(TOOLS))
-            self.adj = nn.Linear(width, per_out * N_ADJ)
-            self.sel = nn.Linear(width, per_out * N_SEL)
             self.filter = nn.Linear(width, N_FILT + 1)
 
-        def forward(self, x: Any) -> dict[str, Any]:
+        def global_out(self, x: Any) -> tuple[Any, dict[str, Any]]:
             h = self.trunk(x)
             filt = self.filter(h)
-            out = {"tools": self.tools(h), "filter": filt[:, :N_FILT], "intensity": filt[:, N_FILT].sigmoid()}
-            return out | values_out("adj", self.adj(h), N_ADJ) | values_out("sel", self.sel(h), N_SEL)
+            return h, {"tools": self.tools(h), "filter": filt[:, :N_FILT], "intensity": filt[:, N_FILT].sigmoid()}
 
-    class PerValueHeads(nn.Module):
+    class EditHeads(_Heads):
         def __init__(self) -> None:
             super().__init__()
-            self.kind = kind
-            self.trunk = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, width), nn.GELU(), nn.Dropout(dropout))
-            self.tools = nn.Linear(width, len(TOOLS))
-            self.filter = nn.Linear(width, N_FILT + 1)
+            self.adj = nn.Linear(width, per_out * N_ADJ)
+            self.sel = nn.Linear(width, per_out * N_SEL)
+
+        def forward(self, x: Any) -> dict[str, Any]:
+            h, out = self.global_out(x)
+            return out | values_out("adj", self.adj(h), N_ADJ) | values_out("sel", self.sel(h), N_SEL)
+
+    class PerValueHeads(_Heads):
+        def __init__(self) -> None:
+            super().__init__()
             self.value_in = nn.Linear(hidden, width)
             self.value_bias = nn.Parameter(torch.zeros(n_values, width))
             self.drop = nn.Dropout(dropout)
@@ -133,9 +139,7 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadK
             self.value_b = nn.Parameter(torch.empty(n_values, per_out).uniform_(-bound, bound))
 
         def forward(self, x: Any) -> dict[str, Any]:
-            h = self.trunk(x[:, -1])
-            filt = self.filter(h)
-            out = {"tools": self.tools(h), "filter": filt[:, :N_FILT], "intensity": filt[:, N_FILT].sigmoid()}
+            _, out = self.global_out(x[:, -1])
             x = self.drop(x[:, :n_values])
             # the input is [value's own pooled vector ; the mean], and the mean is the same for every
             # value: its half of value_in runs once per request, not once per value (same maths,
