@@ -127,3 +127,25 @@ def test_augmented_rows_share_no_intent_with_the_test_split(settings: Settings, 
     sample = teacher_rows[:40]
     relabelled = OfflineTeacher().label_sync([r.prompt for r in sample])
     assert [r.edit for r in sample] == [lab.edit.canonical_json() for lab in relabelled if lab.edit is not None]
+
+
+def test_train_with_augment_trains_on_the_screened_rows(tmp_path: Path) -> None:
+    """`toneflow train --augment` end to end on tiny data: one RQ2 round, nothing held out trained on."""
+    from trainer import registry
+    from trainer.config import TrainConfig
+    from trainer.train import main
+
+    looks = {"golden hour": {"adjust": {"temperature": 30}}, "film noir": {"adjust": {"saturation": -100}},
+             "cool morning": {"adjust": {"temperature": -25}}, "lush greens": {"adjust": {"vibrance": 30}},
+             "moody forest": {"adjust": {"contrast": 30}}, "soft pastel": {"adjust": {"contrast": -20}}}
+    frames = ("{p}", "make it {p}", "{p} please", "give me {p}", "{p} look", "{p} vibe")
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f.format(p=p), "edit": e, "exporters": 1}) + "\n"
+                            for p, e in looks.items() for f in frames))
+    settings = Settings(data_dir=tmp_path / "data", test_fraction=0.2, val_fraction=0.2)
+    out = main(TrainConfig(input=str(data), finetune="frozen", epochs=1, progress=False, auto_augment=False,
+                           contrastive=False, augment=True), settings)
+    notes = registry.manifest(settings, out["version"])["fit"]["notes"]
+    assert any(n.startswith("augment_round: +") and "screened out" in n for n in notes)
+    assert out["train_rows"] > len(snapshot.load(settings, out["snapshot"]).rows("train"))
+
