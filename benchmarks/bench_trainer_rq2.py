@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8000)
     parser.add_argument("--fraction", type=float, default=0.125)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--per-prompt", type=int, default=10,
+    parser.add_argument("--per-prompt", type=int, default=20,
                         help="requests per validation mistake (neighbours: scaled by how wrong, 0.5x..2x)")
     parser.add_argument("--writer", default="neighbours", choices=("neighbours", "recombine"),
                         help="offline writer of the new requests (trainer/augment.py)")
