@@ -16,6 +16,7 @@ serving. Models no longer named by the plan are dropped so memory does not grow 
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -150,6 +151,7 @@ class ModelHolder:
                     self.refused.pop(name, None)
                     log.warning("serving %s = %s (was %s; loaded in %.2f s)", name, version,
                                 current.version if current else None, time.monotonic() - started)
+                    gc.freeze()  # the new model's objects are never garbage: keep them out of collections
                 except Exception as err:  # noqa: BLE001 - a bad model must never take the server down
                     self.failed_loads += 1
                     self.last_error = f"{name}: {type(err).__name__}: {err}"
