@@ -26,6 +26,7 @@ starts, so a hot swap between batches never mixes versions inside one answer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections import deque
 from concurrent.futures import CancelledError, ThreadPoolExecutor
@@ -93,9 +94,9 @@ class Batcher:
                 self._exclusive = True
             self._busy[worker] = True
             done = self._threads[worker].submit(slot.student.predict, [p for p, _ in items])
-            done.add_done_callback(lambda d, w=worker, i=items, s=slot: self._on_thread_done(d, w, i, s))
+            done.add_done_callback(functools.partial(self._on_thread_done, worker=worker, items=items, slot=slot))
 
-    def _on_thread_done(self, done: ThreadFuture[Any], worker: int, items: list[Waiter], slot: Loaded) -> None:
+    def _on_thread_done(self, done: ThreadFuture[Any], *, worker: int, items: list[Waiter], slot: Loaded) -> None:
         """Runs in the worker's thread: hand the outcome to the event loop (one wake-up per pass)."""
         assert self._loop is not None
         try:
