@@ -9,12 +9,13 @@ once, because the pass is compute-bound (a batch of 8 costs several single calls
 never use more than one core, however many requests wait.
 
 **The lowest-numbered free worker takes the next batch, and each worker is one fixed thread.** A
-forward pass costs much more CPU on a thread that slept or that last ran on another core than on
-the thread that just ran one: on the shared 2-core box an int8 pass after a 1 ms sleep cost 0.75 ms
-of CPU on the same thread and 1.12 ms when two threads took turns, against 0.41 ms back to back
-(``benchmarks/bench_serving.py hop``). A thread pool hands work to whichever thread waited longest,
-i.e. takes turns; here the second worker only runs when the first is busy, so light traffic always
-lands on the one warm thread and heavy traffic uses every core.
+forward pass costs much more CPU on a thread that just slept than back to back (int8, one prompt,
+shared 2-core box: 0.41 vs 0.75 ms, and 0.61 vs 1.29 ms in a second run; ``benchmarks/bench_serving.py
+hop``); two threads taking turns, which is what a thread pool does under light traffic, cost 1.12 ms
+in the first run and no more than one thread (1.30 ms) in the second. Either way the second worker
+here only runs while the first is busy, so light traffic stays on one thread and heavy traffic
+uses every core; the alternating wrk runs in ``docs/benchmarks.md`` ("Serving speed, round 7") are
+what it bought.
 
 No asyncio task per worker either: a pass is started from ``predict`` or from the end of the
 previous pass (a done-callback on the loop), so a batch costs one hop to its thread and one back.
