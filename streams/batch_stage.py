@@ -378,6 +378,7 @@ class Stage:
                 self.offsets.track(raws)
                 finishing.append(asyncio.ensure_future(await self.begin(raws)))
                 self.pipe.count(f"{self.name}_in", len(raws))
+                self.pipe.count(f"{self.name}_batches")  # records per batch: what the fixed costs are spread over
                 while len(finishing) >= self.overlap or (finishing and finishing[0].done()):
                     await finishing.popleft()
             while finishing:  # stopping: finish what was begun, so that its offsets are committed
