@@ -16,7 +16,6 @@ serving. Models no longer named by the plan are dropped so memory does not grow 
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from foundation.settings import Settings
 from serving.ab import TrafficPlan, load_plan
 from serving.exceptions import NoStudentLoaded
+from serving.server import refreeze
 
 if TYPE_CHECKING:
     from trainer.students.base import Student
@@ -135,6 +135,7 @@ class ModelHolder:
 
     def ensure(self, names: set[str]) -> None:
         """Load whatever ``names`` now resolve to, swap each in; keep the old one on any failure."""
+        changed = False
         with self._load_lock:
             for name in sorted(names):
                 try:
@@ -146,12 +147,12 @@ class ModelHolder:
                     started = time.monotonic()
                     student = self._loader(self.settings, version)
                     self._slots = {**self._slots, name: Loaded(version, student, time.time())}  # one swap
+                    changed = True
                     self.reloads += current is not None
                     self.last_error = None
                     self.refused.pop(name, None)
                     log.warning("serving %s = %s (was %s; loaded in %.2f s)", name, version,
                                 current.version if current else None, time.monotonic() - started)
-                    gc.freeze()  # the new model's objects are never garbage: keep them out of collections
                 except Exception as err:  # noqa: BLE001 - a bad model must never take the server down
                     self.failed_loads += 1
                     self.last_error = f"{name}: {type(err).__name__}: {err}"
@@ -163,6 +164,9 @@ class ModelHolder:
             unused = set(self._slots) - names
             if unused:
                 self._slots = {k: v for k, v in self._slots.items() if k not in unused}
+            if changed or unused:
+                current = None  # the replaced student must not stay alive in this frame
+                refreeze()  # frees the replaced students' cycles; keeps the new ones out of collections
 
 
 class Reloader:

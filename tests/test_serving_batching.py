@@ -163,3 +163,28 @@ def test_no_model_loaded_fails_the_callers_with_no_student_loaded(tmp_path: Path
 
     with pytest.raises(NoStudentLoaded):
         run(go())
+
+
+class CyclicStudent(RecordingStudent):
+    """A student whose objects form a reference cycle, as a loaded MiniLM student's do."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(version)
+        self.me = self
+
+
+def test_a_replaced_student_is_freed_although_loaded_objects_are_frozen(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    students = {"v1": CyclicStudent("v1"), "v2": CyclicStudent("v2")}
+    gone = weakref.ref(students["v1"])
+    holder = holder_with(tmp_path, students)  # serving v1 (and its objects frozen)
+    del students["v1"]
+    holder.pointer = "v2"  # type: ignore[attr-defined]
+    try:
+        holder.ensure({"current"})
+        assert holder.get("current").version == "v2"
+        assert gone() is None, "the replaced student stayed alive: a promotion would leak its model"
+    finally:
+        gc.unfreeze()
