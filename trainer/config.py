@@ -79,8 +79,9 @@ class TrainConfig:
     lr: float = _f(5e-4, "learning rate of adapters/encoder")
     patience: int = _f(2, "epochs without a better validation overall before stopping")
     max_steps: int = _f(0, "cap on optimizer steps per phase (0 = none)")
-    max_minutes: float = _f(10.0, "time budget of the main phase in minutes: once spent, validate, keep the best "
-                            "weights and stop (0 = none)")
+    max_minutes: float = _f(10.0, "time budget of the whole fit in minutes, both phases and their last "
+                            "validation included: steps stop when one more and a validation would not fit, "
+                            "and the best weights are kept (0 = none; trainer/students/base.py Budget)")
     incremental: bool = _f(False, "continue from the current model on data new since its snapshot, with replay")
     replay: float = _f(1.0, "incremental: older rows replayed per new row")
     augment: bool = _f(False, "one RQ2 round: train, augment around validation mistakes, retrain")
