@@ -57,6 +57,20 @@ def test_first_model_is_registered_and_promoted(trained) -> None:
     assert "FlanT5-base (paper)" in first["table"]
 
 
+def test_the_job_says_where_its_time_went(trained) -> None:
+    from trainer.train import timing_line
+
+    settings, first, _, _ = trained
+    timings = first["timings"]
+    assert list(timings) == ["snapshot", "load", "fit", "eval", "register", "gate + export", "warehouse"]
+    assert sum(timings.values()) == pytest.approx(first["job_seconds"], abs=1e-6)
+    assert timings["fit"] >= first["fit_seconds"] > 0
+    assert list(first["fit_phases"]) == ["cache", "heads"]  # frozen encoder: phase 1 only
+    assert registry.manifest(settings, "v000001")["fit"]["phases"] == first["fit_phases"]
+    line = timing_line(first)
+    assert line.startswith("job ") and "fit " in line and "(cache " in line and "gate + export" in line
+
+
 def test_incremental_run_continues_from_current_with_replay(trained) -> None:
     settings, first, second, _ = trained
     assert second["version"] == "v000002"
