@@ -63,10 +63,10 @@ class FitReport:
 class Budget:
     """One wall-clock budget for every phase of a fit: each phase gets a deadline inside it.
 
-    ``max_minutes`` 0 means no budget (every deadline is None). ``until(share)`` is the deadline
-    of a phase that may use at most ``share`` of the whole budget counted from its start (phase 1
-    of the MiniLM student); ``deadline`` is the budget's end, so whatever an earlier phase did not
-    use goes to the next.
+    ``max_minutes`` 0 means no budget (every deadline is None). ``share(f)`` is the deadline of a
+    phase starting now that may use at most ``f`` of the whole budget (phase 1 of the MiniLM
+    student), never past its end; ``deadline`` is the budget's end, so whatever an earlier phase
+    did not use goes to the next.
     """
 
     def __init__(self, max_minutes: float) -> None:
@@ -77,8 +77,10 @@ class Budget:
     def deadline(self) -> float | None:
         return self.start + self.seconds if self.seconds else None
 
-    def until(self, share: float) -> float | None:
-        return self.start + share * self.seconds if self.seconds else None
+    def share(self, fraction: float) -> float | None:
+        if not self.seconds:
+            return None
+        return min(self.start + self.seconds, time.monotonic() + fraction * self.seconds)
 
     def left(self) -> float | None:
         return None if not self.seconds else max(0.0, self.start + self.seconds - time.monotonic())
@@ -145,6 +147,12 @@ def batches(n: int, size: int, rng: random.Random | None) -> list[list[int]]:
     return [order[i:i + size] for i in range(0, n, size)]
 
 
+# A training step (forward, backward, update) costs about 3 forward passes: the estimate of a first
+# validation, before one was timed. Set from the capped acceptance run in docs/benchmarks.md
+# ("Training", round 7): counting a validation batch as a whole step, phase 2 stopped 70 s early.
+VAL_STEP_RATIO = 3.0
+
+
 def train_loop(*, n_train: int, cfg: FitConfig, step: Callable[[list[int]], float],
                validate: Callable[[], float], snapshot: Callable[[], Any], restore: Callable[[Any], None],
                desc: str, report: FitReport | None = None, deadline: float | None = None,
@@ -160,8 +168,9 @@ def train_loop(*, n_train: int, cfg: FitConfig, step: Callable[[list[int]], floa
     or ``cfg.max_minutes`` from its start, whichever is sooner, **its last validation included**:
     before each step it checks that one more step and one validation still fit (both estimated
     from what they took so far; before the first validation, as ``n_val`` rows at the cost of a
-    training step per batch, an over-estimate). So the budget holds by construction, and a slower
-    (shared) CPU gives fewer steps rather than a longer run.
+    training step per batch over ``VAL_STEP_RATIO``: a validation batch is a forward pass only).
+    So the budget holds by construction, and a slower (shared) CPU gives fewer steps rather than a
+    longer run.
     """
     from tqdm.auto import tqdm
 
@@ -182,7 +191,7 @@ def train_loop(*, n_train: int, cfg: FitConfig, step: Callable[[list[int]], floa
         if end is None:
             return False
         step_s = max(recent, default=0.0)
-        validation = val_s if val_s is not None else step_s * math.ceil(n_val / cfg.batch_size)
+        validation = val_s if val_s is not None else step_s * math.ceil(n_val / cfg.batch_size) / VAL_STEP_RATIO
         return time.monotonic() + step_s + validation > end
 
     bar = tqdm(total=total, desc=desc, unit="step", disable=not cfg.progress, dynamic_ncols=True)

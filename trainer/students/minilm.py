@@ -1,7 +1,7 @@
 """The default student: the shipped MiniLM-L6 encoder + structured heads, LoRA by default.
 
 Training runs in two phases, both early-stopped on validation overall, and both inside one time
-budget (``FitConfig.max_minutes``; phase 1 may take ``HEADS_BUDGET_SHARE`` of it at most):
+budget (``FitConfig.max_minutes``; phase 1's head epochs may take ``HEADS_BUDGET_SHARE`` of it):
 1. heads only, on the frozen encoder's outputs computed once (sentence embeddings, or token
    states for a pooler with weights; seconds per epoch on CPU, so the heads start from a good
    point instead of random noise);
@@ -40,10 +40,10 @@ LABELWISE_QUERIES = structured.N_ADJ + structured.N_SEL + 1
 ValMetric = Literal["overall", "overall+sign"]
 LayerPick = Literal["first", "spread"]
 _PREDICT_BATCH = 128
-# Phase 1 (heads on cached encoder outputs) may use at most this share of FitConfig.max_minutes,
-# caching included; what it leaves goes to phase 2. Without a cap, label-wise pooling's phase 1
-# (it trains on cached token states) ran ~2 min outside the 10-minute budget of phase 2, and the
-# acceptance job missed its 15 minutes (docs/benchmarks.md "Training", round 6).
+# Phase 1's head epochs (on cached encoder outputs) may use at most this share of
+# FitConfig.max_minutes after the caching; what they leave goes to phase 2. Without a cap,
+# label-wise pooling's phase 1 (it trains on cached token states) ran ~2 min outside the 10-minute
+# budget of phase 2, and the acceptance job missed its 15 minutes (docs/benchmarks.md "Training").
 HEADS_BUDGET_SHARE = 0.15
 
 
@@ -204,16 +204,29 @@ class MiniLMStudent:
         return torch.cat(parts).clone()  # clone: inference tensors cannot enter autograd later
 
     def _states_all(self, prompts: Sequence[str]) -> tuple[Any, Any]:
-        """Frozen token states of every prompt, padded to ``max_length`` (for a pooler with weights)."""
+        """Frozen token states of every prompt (for a pooler with weights): rows × longest × hidden,
+        and the attention mask (0 on every position past a prompt's end, which poolers ignore).
+
+        The prompts run through the encoder sorted by length, each batch padded only to its own
+        longest: a masked pad token changes no real token's state, and most requests are far
+        shorter than ``max_length``, so this costs a fraction of padding every batch to it.
+        """
         torch = self._torch
         self.encoder.eval()
-        states, masks = [], []
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts), truncation=True,
+                                                       max_length=self.cfg.max_length)["input_ids"]]
+        width = max(lengths, default=1)
+        states = torch.zeros(len(prompts), width, self.encoder.config.hidden_size, device=self.device)
+        masks = torch.zeros(len(prompts), width, dtype=torch.long, device=self.device)
+        order = sorted(range(len(prompts)), key=lengths.__getitem__)
         with torch.inference_mode():
-            for i in range(0, len(prompts), _PREDICT_BATCH):
-                batch = self._tokens(prompts[i:i + _PREDICT_BATCH], padding="max_length")
-                states.append(self.encoder(**batch).last_hidden_state)
-                masks.append(batch["attention_mask"])
-        return torch.cat(states).clone(), torch.cat(masks).clone()
+            for i in range(0, len(order), _PREDICT_BATCH):
+                rows = order[i:i + _PREDICT_BATCH]
+                batch = self._tokens([prompts[j] for j in rows])
+                n = batch["input_ids"].shape[1]
+                states[rows, :n] = self.encoder(**batch).last_hidden_state
+                masks[rows, :n] = batch["attention_mask"]
+        return states.clone(), masks.clone()
 
     def _top_params(self) -> list[Any]:
         return [*self.heads.parameters(), *self.pooler.parameters()]
@@ -250,9 +263,9 @@ class MiniLMStudent:
 
     # --- training -------------------------------------------------------------------------------
     def fit(self, train: Sequence[Example], val: Sequence[Example]) -> FitReport:
-        """Both phases inside one budget (``fc.max_minutes``, ``Budget``): phase 1 until
-        ``HEADS_BUDGET_SHARE`` of it at most, phase 2 until its end; ``report.phases`` says where
-        the time went."""
+        """Both phases inside one budget (``fc.max_minutes``, ``Budget``): phase 1's head epochs
+        for ``HEADS_BUDGET_SHARE`` of it at most, phase 2 until its end; ``report.phases`` says
+        where the time went."""
         torch = self._torch
         fc = self.cfg.fit
         budget = Budget(fc.max_minutes)
@@ -303,7 +316,7 @@ class MiniLMStudent:
                             "patience": max(fc.patience, 4), "max_minutes": 0.0})
         train_loop(n_train=len(train), cfg=warm, step=head_step, validate=val_top,
                    snapshot=self._top_state, restore=self._load_top, desc="heads", report=report,
-                   deadline=budget.deadline if self.cfg.finetune == "frozen" else budget.until(HEADS_BUDGET_SHARE),
+                   deadline=budget.deadline if self.cfg.finetune == "frozen" else budget.share(HEADS_BUDGET_SHARE),
                    n_val=len(val))
         if self.cfg.finetune == "frozen":
             self.trained = True
