@@ -191,7 +191,7 @@ def test_train_default_is_the_three_layer_recipe() -> None:
     from trainer.train import build_student
 
     cfg = TrainConfig(progress=False)
-    assert DEPTH_RECIPE == DEPTH_RECIPES["shallow3"]
+    assert DEPTH_RECIPE is DEPTH_RECIPES["shallow3"]
     assert (cfg.layers, cfg.layer_pick, cfg.epochs) == (3, "spread", 12)
     student = build_student("minilm", cfg, seed=0)
     assert len(student.encoder.encoder.layer) == 3 and student.cfg.fit.epochs == 12
