@@ -280,7 +280,6 @@ class MiniLMStudent:
 
         # Phase 1: heads (and pooler) on the frozen encoder's cached outputs.
         opt = torch.optim.AdamW(self._top_params(), lr=fc.head_lr, weight_decay=0.01)
-        cache_start = time.monotonic()
         if any(True for _ in self.pooler.parameters()):
             states, masks = self._states_all(prompts)
             val_states, val_masks = self._states_all(val_prompts)
@@ -301,7 +300,8 @@ class MiniLMStudent:
 
             def val_top() -> float:
                 return self._val_score(val_emb, val_refs)
-        report.add_phase("cache", time.monotonic() - cache_start)
+        # "cache": targets, and the frozen encoder's outputs of every train and validation prompt
+        report.add_phase("cache", time.monotonic() - budget.start)
 
         def head_step(idx: list[int]) -> float:
             self.heads.train()
