@@ -212,6 +212,12 @@ def main() -> int:
     for name, sec in sorted(mid["threads"].items(), key=lambda kv: -kv[1]):
         if sec > 0:
             print(f"    {name:<16} {sec * 1e6 / n:6.0f}")
+    # Stage.run counts batches: the per-batch costs (a flush, a commit, a file per partition and table) are
+    # spread over this many records.
+    per_batch = ", ".join(f"{stage} {mid[f'{stage}_in'] / mid[f'{stage}_batches']:,.0f}" for stage in ("labeler", "join", "sink")
+                          if mid.get(f"{stage}_batches"))
+    if per_batch:
+        print(f"\nrecords per batch (median run): {per_batch}")
     # streams.codec.Produced: labels (join) and accepted examples (sink stage) the worker produced
     # itself and took back by their exact bytes; the rest of its consumed records were validated.
     print(f"\nown records taken back without decoding: {mid.get('own_records_reused', 0):,} "

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_serving.py depth       # ONNX Runtime int8 at 6/5/4/3 encoder layers
     .venv/bin/python benchmarks/bench_serving.py quality     # every runtime/quantisation vs PyTorch eager
     .venv/bin/python benchmarks/bench_serving.py http        # wrk, 32 connections, a promotion mid-run, 3 rounds
+    .venv/bin/python benchmarks/bench_serving.py hop         # CPU of one int8 pass: back to back, after a sleep, two threads
     .venv/bin/python benchmarks/bench_serving.py http --quick
 
 ``latency`` times one prompt per call (what a user waits for, minus HTTP: tokenise, forward, decode)
@@ -17,6 +18,10 @@ core (`taskset -c 1`) for the one-thread figures.
 ``quality`` trains a student quickly and compares every form (and each int8 candidate) with the
 PyTorch eager one: overall on unseen intents, edit agreement, p50, and direction accuracy and
 agreement on the real requests (../shared/benchmarks/real-requests/dev.tsv; skipped when absent).
+
+``hop`` prices what ``serving.batching`` is built around: the CPU of one ONNX int8 pass (one
+prompt) run back to back on one thread, after a 1 ms sleep on the same thread, and after a 1 ms
+sleep with two threads taking turns (what a thread pool does under light traffic).
 
 ``http`` starts `toneflow serve` as a subprocess on a temp registry with two exported MiniLM
 versions and drives POST /v1/edit with wrk (Debian's package; `wrk_edit.lua` builds the bodies):
@@ -318,6 +323,65 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
         sys.exit(1)
 
 
+def hop(n: int, rounds: int, layers: int) -> None:
+    """CPU per single-prompt ORT int8 pass: back to back, after a sleep, two threads taking turns."""
+    import queue
+    import threading
+
+    from foundation.settings import Settings
+    from serving.ort_student import load_export
+    from serving.testing import register_students
+    from trainer import registry
+
+    settings = Settings(data_dir=_scratch("toneflow-bench-hop-") / "data")
+    [version] = register_students(settings, 1, layers)
+    registry.store_export(settings, version)
+    student = load_export(settings, version, int8=True, threads=1)
+    assert student is not None
+    prompts = [f"{PROMPTS[i % len(PROMPTS)]} {i}" for i in range(n)]
+
+    class Worker(threading.Thread):
+        def __init__(self) -> None:
+            super().__init__(daemon=True)
+            self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+            self.cpu = 0.0
+            self.start()
+
+        def run(self) -> None:
+            while True:
+                prompt, done = self.jobs.get()
+                started = time.thread_time()
+                student.predict([prompt])
+                self.cpu += time.thread_time() - started
+                done.set()
+
+    workers = [Worker(), Worker()]
+
+    def one(mode: str) -> float:
+        for w in workers:
+            w.cpu = 0.0
+        for i, prompt in enumerate(prompts):
+            w = workers[i % 2] if mode == "turns" else workers[0]
+            done = threading.Event()
+            w.jobs.put((prompt, done))
+            done.wait()
+            if mode != "back to back":
+                time.sleep(0.001)
+        return sum(w.cpu for w in workers) * 1000 / n
+
+    modes = ("back to back", "1 ms sleep, same thread", "turns")
+    runs: dict[str, list[float]] = {m: [] for m in modes}
+    one("back to back")  # warm-up
+    for _ in range(rounds):
+        for m in modes:
+            runs[m].append(one(m))
+    print(f"ONNX int8 pass, one prompt, encoder layers {layers or 'all 6'}; CPU ms per pass (thread time), "
+          f"median of {rounds} interleaved rounds of {n}; load average {os.getloadavg()[0]:.1f}")
+    names = {"turns": "1 ms sleep, two threads taking turns"}
+    for m in modes:
+        print(f"{names.get(m, m):<40} {statistics.median(runs[m]):>7.3f}   " + " ".join(f"{x:.3f}" for x in runs[m]))
+
+
 REAL_REQUESTS = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "real-requests" / "dev.tsv"
 
 
@@ -465,6 +529,10 @@ def main() -> None:
     qu = sub.add_parser("quality", help="ONNX / int8 forms vs PyTorch eager on a quickly trained student")
     qu.add_argument("--looks-test", type=int, default=30, help="library looks held out whole (unseen intents)")
     qu.add_argument("--layers", type=int, default=0, help="keep the encoder's first N layers (0 = all 6)")
+    hp = sub.add_parser("hop", help="CPU of one int8 pass: back to back, after a sleep, threads taking turns")
+    hp.add_argument("--n", type=int, default=300)
+    hp.add_argument("--rounds", type=int, default=4)
+    hp.add_argument("--layers", type=int, default=3, help="encoder layers of the student (0 = all 6)")
     ht = sub.add_parser("http", help="the HTTP API under wrk, with a promotion mid-run")
     ht.add_argument("--connections", type=int, default=32)
     ht.add_argument("--seconds", type=float, default=20.0)
@@ -479,6 +547,8 @@ def main() -> None:
         latency(args.n, args.rounds)
     elif args.what == "depth":
         depth(args.n, args.rounds, [int(x) for x in args.layers.split(",")])
+    elif args.what == "hop":
+        hop(args.n, args.rounds, args.layers)
     elif args.what == "quality":
         quality(args.looks_test, args.layers)
     else:

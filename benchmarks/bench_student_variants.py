@@ -81,6 +81,11 @@ VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "attention+flip+layers3+spread": (FLIP, {"pooling": "attention", "layers": 3, "layer_pick": "spread"}),
     "attention+flip+layers3+spread+2x": (FLIP, {"pooling": "attention", "layers": 3, "layer_pick": "spread",
                                                 "epochs_x": 2}),
+    # issue 12 / 14 round 7: the same 3-layer recipe with the default (label-wise) pooling
+    "labelwise+flip+layers3+spread+2x": (FLIP, {"pooling": "labelwise", "layers": 3, "layer_pick": "spread",
+                                                "epochs_x": 2}),
+    "labelwise+flip+layers3+spread+2x+lr1e-3": (FLIP, {"pooling": "labelwise", "layers": 3, "layer_pick": "spread",
+                                                       "epochs_x": 2, "lr": 1e-3}),
 }
 
 

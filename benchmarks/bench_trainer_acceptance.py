@@ -27,7 +27,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8000, help="simulated examples")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto: cores not busy)")
-    parser.add_argument("--max-minutes", type=float, default=10.0, help="budget of the LoRA phase")
+    parser.add_argument("--max-minutes", type=float, default=10.0,
+                        help="budget of the whole fit (both phases, trainer.students.base.Budget)")
     parser.add_argument("--mix", default="default",
                         help="simulator mix: 'default' (Mix.default()), 'looks' (looks only) "
                              "or e.g. looks=0.4,explicit=0.35,real=0.25")
@@ -39,6 +40,7 @@ def main() -> None:
     from streams.simulator import LOOKS_ONLY, Mix, simulate_dataset
     from trainer.config import TrainConfig
     from trainer.train import main as train
+    from trainer.train import timing_line
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="toneflow-acceptance-"))
     mix = {"default": Mix.default(), "looks": LOOKS_ONLY}.get(args.mix) or Mix.parse(args.mix)
@@ -55,8 +57,10 @@ def main() -> None:
     print(f"\n# Acceptance: default student (MiniLM + LoRA) on {args.n} simulated examples\n")
     print(outcome["table"])
     print(f"\nlabelling (offline teacher): {t_label:.0f} s (not part of training)")
-    print(f"train job (snapshot + fit + eval + register): {t_train / 60:.1f} min; "
-          f"fit alone {outcome['fit_seconds'] / 60:.1f} min")
+    print(f"train job (snapshot + fit + eval + register + gate and ONNX export): {t_train / 60:.1f} min; "
+          f"fit alone {outcome['fit_seconds'] / 60:.1f} min (budget {args.max_minutes:g}); "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(timing_line(outcome))
     print(f"train rows {outcome['train_rows']}, held-out test rows {outcome['n_test']}, "
           f"overall {outcome['overall']:.4f} (target ≥ 0.85, ≤ 15 min) -> "
           f"{'PASS' if outcome['overall'] >= 0.85 and t_train <= 900 else 'FAIL'}")

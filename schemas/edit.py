@@ -145,7 +145,7 @@ def _entry(edit: Edit) -> list[Any]:
     if hit is not None and hit[0] is edit:
         return hit
     canon = _canonical_dict(edit)
-    entry = [edit, canon, COMPACT_JSON.encode(canon), None]
+    entry = [edit, canon, _compact_text(canon), None]
     _CANONICAL[id(edit)] = entry
     if len(_CANONICAL) > _CANONICAL_LIMIT:
         try:
@@ -169,23 +169,97 @@ def canonical_json_sorted(edit: Edit) -> str:
     schemas/trust.py), cached per edit object like ``canonical_json``."""
     entry = _entry(edit)
     if entry[3] is None:
-        entry[3] = SORTED_COMPACT_JSON.encode(entry[1])
+        entry[3] = _sorted_text(entry[1])
     return str(entry[3])
 
 
+# The canonical dict's two JSON texts written out directly: its shape is fixed (tool -> parameter
+# -> integer; the filter's name from the closed catalogue, encoded once per name), and the
+# encoders' per-call set-up was most of the cost of each text (the signature check makes both
+# for every prompt). Anything outside that shape (a constructed edit holding a non-int) goes
+# through the encoders. tests/test_schemas_edit.py compares both texts with the encoders'.
+_NAME_JSON: dict[str, str] = {}
+_CATALOGUE = frozenset(FILTER_NAMES)
+
+
+def _ints(values: dict[str, Any], sort: bool) -> str | None:
+    parts = []
+    keys = sorted(values) if sort else values
+    for k in keys:
+        v = values[k]
+        if type(v) is not int:
+            return None
+        parts.append(f'"{k}":{v}')
+    return "{" + ",".join(parts) + "}"
+
+
+def _filter_text(f: dict[str, Any], sort: bool) -> str | None:
+    name, intensity = f["name"], f["intensity"]
+    if type(name) is not str or type(intensity) is not int:
+        return None
+    text = _NAME_JSON.get(name)
+    if text is None:
+        text = COMPACT_JSON.encode(name)
+        if name in _CATALOGUE:  # the catalogue is closed: this cache cannot grow past it
+            _NAME_JSON[name] = text
+    return f'{{"intensity":{intensity},"name":{text}}}' if sort else f'{{"name":{text},"intensity":{intensity}}}'
+
+
+def _texts(canon: dict[str, Any], sort: bool) -> str | None:
+    parts = []
+    for tool in (("adjust", "filter", "selective_adjust") if sort else TOOLS):
+        value = canon.get(tool)
+        if value is None:
+            continue
+        if tool == "adjust":
+            text = _ints(value, sort)
+        elif tool == "filter":
+            text = _filter_text(value, sort)
+        else:
+            ranges = []
+            for colour in sorted(value) if sort else value:
+                shifts = _ints(value[colour], sort)
+                if shifts is None:
+                    return None
+                ranges.append(f'"{colour}":{shifts}')
+            text = "{" + ",".join(ranges) + "}"
+        if text is None:
+            return None
+        parts.append(f'"{tool}":{text}')
+    return "{" + ",".join(parts) + "}"
+
+
+def _compact_text(canon: dict[str, Any]) -> str:
+    """``COMPACT_JSON.encode(canon)``."""
+    text = _texts(canon, sort=False)
+    return COMPACT_JSON.encode(canon) if text is None else text
+
+
+def _sorted_text(canon: dict[str, Any]) -> str:
+    """``SORTED_COMPACT_JSON.encode(canon)``."""
+    text = _texts(canon, sort=True)
+    return SORTED_COMPACT_JSON.encode(canon) if text is None else text
+
+
 def _canonical_dict(edit: Edit) -> dict[str, Any]:
+    # Field values read from each model's ``__dict__`` (every field is there, validated or
+    # constructed), in the contract's order: a ``getattr`` per parameter, two per non-zero one, was
+    # most of the cost of the served-edit signature check that runs for every prompt (streams/guard.py).
     out: dict[str, Any] = {}
     if edit.adjust is not None:
-        adjust = {p: getattr(edit.adjust, p) for p in ADJUST_PARAMS if getattr(edit.adjust, p)}
+        values = edit.adjust.__dict__
+        adjust = {p: v for p in ADJUST_PARAMS if (v := values[p])}
         if adjust:
             out["adjust"] = adjust
     if edit.selective_adjust is not None:
         ranges: dict[str, dict[str, int]] = {}
+        by_colour = edit.selective_adjust.__dict__
         for colour in COLOUR_RANGES:
-            rng = getattr(edit.selective_adjust, colour)
+            rng = by_colour[colour]
             if rng is None:
                 continue
-            channels = {c: getattr(rng, c) for c in HSL_CHANNELS if getattr(rng, c)}
+            shifts = rng.__dict__
+            channels = {c: v for c in HSL_CHANNELS if (v := shifts[c])}
             if channels:
                 ranges[colour] = channels
         if ranges:

@@ -40,8 +40,25 @@ def _message(prompt: str, served_by: ServedBy, served_edit: Edit) -> bytes:
     from its parts: the three keys are in sorted order as written, and the served edit's sorted
     JSON is cached per edit object (schemas.edit), which is the same object the worker lands. The
     same bytes as the dict encoding (tests/test_trust.py compares both)."""
-    return (f'{{"prompt":{_SIGNED.encode(prompt)},"served_by":{_SIGNED.encode(served_by.model_dump(mode="json"))},'
+    return (f'{{"prompt":{_SIGNED.encode(prompt)},"served_by":{_served_by_json(served_by)},'
             f'"served_edit":{canonical_json_sorted(served_edit)}}}').encode()
+
+
+# served_by's sorted JSON by its field values (all of them, so a field added to ServedBy is part
+# of the key): a server answers with a handful of (kind, model, version, variant), and dumping
+# the model for every prompt was a tenth of the signature check.
+_SERVED_BY: dict[tuple[tuple[str, object], ...], str] = {}
+_SERVED_BY_LIMIT = 1024
+
+
+def _served_by_json(served_by: ServedBy) -> str:
+    key = tuple(served_by.__dict__.items())
+    text = _SERVED_BY.get(key)
+    if text is None:
+        if len(_SERVED_BY) >= _SERVED_BY_LIMIT:  # a flood of distinct variants: start over, never grow
+            _SERVED_BY.clear()
+        text = _SERVED_BY[key] = _SIGNED.encode(served_by.model_dump(mode="json"))
+    return text
 
 
 def sign_served(key: bytes, prompt: str, served_by: ServedBy, served_edit: Edit) -> str:

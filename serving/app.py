@@ -41,6 +41,7 @@ from serving.exceptions import NoStudentLoaded
 from serving.front import EDIT_PATH, MAX_BODY_BYTES, EditRequest, EditResponse, Front, Refusal
 from serving.health import health_report
 from serving.models import Loader, ModelHolder, Reloader, load_version
+from serving.server import tune_interpreter
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class Runtime:
             "plan_errors": self.reloader.plan_errors,
             "last_plan_error": self.reloader.last_plan_error,
             "events": self.emitter.stats(),
-            "batches": {k: {"batches": b.batches, "items": b.items} for k, b in self.batchers.items()},
+            "batches": {k: {"batches": b.batches, "items": b.items, "by_worker": b.by_worker} for k, b in self.batchers.items()},
             "uptime_s": round(time.time() - self.started, 1),
         }
 
@@ -155,6 +156,7 @@ def create_app(settings: Settings, *, loader: Loader = load_version, emit_events
         await asyncio.to_thread(rt.reloader.start)  # first plan + models loaded before the first request
         if any(a.kind == "teacher" for a in rt.reloader.plan.live_arms):
             await rt.get_teacher()
+        tune_interpreter()
         box["rt"], counters["runtime"] = rt, rt.counters
         try:
             yield

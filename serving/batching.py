@@ -1,13 +1,24 @@
 """Micro-batching: concurrent requests for the same student share one forward pass.
 
-On a 2-core CPU one MiniLM forward pass for 1 prompt and for 16 prompts cost about the same, so
-under load answering requests one by one wastes most of the machine. ``Batcher.predict`` queues a
-prompt; ``workers`` worker tasks per student name (one per core by default) each take everything
-queued (up to ``max_batch``), run ``predict`` in a thread (the event loop stays free to accept
-requests) and hand each caller its edit. A lone request is not delayed: a free worker starts at once
-with whatever is queued. Several workers because the forward pass is compute-bound (a batch of 8
-costs about 8 single calls, ``docs/benchmarks.md``) and ONNX Runtime / PyTorch release the GIL:
-with one worker the model could never use more than one core, however many requests wait.
+``Batcher.predict`` queues a prompt; whenever a forward-pass worker is free it takes everything
+queued (up to ``max_batch``), runs ``predict`` in its own thread (the event loop stays free to
+accept requests) and hands each caller its edit. A lone request is not delayed: a free worker
+starts at once with whatever is queued. ``workers`` passes (one per core by default) may run at
+once, because the pass is compute-bound (a batch of 8 costs several single calls,
+``docs/benchmarks.md``) and ONNX Runtime / PyTorch release the GIL: with one worker the model could
+never use more than one core, however many requests wait.
+
+**The lowest-numbered free worker takes the next batch, and each worker is one fixed thread.** A
+forward pass costs much more CPU on a thread that just slept than back to back (int8, one prompt,
+shared 2-core box: 0.41 vs 0.75 ms, and 0.61 vs 1.29 ms in a second run; ``benchmarks/bench_serving.py
+hop``); two threads taking turns, which is what a thread pool does under light traffic, cost 1.12 ms
+in the first run and no more than one thread (1.30 ms) in the second. Either way the second worker
+here only runs while the first is busy, so light traffic stays on one thread and heavy traffic
+uses every core; the alternating wrk runs in ``docs/benchmarks.md`` ("Serving speed, round 7") are
+what it bought.
+
+No asyncio task per worker either: a pass is started from ``predict`` or from the end of the
+previous pass (a done-callback on the loop), so a batch costs one hop to its thread and one back.
 
 Guarantee: a whole batch is answered by one model object, taken from the holder when the batch
 starts, so a hot swap between batches never mixes versions inside one answer.
@@ -16,11 +27,16 @@ starts, so a hot swap between batches never mixes versions inside one answer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import Future as ThreadFuture
 from typing import Any
 
 from serving.models import Loaded, ModelHolder
+
+Waiter = tuple[str, "asyncio.Future[Any]"]
 
 
 class Batcher:
@@ -31,58 +47,96 @@ class Batcher:
         self.workers = workers or os.cpu_count() or 1
         self.batches = 0
         self.items = 0
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Any]]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._one_at_a_time = asyncio.Lock()  # for a student that does not say it is ``thread_safe``
-        # Its own threads: the loop's default executor is shared with the teacher and the reloader.
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"toneflow-predict-{name}")
+        self.by_worker = [0] * self.workers  # passes each worker ran (/healthz: light traffic stays on worker 0)
+        self._queue: deque[Waiter] = deque()
+        self._busy = [False] * self.workers
+        self._exclusive = False  # a pass of a student that is not ``thread_safe`` is running: start no other
+        self._closed = False
+        self._scheduled = False  # a ``_start_passes`` is queued on the loop
+        # One single-thread executor per worker (not one shared pool): worker i always runs on thread i.
+        self._threads = [ThreadPoolExecutor(1, thread_name_prefix=f"toneflow-predict-{name}-{i}")
+                         for i in range(self.workers)]
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def predict(self, prompt: str) -> tuple[Any, Loaded]:
         """The edit for ``prompt`` and the loaded model that produced it."""
-        if len(self._tasks) < self.workers or any(t.done() for t in self._tasks):  # first call, or a worker died
-            loop = asyncio.get_running_loop()
-            self._tasks = [t for t in self._tasks if not t.done()]
-            self._tasks += [loop.create_task(self._work(), name=f"batcher-{self.name}")
-                            for _ in range(self.workers - len(self._tasks))]
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((prompt, future))
+        if self._closed:
+            msg = "the server is shutting down"
+            raise RuntimeError(msg)
+        loop = self._loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((prompt, future))
+        if not self._scheduled:  # start passes once the loop has run every request already received
+            self._scheduled = True
+            loop.call_soon(self._start_passes)
         return await future
 
-    async def _work(self) -> None:
-        while True:
-            items = [await self._queue.get()]
-            while len(items) < self.max_batch and not self._queue.empty():
-                items.append(self._queue.get_nowait())
+    def _start_passes(self) -> None:
+        """Start a pass on each free worker, lowest number first, while prompts are queued."""
+        self._scheduled = False
+        while self._queue and not self._exclusive:
+            try:
+                worker = self._busy.index(False)
+            except ValueError:
+                return  # every worker busy: the next one to finish takes what is queued
+            items = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+            items = [(p, f) for p, f in items if not f.done()]  # the client went away
+            if not items:
+                continue
             try:
                 slot = self.holder.get(self.name)
-                edits = await self._predict(slot.student, [p for p, _ in items])
-                if len(edits) != len(items):
-                    msg = f"student returned {len(edits)} edits for {len(items)} prompts"
-                    raise RuntimeError(msg)
             except Exception as err:  # noqa: BLE001 - the callers decide (fallback or 5xx)
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(err)
+                _fail(items, err)
                 continue
+            if not getattr(slot.student, "thread_safe", False):
+                if any(self._busy):  # e.g. transformers' tokenizer wrapper mutates its Rust tokenizer
+                    self._queue.extendleft(reversed(items))
+                    return
+                self._exclusive = True
+            self._busy[worker] = True
+            done = self._threads[worker].submit(slot.student.predict, [p for p, _ in items])
+            done.add_done_callback(functools.partial(self._on_thread_done, worker=worker, items=items, slot=slot))
+
+    def _on_thread_done(self, done: ThreadFuture[Any], *, worker: int, items: list[Waiter], slot: Loaded) -> None:
+        """Runs in the worker's thread: hand the outcome to the event loop (one wake-up per pass)."""
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._finish, done, worker, items, slot)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    def _finish(self, done: ThreadFuture[Any], worker: int, items: list[Waiter], slot: Loaded) -> None:
+        self._busy[worker] = False
+        self._exclusive = False
+        try:
+            edits = done.result()
+            if len(edits) != len(items):
+                msg = f"student returned {len(edits)} edits for {len(items)} prompts"
+                raise RuntimeError(msg)
+        except CancelledError:  # close() cancelled a pass that had not started
+            _fail(items, RuntimeError("the server is shutting down"))
+        except Exception as err:  # noqa: BLE001 - the callers decide (fallback or 5xx)
+            _fail(items, err)
+        else:
             self.batches += 1
             self.items += len(items)
+            self.by_worker[worker] += 1
             for (_, future), edit in zip(items, edits):
                 if not future.done():  # the client may have gone away
                     future.set_result((edit, slot))
-
-    async def _predict(self, student: Any, prompts: list[str]) -> Any:
-        loop = asyncio.get_running_loop()
-        if getattr(student, "thread_safe", False):
-            return await loop.run_in_executor(self._pool, student.predict, prompts)
-        async with self._one_at_a_time:  # e.g. transformers' tokenizer wrapper mutates its Rust tokenizer
-            return await loop.run_in_executor(self._pool, student.predict, prompts)
+        if not self._closed:
+            self._start_passes()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Refuse new prompts, fail the queued ones, let running passes finish in their threads."""
+        self._closed = True
+        _fail(list(self._queue), RuntimeError("the server is shutting down"))
+        self._queue.clear()
+        for thread in self._threads:
+            thread.shutdown(wait=False, cancel_futures=True)
+
+
+def _fail(items: list[Waiter], err: Exception) -> None:
+    for _, future in items:
+        if not future.done():
+            future.set_exception(err)

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_core import to_json
 
 from schemas.events import MAX_ID_CHARS, MAX_PROMPT_CHARS, ServedBy
 
@@ -178,7 +179,7 @@ class Front:
             await self._refuse(send, Refusal(500, "internal", f"{type(err).__name__}: the server logged it; retry"),
                                close=False)
             return
-        await self._respond(send, 200, json.dumps(answer, separators=(",", ":")).encode(), {})
+        await self._respond(send, 200, to_json(answer), {})  # pydantic-core's encoder: ~5x json.dumps
 
     def _authorised(self, header: bytes) -> bool:
         scheme, _, given = header.partition(b" ")

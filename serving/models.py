@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from foundation.settings import Settings
 from serving.ab import TrafficPlan, load_plan
 from serving.exceptions import NoStudentLoaded
+from serving.server import refreeze
 
 if TYPE_CHECKING:
     from trainer.students.base import Student
@@ -134,6 +135,7 @@ class ModelHolder:
 
     def ensure(self, names: set[str]) -> None:
         """Load whatever ``names`` now resolve to, swap each in; keep the old one on any failure."""
+        changed = False
         with self._load_lock:
             for name in sorted(names):
                 try:
@@ -145,6 +147,7 @@ class ModelHolder:
                     started = time.monotonic()
                     student = self._loader(self.settings, version)
                     self._slots = {**self._slots, name: Loaded(version, student, time.time())}  # one swap
+                    changed = True
                     self.reloads += current is not None
                     self.last_error = None
                     self.refused.pop(name, None)
@@ -161,6 +164,9 @@ class ModelHolder:
             unused = set(self._slots) - names
             if unused:
                 self._slots = {k: v for k, v in self._slots.items() if k not in unused}
+            if changed or unused:
+                current = None  # the replaced student must not stay alive in this frame
+                refreeze()  # frees the replaced students' cycles; keeps the new ones out of collections
 
 
 class Reloader:

@@ -277,8 +277,13 @@ class Stage:
         conf = consumer_config(self.pipe.settings, self.group_id, **{
             "partition.assignment.strategy": "range",
             "enable.auto.offset.store": False,
-            # Large fetches: a batch of 2,000 small records arrives in one or two fetches.
+            # Large fetches: a batch of 2,000 small records arrives in one or two fetches. The broker
+            # holds a fetch until 200 KB (~300 records) are there or 100 ms passed: answering each
+            # fetch with whatever had just arrived made many small requests, broker CPU and
+            # librdkafka wake-ups per event (benchmarks/ab_pipeline.py, docs/benchmarks.md); a quiet
+            # partition's records wait at most the 100 ms.
             "fetch.wait.max.ms": 100,
+            "fetch.min.bytes": 200_000,
             "queued.min.messages": 20_000,
         })
         self._consumer = Consumer(conf)
@@ -378,6 +383,7 @@ class Stage:
                 self.offsets.track(raws)
                 finishing.append(asyncio.ensure_future(await self.begin(raws)))
                 self.pipe.count(f"{self.name}_in", len(raws))
+                self.pipe.count(f"{self.name}_batches")  # records per batch: what the fixed costs are spread over
                 while len(finishing) >= self.overlap or (finishing and finishing[0].done()):
                     await finishing.popleft()
             while finishing:  # stopping: finish what was begun, so that its offsets are committed

@@ -186,6 +186,37 @@ def test_train_flags_reach_the_student_layer_pick() -> None:
     assert shallow.layers == 3 and shallow.epochs == 2 * DEPTH_RECIPES["full"].epochs  # same minutes, 2x epochs
 
 
+def test_train_default_is_the_three_layer_recipe() -> None:
+    from trainer.config import DEPTH_RECIPE, DEPTH_RECIPES, TrainConfig
+    from trainer.train import build_student
+
+    cfg = TrainConfig(progress=False)
+    assert DEPTH_RECIPE is DEPTH_RECIPES["shallow3"]
+    assert (cfg.layers, cfg.layer_pick, cfg.epochs) == (3, "spread", 12)
+    student = build_student("minilm", cfg, seed=0)
+    assert len(student.encoder.encoder.layer) == 3 and student.cfg.fit.epochs == 12
+
+
+def test_cached_token_states_match_padding_every_prompt_to_max_length() -> None:
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    student = MiniLMStudent(MiniLMConfig(pooling="labelwise"))
+    prompts = ["golden hour", "make it a lot brighter and lower the saturation by 20%, the sky is washed out",
+               "noir", "warm it up a touch", "x"] * 30  # 150 prompts: two length-sorted batches of the cache
+    states, masks = student._states_all(prompts)
+    with torch.inference_mode():
+        batch = student._tokens(prompts, padding="max_length")
+        reference = student.encoder(**batch).last_hidden_state
+    width = states.shape[1]
+    assert width < student.cfg.max_length and int(batch["attention_mask"][:, width:].sum()) == 0
+    assert torch.equal(masks, batch["attention_mask"][:, :width])  # every row back in its own place
+    real = masks.bool()
+    assert torch.allclose(states[real], reference[:, :width][real], atol=1e-4)
+    with torch.inference_mode():
+        assert torch.allclose(student.pooler(states, masks), student.pooler(reference, batch["attention_mask"]),
+                              atol=1e-4)
+
+
 @pytest.mark.parametrize("kind", ["seq2seq", "causal"])
 def test_tiny_generative_students_train_and_emit_valid_edits(kind: str, tmp_path: Path) -> None:
     from trainer.students.generative import GenConfig, student_for

@@ -33,7 +33,10 @@ def _write(path: Path, frames: tuple[str, ...]) -> Path:
 
 
 def _cfg(**kw: object) -> TrainConfig:
-    base = {"finetune": "frozen", "epochs": 1, "progress": False, "auto_augment": False}
+    # A frozen encoder trained for seconds: all 6 layers, whose pretrained sentence features carry a
+    # look's direction without fine-tuning; the 3-layer default (trainer/config.py DEPTH_RECIPE)
+    # learns it in its LoRA epochs, and with the heads alone here moved "cool morning" warmer.
+    base = {"finetune": "frozen", "epochs": 1, "progress": False, "auto_augment": False, "layers": 0}
     return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -55,6 +58,20 @@ def test_first_model_is_registered_and_promoted(trained) -> None:
     report = registry.model_path(settings, "v000001") / "report"
     assert {p.name for p in report.iterdir()} >= {"report.md", "tools.png", "param_error.png", "filter_confusion.png"}
     assert "FlanT5-base (paper)" in first["table"]
+
+
+def test_the_job_says_where_its_time_went(trained) -> None:
+    from trainer.train import timing_line
+
+    settings, first, _, _ = trained
+    timings = first["timings"]
+    assert list(timings) == ["snapshot", "load", "fit", "eval", "register", "gate + export", "warehouse"]
+    assert sum(timings.values()) == pytest.approx(first["job_seconds"], abs=1e-6)
+    assert timings["fit"] >= first["fit_seconds"] > 0
+    assert list(first["fit_phases"]) == ["cache", "heads"]  # frozen encoder: phase 1 only
+    assert registry.manifest(settings, "v000001")["fit"]["phases"] == first["fit_phases"]
+    line = timing_line(first)
+    assert line.startswith("job ") and "fit " in line and "(cache " in line and "gate + export" in line
 
 
 def test_incremental_run_continues_from_current_with_replay(trained) -> None:

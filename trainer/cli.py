@@ -98,7 +98,7 @@ def _print_json(obj: Any) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from trainer.config import from_args
-    from trainer.train import main
+    from trainer.train import main, timing_line
 
     outcome = main(from_args(args))
     if outcome.get("promoted") and args.promotion_effect:
@@ -113,6 +113,7 @@ def _train(args: argparse.Namespace) -> int:
     verdict = "promoted to current" if outcome["promoted"] else f"kept current ({outcome.get('reason', 'not promoted')})"
     print(f"\n{outcome['version']}: overall {outcome['overall']:.4f} on {outcome['n_test']} test rows "
           f"({outcome['train_rows']} train rows, fit {outcome['fit_seconds']:.0f}s) — {verdict}")
+    print(timing_line(outcome))
     if outcome.get("serving_note"):
         print(outcome["serving_note"])
     return 0

@@ -35,9 +35,10 @@ class DepthRecipe(NamedTuple):
 DEPTH_RECIPES = {
     "full": DepthRecipe(0, "first", 6),
     # docs/benchmarks.md "Serving speed, round 6": 0.44x the CPU per prompt of "full"
+    # round 7, label-wise pooling, 3 seeds: seen -0.6, unseen -1.0 points, real-request direction +4.3 rows
     "shallow3": DepthRecipe(3, "spread", 12),
 }
-DEPTH_RECIPE = DEPTH_RECIPES["full"]  # the training default; the serving-speed issue's lever is this line
+DEPTH_RECIPE = DEPTH_RECIPES["shallow3"]  # the training default (docs/benchmarks.md "Student variants", round 7)
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:  # noqa: A002
@@ -63,8 +64,9 @@ class TrainConfig:
                     "+ magnitude; trainer/students/structured.py) or regress (tanh value + changed gate, the "
                     "pre-round-5 heads)",
                     choices=("regress", "direction"))
-    layers: int = _f(DEPTH_RECIPE.layers, "minilm: keep only N of the encoder's 6 layers (0 = all). Serving CPU is "
-                     "~linear in depth; docs/benchmarks.md 'Serving speed, round 5/6' measure the quality it costs")
+    layers: int = _f(DEPTH_RECIPE.layers, "minilm: keep only N of the encoder's 6 layers (0 = all; 3 by default, spread: "
+                     "0, 2, 5). Serving CPU is ~linear in depth; docs/benchmarks.md 'Student variants' round 7 and "
+                     "'Serving speed, round 6' measure the quality and speed")
     layer_pick: str = _f(DEPTH_RECIPE.layer_pick, "minilm, with --layers: which layers to keep: the first N, or N "
                          "spread from the first to the last (3 of 6: 0, 2, 5; trainer/students/minilm.py keep_layers)",
                          choices=("first", "spread"))
@@ -74,13 +76,15 @@ class TrainConfig:
                          "overall+sign (its mean with trainer.metrics.sign_agreement)",
                          choices=("overall", "overall+sign"))
     load_in_4bit: bool = _f(False, "load generative students 4-bit via bitsandbytes (needs CUDA)")
-    epochs: int = _f(DEPTH_RECIPE.epochs, "max epochs of the main phase (early stopping usually ends sooner)")
+    epochs: int = _f(DEPTH_RECIPE.epochs, "max epochs of the main phase (early stopping or the time budget usually "
+                     "ends sooner; 12 by default: a 3-layer epoch costs half a 6-layer one)")
     batch_size: int = _f(32, "examples per step")
     lr: float = _f(5e-4, "learning rate of adapters/encoder")
     patience: int = _f(2, "epochs without a better validation overall before stopping")
     max_steps: int = _f(0, "cap on optimizer steps per phase (0 = none)")
-    max_minutes: float = _f(10.0, "time budget of the main phase in minutes: once spent, validate, keep the best "
-                            "weights and stop (0 = none)")
+    max_minutes: float = _f(10.0, "time budget of the whole fit in minutes, both phases and their last "
+                            "validation included: steps stop when one more and a validation would not fit, "
+                            "and the best weights are kept (0 = none; trainer/students/base.py Budget)")
     incremental: bool = _f(False, "continue from the current model on data new since its snapshot, with replay")
     replay: float = _f(1.0, "incremental: older rows replayed per new row")
     augment: bool = _f(False, "one RQ2 round: train, augment around validation mistakes, retrain")
