@@ -193,17 +193,17 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     clock.lap("load")
     report = student.fit(train, val)
     clock.lap("fit")
+    test_id, test_rows = snapshot.benchmark_set(settings, snap)
     if cfg.augment:
         from trainer.augment import augment_round, held_out_screen
 
         # New rows whose intent group is held out are dropped, as snapshot.create drops augmented rows.
-        held_out = [*snap.rows("validation"), *snap.rows("test"), *snapshot.benchmark_set(settings, snap)[1]]
+        held_out = [*snap.rows("validation"), *snap.rows("test"), *test_rows]
         student, train, report = augment_round(student, train, val, settings,
                                                make_student=lambda: build_student(kind, cfg, seed), seed=seed,
                                                screen=held_out_screen(snap.rows("train"), held_out))
         clock.lap("augment round")
 
-    test_id, test_rows = snapshot.benchmark_set(settings, snap)
     result = evaluate_student(student, test_rows, train_rows=snap.rows("train"),
                               requests=default_requests(settings)[1])
     clock.lap("eval")
