@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,16 @@ def holder_with(tmp_path: Path, students: dict[str, RecordingStudent]) -> ModelH
     return holder
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+def run_closing(batcher: Batcher, body: Callable[[], Awaitable[Any]]) -> Any:
+    """``body()`` on a fresh event loop, the batcher closed afterwards whatever happened."""
+
+    async def go() -> Any:
+        try:
+            return await body()
+        finally:
+            await batcher.close()
+
+    return asyncio.run(go())
 
 
 def test_concurrent_prompts_share_passes_and_each_gets_its_own_answer(tmp_path: Path) -> None:
@@ -69,12 +78,9 @@ def test_concurrent_prompts_share_passes_and_each_gets_its_own_answer(tmp_path: 
     batcher = Batcher(holder_with(tmp_path, {"v1": student}), "current", max_batch=8, workers=2)
 
     async def go() -> list[Any]:
-        try:
-            return await asyncio.gather(*(batcher.predict(f"p{i}") for i in range(40)))
-        finally:
-            await batcher.close()
+        return await asyncio.gather(*(batcher.predict(f"p{i}") for i in range(40)))
 
-    answers = run(go())
+    answers = run_closing(batcher, go)
     assert [edit for edit, _ in answers] == [("v1", f"p{i}") for i in range(40)]
     assert all(slot.version == "v1" for _, slot in answers)
     assert batcher.items == 40 and batcher.batches < 40 and max(student.batch_sizes) <= 8
@@ -86,14 +92,11 @@ def test_one_request_at_a_time_always_runs_on_worker_0(tmp_path: Path) -> None:
     batcher = Batcher(holder_with(tmp_path, {"v1": student}), "current", max_batch=8, workers=2)
 
     async def go() -> None:
-        try:
-            for i in range(20):
-                await batcher.predict(f"p{i}")
-                await asyncio.sleep(0.001)
-        finally:
-            await batcher.close()
+        for i in range(20):
+            await batcher.predict(f"p{i}")
+            await asyncio.sleep(0.001)
 
-    run(go())
+    run_closing(batcher, go)
     assert batcher.by_worker == [20, 0]
     assert set(student.threads) == {"toneflow-predict-current-0_0"}
 
@@ -104,16 +107,13 @@ def test_a_pass_is_answered_by_the_model_it_started_with_across_a_swap(tmp_path:
     batcher = Batcher(holder, "current", max_batch=8, workers=1)
 
     async def go() -> tuple[list[Any], Any]:
-        try:
-            first = [asyncio.ensure_future(batcher.predict(f"p{i}")) for i in range(3)]
-            await asyncio.sleep(0.05)  # the pass on v1 is running
-            holder.pointer = "v2"  # type: ignore[attr-defined]
-            await asyncio.to_thread(holder.ensure, {"current"})
-            return await asyncio.gather(*first), await batcher.predict("after")
-        finally:
-            await batcher.close()
+        first = [asyncio.ensure_future(batcher.predict(f"p{i}")) for i in range(3)]
+        await asyncio.sleep(0.05)  # the pass on v1 is running
+        holder.pointer = "v2"  # type: ignore[attr-defined]
+        await asyncio.to_thread(holder.ensure, {"current"})
+        return await asyncio.gather(*first), await batcher.predict("after")
 
-    first, after = run(go())
+    first, after = run_closing(batcher, go)
     assert {(edit[0], slot.version) for edit, slot in first} == {("v1", "v1")}
     assert after[0] == ("v2", "after") and after[1].version == "v2"
 
@@ -123,12 +123,9 @@ def test_a_student_that_is_not_thread_safe_never_runs_two_passes_at_once(tmp_pat
     batcher = Batcher(holder_with(tmp_path, {"v1": student}), "current", max_batch=2, workers=2)
 
     async def go() -> list[Any]:
-        try:
-            return await asyncio.gather(*(batcher.predict(f"p{i}") for i in range(12)))
-        finally:
-            await batcher.close()
+        return await asyncio.gather(*(batcher.predict(f"p{i}") for i in range(12)))
 
-    answers = run(go())
+    answers = run_closing(batcher, go)
     assert len(answers) == 12 and student.max_running == 1 and len(student.batch_sizes) >= 6
 
 
@@ -138,15 +135,12 @@ def test_failures_reach_every_caller_of_the_pass_and_the_batcher_keeps_serving(t
     batcher = Batcher(holder, "current", max_batch=8, workers=2)
 
     async def go() -> tuple[list[Any], Any]:
-        try:
-            failed = await asyncio.gather(*(batcher.predict(f"p{i}") for i in range(5)), return_exceptions=True)
-            holder.pointer = "v2"  # type: ignore[attr-defined]
-            await asyncio.to_thread(holder.ensure, {"current"})
-            return failed, await batcher.predict("again")
-        finally:
-            await batcher.close()
+        failed = await asyncio.gather(*(batcher.predict(f"p{i}") for i in range(5)), return_exceptions=True)
+        holder.pointer = "v2"  # type: ignore[attr-defined]
+        await asyncio.to_thread(holder.ensure, {"current"})
+        return failed, await batcher.predict("again")
 
-    failed, again = run(go())
+    failed, again = run_closing(batcher, go)
     assert all(isinstance(f, ValueError) and "forward pass failed" in str(f) for f in failed)
     assert again[0] == ("v2", "again")
 
@@ -156,13 +150,10 @@ def test_no_model_loaded_fails_the_callers_with_no_student_loaded(tmp_path: Path
     batcher = Batcher(holder, "current", max_batch=8, workers=2)
 
     async def go() -> None:
-        try:
-            await batcher.predict("p")
-        finally:
-            await batcher.close()
+        await batcher.predict("p")
 
     with pytest.raises(NoStudentLoaded):
-        run(go())
+        run_closing(batcher, go)
 
 
 class CyclicStudent(RecordingStudent):
