@@ -145,7 +145,8 @@ def _entry(edit: Edit) -> list[Any]:
     if hit is not None and hit[0] is edit:
         return hit
     canon = _canonical_dict(edit)
-    entry = [edit, canon, _compact_text(canon), None]
+    texts = _texts(canon)  # both texts at once: the served edit's signature needs the sorted one
+    entry = [edit, canon, *(texts or (COMPACT_JSON.encode(canon), None))]
     _CANONICAL[id(edit)] = entry
     if len(_CANONICAL) > _CANONICAL_LIMIT:
         try:
@@ -173,24 +174,23 @@ def canonical_json_sorted(edit: Edit) -> str:
     return str(entry[3])
 
 
-# The canonical dict's two JSON texts written out directly: its shape is fixed (tool -> parameter
-# -> integer; the filter's name from the closed catalogue, encoded once per name), and the
-# encoders' per-call set-up was most of the cost of each text (the signature check makes both
-# for every prompt). Anything outside that shape (a constructed edit holding a non-int) goes
+# The canonical dict's two JSON texts written out directly, both in one pass over its values: its
+# shape is fixed (tool -> parameter -> integer; the filter's name from the closed catalogue, encoded
+# once per name), and the encoders' per-call set-up was most of the cost of each text (the
+# signature check makes both for every prompt). Anything outside that shape (a constructed edit holding a non-int) goes
 # through the encoders. tests/test_schemas_edit.py compares both texts with the encoders'.
 _NAME_JSON: dict[str, str] = {}
 _CATALOGUE = frozenset(FILTER_NAMES)
 
 
-def _ints(values: dict[str, Any], sort: bool) -> str | None:
+def _ints(values: dict[str, Any]) -> list[str] | None:
+    """``"key":value`` per entry, in the dict's order; None if a value is not an int."""
     parts = []
-    keys = sorted(values) if sort else values
-    for k in keys:
-        v = values[k]
+    for k, v in values.items():
         if type(v) is not int:
             return None
         parts.append(f'"{k}":{v}')
-    return "{" + ",".join(parts) + "}"
+    return parts
 
 
 def _filter_text(f: dict[str, Any], sort: bool) -> str | None:
@@ -205,40 +205,55 @@ def _filter_text(f: dict[str, Any], sort: bool) -> str | None:
     return f'{{"intensity":{intensity},"name":{text}}}' if sort else f'{{"name":{text},"intensity":{intensity}}}'
 
 
-def _texts(canon: dict[str, Any], sort: bool) -> str | None:
-    parts = []
-    for tool in (("adjust", "filter", "selective_adjust") if sort else TOOLS):
+def _both(parts: list[str]) -> tuple[str, str]:
+    # Sorting the ``"key":value`` texts sorts them by key: the keys of a canonical dict are the
+    # contract's names (letters only, distinct), and where one is a prefix of another the shorter
+    # one's closing quote sorts before the longer one's next letter, as the shorter key does.
+    return "{" + ",".join(parts) + "}", "{" + ",".join(sorted(parts)) + "}"
+
+
+def _texts(canon: dict[str, Any]) -> tuple[str, str] | None:
+    """(compact, sorted-keys compact) JSON of a canonical dict, or None for a shape not written here."""
+    compact, ordered = [], {}
+    for tool in TOOLS:
         value = canon.get(tool)
         if value is None:
             continue
         if tool == "adjust":
-            text = _ints(value, sort)
+            parts = _ints(value)
+            if parts is None:
+                return None
+            texts = _both(parts)
         elif tool == "filter":
-            text = _filter_text(value, sort)
+            plain, by_key = _filter_text(value, False), _filter_text(value, True)
+            if plain is None or by_key is None:
+                return None
+            texts = (plain, by_key)
         else:
-            ranges = []
-            for colour in sorted(value) if sort else value:
-                shifts = _ints(value[colour], sort)
-                if shifts is None:
+            plain_ranges, sorted_ranges = [], []
+            for colour, shifts in value.items():
+                parts = _ints(shifts)
+                if parts is None:
                     return None
-                ranges.append(f'"{colour}":{shifts}')
-            text = "{" + ",".join(ranges) + "}"
-        if text is None:
-            return None
-        parts.append(f'"{tool}":{text}')
-    return "{" + ",".join(parts) + "}"
+                plain_text, sorted_text = _both(parts)
+                plain_ranges.append(f'"{colour}":{plain_text}')
+                sorted_ranges.append(f'"{colour}":{sorted_text}')
+            texts = ("{" + ",".join(plain_ranges) + "}", "{" + ",".join(sorted(sorted_ranges)) + "}")
+        compact.append(f'"{tool}":{texts[0]}')
+        ordered[tool] = f'"{tool}":{texts[1]}'
+    return "{" + ",".join(compact) + "}", "{" + ",".join(ordered[t] for t in sorted(ordered)) + "}"
 
 
 def _compact_text(canon: dict[str, Any]) -> str:
     """``COMPACT_JSON.encode(canon)``."""
-    text = _texts(canon, sort=False)
-    return COMPACT_JSON.encode(canon) if text is None else text
+    texts = _texts(canon)
+    return COMPACT_JSON.encode(canon) if texts is None else texts[0]
 
 
 def _sorted_text(canon: dict[str, Any]) -> str:
     """``SORTED_COMPACT_JSON.encode(canon)``."""
-    text = _texts(canon, sort=True)
-    return SORTED_COMPACT_JSON.encode(canon) if text is None else text
+    texts = _texts(canon)
+    return SORTED_COMPACT_JSON.encode(canon) if texts is None else texts[1]
 
 
 def _canonical_dict(edit: Edit) -> dict[str, Any]:

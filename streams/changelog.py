@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from json.encoder import encode_basestring_ascii
 
 from foundation.errors import BrokerError
 from foundation.kafka import consumer_config
@@ -37,7 +38,9 @@ DRAIN_IDLE_S = 0.3
 
 
 def key_bytes(key: str) -> bytes:
-    return json.dumps(key).encode()
+    # ``json.dumps(key).encode()`` (what recovery's ``json.loads`` reads): for a str that is the C
+    # ASCII escaper itself, called directly; once per project changed in a batch.
+    return encode_basestring_ascii(key).encode()
 
 
 def write(outbox: Outbox, writes: Iterable[ChangelogWrite]) -> int:

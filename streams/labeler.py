@@ -63,6 +63,20 @@ RETRY_BASE_S, RETRY_MAX_S = 0.5, 30.0
 Held = tuple[PromptEvent, Raw, Any]
 
 
+# The teacher of a reused label, by (model, version) of its served_by: a server answers with a
+# handful, and validating a new TeacherRef for every prompt was ~3 µs of each. Frozen, so shared.
+_TEACHERS: dict[tuple[str, str], TeacherRef] = {}
+
+
+def _teacher_ref(model: str, version: str) -> TeacherRef:
+    ref = _TEACHERS.get((model, version))
+    if ref is None:
+        if len(_TEACHERS) >= 1024:  # a flood of distinct versions: start over, never grow
+            _TEACHERS.clear()
+        ref = _TEACHERS[(model, version)] = TeacherRef(model=model, version=version)
+    return ref
+
+
 def reused_label(prompt: PromptEvent, raw: Raw) -> LabelEvent:
     served = prompt.served_by
     assert served is not None and prompt.served_edit is not None
@@ -72,7 +86,7 @@ def reused_label(prompt: PromptEvent, raw: Raw) -> LabelEvent:
     # fields for aliases and defaults) was still the largest part of building a label.
     return construct(
         LabelEvent, event_id=prompt.event_id, project_id=prompt.project_id, user_id=prompt.user_id,
-        prompt=prompt.prompt, prompt_ts=prompt.ts, teacher=TeacherRef(model=served.model, version=served.version),
+        prompt=prompt.prompt, prompt_ts=prompt.ts, teacher=_teacher_ref(served.model, served.version),
         edit=prompt.served_edit, repairs=[], latency_ms=0.0, prompt_tokens=0, completion_tokens=0, cost=0.0,
         cached=False, reused_served_edit=True, served_by=served, served_edit=prompt.served_edit, source=raw.source,
         ts=utcnow(), schema_version=SCHEMA_VERSION,

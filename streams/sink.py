@@ -4,10 +4,10 @@ Each stage lands the records it consumes, from the events it already decoded (de
 record): the labeler lands prompts, the join lands labels and exports, and the sink stage here
 lands accepted examples and DLQ records, which nothing else consumes. Per batch, in this order
 (docs/reliability.md §3):
-  1. ``columns_by_partition``: each decoded record becomes a row carrying its topic/partition/offset;
-  2. ``land``: one Parquet file per (partition, date) named after the batch's offset range, written
-     atomically (warehouse.writer) off the event loop; a write that fails (disk full) is retried
-     while the batch is held;
+  1. ``batch_columns``: each decoded record becomes a row carrying its topic/partition/offset;
+  2. ``land``: one Parquet file per table and date (whatever partitions the batch spans) named
+     after the batch's offset ranges, written atomically (warehouse.writer) off the event loop; a
+     write that fails (disk full) is retried while the batch is held;
   3. the batch's offsets are committed (``streams/batch_stage.py``).
 A crash before 3 replays the batch: the same offsets give the same file names (replaced, not
 duplicated); a batch cut differently leaves duplicate rows across files, which the warehouse views
@@ -72,28 +72,36 @@ SINKS: dict[str, tuple[str, type[BaseModel], Callable[[Any, tables.Source], dict
 Decoded = tuple[Raw, BaseModel | None]
 
 
-def columns_by_partition(topic: str, items: Sequence[Decoded]
-                         ) -> dict[int, tuple[dict[str, list[Any]], int, int]]:
-    """partition -> (columns, first offset, last offset) of one batch of ``topic``'s records.
+def batch_columns(topic: str, items: Sequence[Decoded]
+                  ) -> tuple[dict[str, list[Any]], dict[int, tuple[int, int]]]:
+    """(columns, partition -> (first offset, last offset)) of one batch of ``topic``'s records.
 
-    The offset range covers every record of the batch in that partition, decoded or not, so the
-    file name is the same when the batch is replayed. Columns (``warehouse.tables.to_columns``),
-    not a dict per row: building rows was most of the cost of landing a batch.
+    One file per table and batch, whatever partitions the batch spans: each row carries its own
+    partition and offset (the views de-duplicate by them), and the file's name is made from
+    every partition's offset range (``warehouse.writer.column_files``), so a replay of the same
+    batch replaces it. One file per partition cost ~0.7 ms of the landing thread's CPU per file
+    (a writer, a footer, an fsync), four times per table and batch on four partitions
+    (benchmarks/bench_pipeline.py, docs/benchmarks.md). The offset ranges cover every record of
+    the batch, decoded or not, so the name is the same when the batch is replayed. Columns
+    (``warehouse.tables.to_columns``), not a dict per row: building rows was most of the cost of
+    landing a batch. Replays, crash points and the views' answers: tests/test_streams_pipeline.py
+    and the SIGKILLs of scripts/acceptance_streams.py.
     """
     table = SINKS[topic][0]
-    grouped: dict[int, list[Decoded]] = defaultdict(list)
-    for item in items:
-        grouped[item[0].partition].append(item)
-    out = {}
-    for partition, part in grouped.items():
-        events = [record for _, record in part if record is not None]
-        offsets = [raw.offset for raw, record in part if record is not None]
-        # ingested_at: one time per file, taken in the order the files are written (as rows built
-        # one by one had): the retrain trigger's watermark is the newest ingested_at it counted, so
-        # a file landing after a count must not carry a time at or before one already counted.
-        out[partition] = (tables.to_columns(table, events, topic, partition, offsets, datetime.now(UTC)),
-                          min(r.offset for r, _ in part), max(r.offset for r, _ in part))
-    return out
+    spans: dict[int, tuple[int, int]] = {}
+    events, partitions, offsets = [], [], []
+    for raw, record in items:
+        span = spans.get(raw.partition)
+        spans[raw.partition] = ((raw.offset, raw.offset) if span is None
+                                else (min(span[0], raw.offset), max(span[1], raw.offset)))
+        if record is not None:
+            events.append(record)
+            partitions.append(raw.partition)
+            offsets.append(raw.offset)
+    # ingested_at: one time per file, taken in the order the files are written (as rows built one
+    # by one had): the retrain trigger's watermark is the newest ingested_at it counted, so a file
+    # landing after a count must not carry a time at or before one already counted.
+    return tables.to_columns(table, events, topic, partitions, offsets, datetime.now(UTC)), spans
 
 
 def sort_out(topic: str, raws: Sequence[Raw], produced: Produced | None = None
@@ -129,17 +137,19 @@ def _write(pipe: Pipeline, topic: str, items: Sequence[Decoded]) -> tuple[int, f
     """``write``, and the CPU seconds it took on its thread."""
     cpu_started = time.thread_time()
     table = SINKS[topic][0]
-    written = 0
+    columns, spans = batch_columns(topic, items)
+    written = len(columns["src_offset"])
     files: list[tuple[Any, Path]] = []
-    for partition, (columns, first, last) in columns_by_partition(topic, items).items():
-        n = len(columns["src_offset"])
-        if n:
-            files += column_files(pipe.settings, table, columns, topic=topic, partition=partition,
-                                  first_offset=first, last_offset=last)
-            written += n
-    # One file per partition (and day), all fsynced together before their renames (write_tables);
-    # the renames are durable once their directories are, all fsynced together too, and before the
-    # batch can be committed: this returns only after it.
+    if written:
+        # Named after the lowest partition's range, with every range in the fingerprint; a batch
+        # of one partition is named as it always was.
+        partition = min(spans)
+        first, last = spans[partition]
+        files = column_files(pipe.settings, table, columns, topic=topic, partition=partition, first_offset=first,
+                             last_offset=last, spans=spans if len(spans) > 1 else None)
+    # One file per day (one, nearly always), all fsynced together before their renames
+    # (write_tables); the renames are durable once their directories are, all fsynced together
+    # too, and before the batch can be committed: this returns only after it.
     paths = write_tables(files, sync_dir=False)
     sync_dirs(p.parent for p in paths)
     return written, time.thread_time() - cpu_started

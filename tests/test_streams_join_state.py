@@ -115,3 +115,31 @@ def test_recovered_bytes_are_decoded_and_indexed_on_rebalance():
     outputs, _ = join.step([Raw(TOPIC_LABELS, 0, 6, b"n", to_json_bytes(_label("n", "e6")))],
                            now=500.0 + SWEEP_EVERY_S)
     assert "old" not in store and [r.event_id for t, _, r in outputs if t == TOPIC_DLQ] == ["x1"]
+
+
+def test_source_json_is_pydantics_bytes():
+    """The changelog entry's ``src`` is written directly (``join_state.source_json``); it must stay
+    the bytes pydantic gives, which ``from_bytes`` and older workers read."""
+    from hypothesis import HealthCheck, given, settings
+
+    from streams.join_state import source_json
+    from tests.contract_strategies import valid_bytes
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(valid_bytes(SourceRef))
+    def check(raw: bytes) -> None:
+        src = SourceRef.model_validate_json(raw)
+        assert source_json(src) == to_json_bytes(src)
+
+    check()
+    odd = SourceRef(topic='a "quoted"\ttopic \u00e9\x7f', partition=3, offset=2**62)
+    assert source_json(odd) == to_json_bytes(odd)
+    built = SourceRef.model_construct(topic="t", partition=True, offset=1)  # not an int: pydantic writes it
+    assert source_json(built) == to_json_bytes(built)
+
+
+def test_changelog_key_is_json_dumps():
+    from streams.changelog import key_bytes
+
+    for key in ("p-1", 'a "quoted" key', "caf\u00e9 \U0001f600", "tab\there\x00"):
+        assert key_bytes(key) == json.dumps(key).encode() and json.loads(key_bytes(key)) == key

@@ -202,3 +202,42 @@ def test_construct_makes_what_model_construct_makes_and_refuses_missing_fields()
         construct(LabelEvent, **values)
     with pytest.raises(TypeError, match="unknown \\['bogus'\\]"):
         construct(LabelEvent, **{**values, "cost": 0.0, "bogus": 1})
+
+
+def _prompt_raws(partitions: list[int], start: int = 0) -> list:
+    out = []
+    for i, partition in enumerate(partitions, start):
+        event = PromptEvent(event_id=f"e{i}", project_id=f"p{i}", user_id="u", ts=T0, prompt=f"look {i}")
+        out.append((Raw(TOPIC_PROMPTS, partition, 100 + i, f"p{i}".encode(), to_json_bytes(event)), event))
+    return out
+
+
+def test_a_batch_of_several_partitions_lands_as_one_file_with_each_rows_own_position(tmp_path):
+    """streams/sink.py lands one file per table and batch: each row keeps its partition and offset,
+    a replay of the same batch replaces the file, and one cut differently adds a file whose rows
+    the view drops as duplicates (the view answers the same)."""
+    import duckdb
+
+    from streams.pipeline import Pipeline
+    from streams.sink import write
+    from warehouse.catalog import connect
+
+    settings = Settings(data_dir=tmp_path)
+    pipe = Pipeline(settings=settings)
+    batch = _prompt_raws([0, 2, 1, 2, 0])
+    bad = (Raw(TOPIC_PROMPTS, 3, 7, b"k", b"{not json"), None)  # no row, but its offset names the file
+    assert write(pipe, TOPIC_PROMPTS, [*batch, bad]) == 5
+    files = data_files(settings, "prompts")
+    assert len(files) == 1
+    rows = duckdb.sql(f"SELECT event_id, src_partition, src_offset FROM read_parquet('{files[0]}') "
+                      "ORDER BY src_offset").fetchall()
+    assert rows == [(e.event_id, raw.partition, raw.offset) for raw, e in batch]
+    assert write(pipe, TOPIC_PROMPTS, [*batch, bad]) == 5  # a replay of the same batch: the same file
+    assert data_files(settings, "prompts") == files
+    assert write(pipe, TOPIC_PROMPTS, batch) == 5  # partition 3's record not in it: another cut, another file
+    assert write(pipe, TOPIC_PROMPTS, batch[:2]) == 2
+    assert len(data_files(settings, "prompts")) == 3
+    con = connect(settings)
+    assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM prompts").fetchone() == (5, 5)
+    assert write(pipe, TOPIC_PROMPTS, batch[:1]) == 1  # one partition: named as before this change
+    assert any(p.name.startswith(f"{TOPIC_PROMPTS}-p0000-{100:019d}-{100:019d}-") for p in data_files(settings, "prompts"))

@@ -7,8 +7,10 @@ with zero-padded offsets, so re-writing the same batch after a crash replaces th
 adding a duplicate. The fingerprint (a hash of the batch's first and last rows, ``writer.py``) keeps
 a *re-created* log apart: a broker that lost its log (the embedded one on restart, a deleted and
 re-created topic) hands out offsets from 0 again, and without it the new records' batches would
-replace the old records' files. Other writers (the trainer) name files by a unique key. Temporary files start with
-``.tmp-`` and are ignored by every reader.
+replace the old records' files. A batch that spans partitions (the worker lands one file per table
+and batch, ``streams/sink.py``) is named after its lowest partition's range, with every partition's
+range in the fingerprint (``writer.column_files``). Other writers (the trainer) name files by a
+unique key. Temporary files start with ``.tmp-`` and are ignored by every reader.
 """
 
 from __future__ import annotations

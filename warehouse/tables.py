@@ -221,11 +221,12 @@ def _fill_nullable(values: Sequence[Any], plan: ColumnPlan, out: dict[str, list[
         out[column] = full
 
 
-def to_columns(table: str, events: list[BaseModel], topic: str, partition: int, offsets: list[int],
+def to_columns(table: str, events: list[BaseModel], topic: str, partition: int | list[int], offsets: list[int],
                ingested_at: datetime | None = None) -> dict[str, list[Any]]:
     """The rows of ``table`` for ``events`` read from ``topic``/``partition`` at ``offsets``, as
     columns (column -> values, in ``SCHEMAS[table]`` order): the values ``to_row`` gives, built a
-    column at a time. One ``ingested_at`` for the batch (now, by default)."""
+    column at a time. ``partition``: one for every row, or each row's (a batch that spans
+    partitions, ``streams/sink.py``). One ``ingested_at`` for the batch (now, by default)."""
     spec = SPECS[table]
     for event in events:
         if not isinstance(event, spec.model):
@@ -236,7 +237,8 @@ def to_columns(table: str, events: list[BaseModel], topic: str, partition: int, 
     for name, _, compute in spec.derived:
         cells[name] = [compute(e) for e in events]
     n = len(events)
-    cells.update(src_topic=[topic] * n, src_partition=[partition] * n, src_offset=list(offsets),
+    partitions = list(partition) if isinstance(partition, list) else [partition] * n
+    cells.update(src_topic=[topic] * n, src_partition=partitions, src_offset=list(offsets),
                  ingested_at=[ingested_at or datetime.now(UTC)] * n)
     return {name: cells[name] for name in SCHEMAS[table].names}
 

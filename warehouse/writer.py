@@ -128,7 +128,7 @@ def _to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(rows_to_columns(table, rows), schema=schema)
 
 
-def batch_fingerprint(rows: list[dict[str, Any]]) -> str:
+def batch_fingerprint(rows: list[dict[str, Any]], spans: list[tuple[int, tuple[int, int]]] | None = None) -> str:
     """A hash of the first and last rows, leaving out when the sink read them (``ingested_at``).
 
     A replay reads the same records at the same offsets, so it gets the same fingerprint; records
@@ -136,6 +136,8 @@ def batch_fingerprint(rows: list[dict[str, Any]]) -> str:
     all of them: it runs once per batch on the sink's hot path.
     """
     digest = hashlib.blake2b(digest_size=8)
+    if spans is not None:  # a batch of several partitions (``column_files``): each one's offsets
+        digest.update(repr(spans).encode())
     for row in (rows[0], rows[-1]) if rows else ():
         digest.update(repr(sorted((k, v) for k, v in row.items() if k != "ingested_at")).encode("utf-8", "replace"))
     return digest.hexdigest()
@@ -165,9 +167,16 @@ def write_columns(settings: Settings, table: str, columns: dict[str, list[Any]],
 
 
 def column_files(settings: Settings, table: str, columns: dict[str, list[Any]], *, topic: str, partition: int,
-                 first_offset: int, last_offset: int, date_field: str = "ts") -> list[tuple[pa.Table, Path]]:
+                 first_offset: int, last_offset: int, date_field: str = "ts",
+                 spans: dict[int, tuple[int, int]] | None = None) -> list[tuple[pa.Table, Path]]:
     """The files ``write_columns`` writes, as (Arrow table, final path), for a caller that writes
-    several batches' files together (``write_tables``)."""
+    several batches' files together (``write_tables``).
+
+    ``spans``: for one batch of several partitions in one file (``streams/sink.py``), each
+    partition's (first, last) offset; ``partition``/``first_offset``/``last_offset`` are then the
+    lowest partition's, and every span is part of the fingerprint, so the name is the same only
+    for a replay of the same records cut the same way in every partition (replaced, not added);
+    one cut differently gets another name, and the views remove its duplicate rows by key."""
     schema = SCHEMAS[table]
     if list(columns) != schema.names:
         msg = f"{table} columns {list(columns)} are not the table's {schema.names}; build them with to_columns"
@@ -176,7 +185,8 @@ def column_files(settings: Settings, table: str, columns: dict[str, list[Any]], 
     if not n:
         return []
     ends = [{c: v[i] for c, v in columns.items()} for i in (0, n - 1)]  # as batch_fingerprint(rows)
-    name = batch_name(topic, partition, first_offset, last_offset, batch_fingerprint(ends))
+    name = batch_name(topic, partition, first_offset, last_offset,
+                      batch_fingerprint(ends, None if spans is None else sorted(spans.items())))
     return _day_files(settings, table, columns, name, date_field)
 
 
