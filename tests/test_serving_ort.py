@@ -64,6 +64,53 @@ def test_onnx_fp32_matches_pytorch_and_int8_stays_close(promoted) -> None:
     assert int8.predict([]) == []
 
 
+def test_the_served_int8_graph_keeps_the_chosen_nodes_fp32(promoted) -> None:
+    """ONNX_INT8's fp32 choice (heads, pooler, the first FFN output projections) is what the stored
+    int8 file holds, and everything else of the encoder is int8: the choice cannot drift silently."""
+    import onnx
+
+    from trainer.quantize import ONNX_INT8, fp32_node_names
+
+    settings, v1, _, _ = promoted
+    root = registry.verified_export(settings, v1)
+    assert root is not None
+    fp32_graph = onnx.load(str(root / onnx_export.FP32_FILE)).graph
+    int8_graph = onnx.load(str(root / onnx_export.INT8_FILE)).graph
+    chosen = fp32_node_names(fp32_graph, ONNX_INT8["fp32_nodes"])
+    assert "/encoder/encoder/layer.0/output/dense/MatMul" in chosen
+    assert "/encoder/encoder/layer.1/output/dense/MatMul" in chosen
+    assert any(n.startswith("/heads/") for n in chosen) and any(n.startswith("/pooler/") for n in chosen)
+    meta = json.loads((root / onnx_export.META_FILE).read_text())
+    assert meta["int8_fp32_nodes"] == chosen and meta["int8"]["fp32_nodes"] == ONNX_INT8["fp32_nodes"]
+    weights = {t.name: t for t in int8_graph.initializer}
+    by_name = {n.name: n for n in int8_graph.node}
+    for name in (n for n in chosen if n.endswith("MatMul") or n.endswith("Gemm")):
+        node = by_name.get(name) or by_name.get(f"{name}_MatMul")  # the quantiser splits a Gemm into MatMul + Add
+        assert node is not None and node.op_type in {"MatMul", "Gemm"}, name  # not rewritten into an int8 op
+        assert all(weights[i].data_type == onnx.TensorProto.FLOAT for i in node.input if i in weights), name
+    int8_ops = [n.op_type for n in int8_graph.node]
+    layers = sum(n.op_type == "Attention" for n in fp32_graph.node)
+    assert int8_ops.count("QAttention") == layers and "Attention" not in int8_ops
+    assert "QEmbedLayerNormalization" in int8_ops
+    # per layer: the attention output and FFN input projections are int8, and every FFN output
+    # projection after the second layer; per-channel weights carry one scale per output column
+    assert int8_ops.count("MatMulInteger") == 2 * layers + max(layers - 2, 0)
+    for node in (n for n in int8_graph.node if n.op_type == "MatMulInteger"):
+        weight_zero_point = weights[node.input[3]]
+        assert len(weight_zero_point.dims) == 1 and weight_zero_point.dims[0] > 1, node.name
+
+
+def test_fp32_node_patterns_that_match_nothing_are_an_error(promoted, tmp_path) -> None:
+    from trainer.quantize import onnx_int8
+
+    settings, v1, _, _ = promoted
+    root = registry.verified_export(settings, v1)
+    assert root is not None
+    with pytest.raises(ValueError, match="no node of the graph matches"):
+        onnx_int8(root / onnx_export.FP32_FILE, tmp_path / "x.onnx", fp32_nodes=[r"^/no/such/scope/"])
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_serving_loads_the_export_and_falls_back_to_pytorch(promoted, tmp_path) -> None:
     import shutil
 
