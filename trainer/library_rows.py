@@ -75,7 +75,7 @@ def library_rows(rows: Sequence[Example], settings: Settings, *, seed: int = 0, 
     wanted: dict[str, tuple[str, str]] = {}  # prompt_norm -> (look, request): one row per distinct request
     for look, text in library_prompts(seed, per_phrase):
         norm = normalise_prompt(text)
-        if norm and norm not in taken and safe(norm):
+        if norm and norm not in taken and safe(norm, None):
             wanted.setdefault(norm, (look, text))
     if not wanted:
         return []
