@@ -53,6 +53,7 @@ def test_held_out_look_is_taught_by_its_other_names_only(settings: Settings, tra
     assert sum(r.augmented for r in snap.rows("train")) == len(made)
     assert not any(r.augmented for s in ("validation", "test") for r in snap.rows(s))
     assert {r.prompt_norm for r in snap.rows("test")} == {n for n, s in split.items() if s == "test"}
+    assert library_rows([], settings) == []  # no traffic, no snapshot: nothing to add
 
 
 def test_train_adds_library_rows_unless_augmentation_is_off(settings: Settings, traffic: list[Example],

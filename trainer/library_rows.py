@@ -65,6 +65,8 @@ def library_rows(rows: Sequence[Example], settings: Settings, *, seed: int = 0, 
     """Offline-teacher-labelled requests for the library's look phrases whose intent group trains."""
     from teacher.offline import OfflineTeacher
 
+    if not rows:
+        return []  # nothing to snapshot: snapshot.create says so, no need to label the library first
     pinned = pinned_rows(settings)
     groups = IntentGroups([r.prompt_norm for r in (*rows, *pinned)])
     train = [r for r in rows if groups.split(r.prompt_norm, settings.test_fraction, settings.val_fraction) == "train"]
