@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_trainer_acceptance.py            # 8,000 examples, defaults
     .venv/bin/python benchmarks/bench_trainer_acceptance.py --n 2000 --threads 2
     .venv/bin/python benchmarks/bench_trainer_acceptance.py --mix looks        # looks only, as before issue 12
+    .venv/bin/python benchmarks/bench_trainer_acceptance.py --no-library-rows  # without trainer/library_rows.py
 
 Simulates requests in the simulator's default traffic mix (``streams.simulator.Mix.default()``: looks,
 grammar-explicit requests and real pool requests; ``--mix looks`` = library looks only, the data
@@ -33,6 +34,8 @@ def main() -> None:
                         help="simulator mix: 'default' (Mix.default()), 'looks' (looks only) "
                              "or e.g. looks=0.4,explicit=0.35,real=0.25")
     parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
+    parser.add_argument("--library-rows", action=argparse.BooleanOptionalAction, default=True,
+                        help="the look-library requests of trainer/library_rows.py (--no-library-rows: without)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -52,7 +55,7 @@ def main() -> None:
     settings = Settings(data_dir=work / "data")
     t1 = time.monotonic()
     outcome = train(TrainConfig(input=str(data_file), threads=args.threads, max_minutes=args.max_minutes,
-                                progress=False), settings)
+                                library_rows=args.library_rows, progress=False), settings)
     t_train = time.monotonic() - t1
     print(f"\n# Acceptance: default student (MiniLM + LoRA) on {args.n} simulated examples\n")
     print(outcome["table"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -64,3 +65,29 @@ def test_honest_rows_and_section(honest_settings: Settings) -> None:
 def test_honest_section_without_a_model(honest_settings: Settings) -> None:
     text = "\n".join(honest_section(connect(honest_settings), honest_settings))
     assert "## Honest evaluation" in text and "| offline teacher |" not in text  # nothing trained: no rows
+
+
+def test_augmented_section_counts_each_runs_augmented_rows(honest_settings: Settings) -> None:
+    from toneflow.demo_report import augmented_section
+    from trainer import snapshot
+
+    settings = honest_settings
+    rows = [make_example(f"look number {i}", WARM) for i in range(40)]
+    extra = [make_example(f"made up look {i}", COOL, augmented=True, origin="teacher library: x",
+                          label_source="library") for i in range(5)]
+    extra += [make_example("darker please", COOL, augmented=True, origin="brighter please",
+                           label_source="contrastive_flip")]
+    snap = snapshot.create(settings, rows, policy="p", source={}, augmented=extra)
+    kept = [r for r in snap.rows("train") if r.augmented]
+    assert kept  # the section has something to count only if some survived the held-out screen
+    result = evaluate_student(FixedStudent(WARM), rows[:3], train_rows=rows[3:], requests=BUILTIN)
+    meta = {"student": "minilm", "snapshot": snap.id, "parent": None, "train_rows": len(snap.rows("train")),
+            "seed": 0, "config": {}, "fit": {"seconds": 1.0, "steps": 1, "epochs": 1}, "trained_at": time.time(),
+            "test_set": "T"}
+    write_warehouse_rows(settings, {"version": "v000001", "promoted": True}, meta, result)
+    text = "\n".join(augmented_section(settings, connect(settings)))
+    library = sum(r.label_source == "library" for r in kept)
+    assert f"| v000001 | library | {library} | {len(snap.rows('train'))} |" in text
+    assert ("contrastive_flip" in text) == any(r.label_source == "contrastive_flip" for r in kept)
+    shutil.rmtree(snapshot.snapshots_dir(settings) / snap.id)
+    assert augmented_section(settings, connect(settings)) == []  # the snapshot is gone: nothing to count

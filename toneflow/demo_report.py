@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,32 @@ def latency(settings: Any, prompts: list[str]) -> list[tuple[str, float, float, 
             ("offline teacher", tm, p95(t), tm / sm, PAPER_STUDENT_S * 1000 / tm)]
 
 
+def augmented_rows(settings: Any, con: Any) -> list[tuple[str, str, int, int]]:
+    """(version, label source, rows, of train rows) for the augmented rows each run trained on."""
+    from trainer import snapshot
+    from trainer.exceptions import TrainerError
+
+    out = []
+    for version, snap_id in con.execute("SELECT version, snapshot FROM training_runs ORDER BY version").fetchall():
+        try:
+            train = snapshot.load(settings, snap_id).rows("train")
+        except TrainerError:
+            continue  # the snapshot is gone: nothing to count
+        counts = Counter(r.label_source for r in train if r.augmented)
+        out += [(version, source, n, len(train)) for source, n in sorted(counts.items())]
+    return out
+
+
+def augmented_section(settings: Any, con: Any) -> list[str]:
+    rows = augmented_rows(settings, con)
+    if not rows:
+        return []
+    return ["Augmented rows among each run's training rows (teacher-labelled or derived, train split only; "
+            "intent groups held out for validation and test screened out; `library`: requests for the "
+            "teacher's look-library phrases, trainer/library_rows.py):", "",
+            _md_table(["version", "label source", "rows", "of train rows"], rows), ""]
+
+
 def write_report(demo: Any) -> Path:
     from streams.vocabulary import INTENTS
     from toneflow.demo_triggers import trigger_section
@@ -159,6 +186,7 @@ def write_report(demo: Any) -> Path:
                        "FROM training_runs ORDER BY version").fetchall()
     parts += ["## Training runs", "", _md_table(["version", "student", "train rows", "fit s", "steps", "epochs",
                                                  "promoted"], runs), ""]
+    parts += augmented_section(settings, con)
     parts += trigger_section(settings, demo.facts.get("trigger"))
     parts += ["## Offline metrics (tool selection F1, quality, final per tool; intent-disjoint test split)", "",
               _md_table(["model", "test", "adjust", "selective adjust", "filter", "overall"], metrics_rows(con)), ""]

@@ -92,6 +92,9 @@ class TrainConfig:
                            "mirrored), amount scaled, clauses recombined: --contrastive-kinds (trainer/contrastive.py)")
     contrastive_kinds: str = _f("flip", "comma-separated contrastive kinds: flip, scale, recombine (flip alone "
                                 "matched all three at equal epochs on about half the rows; docs/benchmarks.md)")
+    library_rows: bool = _f(True, "add offline-teacher-labelled requests for every phrase of the teacher's look library "
+                            "(augmented, label_source 'library'; held-out intent groups screened out; only with --auto-augment, "
+                            "so --no-auto-augment turns every automatic augmentation off; trainer/library_rows.py)")
     auto_augment: bool = _f(True, "paraphrase look slices with fewer than TONEFLOW_AUGMENT_MIN_SLICE examples")
     promote: bool = _f(True, "promote the candidate if it passes the gate")
     margin: float | None = _f(None, "gate margin (default: TONEFLOW_PROMOTE_MARGIN)")

@@ -79,6 +79,11 @@ def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
         kinds = [k.strip() for k in cfg.contrastive_kinds.split(",") if k.strip()]
         augmented += contrastive_rows(rows, settings, seed=settings.seed if cfg.seed is None else cfg.seed,
                                       taken={r.prompt_norm for r in augmented}, kinds=kinds)
+    if cfg.auto_augment and cfg.library_rows:
+        from trainer.library_rows import library_rows
+
+        augmented += library_rows(rows, settings, seed=settings.seed if cfg.seed is None else cfg.seed,
+                                  taken={r.prompt_norm for r in augmented})
     return snapshot.create(settings, rows, policy=cfg.policy, source=source, augmented=augmented)
 
 
