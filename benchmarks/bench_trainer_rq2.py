@@ -64,7 +64,9 @@ def _student_a(work: Path, snap_id: str, seed: int, fraction: float, cfg: Any, t
 
     A is deterministic for a (snapshot, seed, fraction, recipe, student code) but its fit is half of a
     seed's time, so its test score and validation predictions are recorded in the workdir and replayed
-    when all of those match (``--no-cache`` retrains).
+    when all of those match (``--no-cache`` retrains). The time budget is left out of the key: a record
+    serves a larger budget too when its fit ended before its own budget (early stopping or the epoch
+    cap), since a budget only ever cuts a fit short.
     """
     from dataclasses import asdict
 
@@ -73,17 +75,19 @@ def _student_a(work: Path, snap_id: str, seed: int, fraction: float, cfg: Any, t
 
     code = Path(__file__).resolve().parents[1] / "trainer"
     sources = sorted([*code.glob("students/*.py"), code / "config.py", code / "train.py"])
-    key = hashlib.sha256(json.dumps([snap_id, seed, fraction, asdict(cfg),
+    recipe = {k: v for k, v in asdict(cfg).items() if k != "max_minutes"}
+    key = hashlib.sha256(json.dumps([snap_id, seed, fraction, recipe,
                                      [p.read_text(encoding="utf-8") for p in sources]], default=str).encode())
     path = work / f"student-a-{key.hexdigest()[:16]}.json"
-    if cache and path.exists():
-        saved = json.loads(path.read_text(encoding="utf-8"))
+    saved = json.loads(path.read_text(encoding="utf-8")) if cache and path.exists() else None
+    if saved and (saved["max_minutes"] == cfg.max_minutes
+                  or (not saved["fit"].endswith(", time") and cfg.max_minutes >= saved["max_minutes"] > 0)):
         return _Replay(saved["val_predictions"]), saved["before"], saved["fit"] + " (recorded)"
     student = build_student("minilm", cfg, seed)
     fit = _fit_line(student.fit(train, val))
     before = evaluate_student(student, test).overall
     preds = student.predict([r.prompt for r in val])
-    path.write_text(json.dumps({"before": before, "fit": fit, "val_predictions": {
+    path.write_text(json.dumps({"before": before, "fit": fit, "max_minutes": cfg.max_minutes, "val_predictions": {
         r.prompt: p.canonical_json() for r, p in zip(val, preds, strict=True)}}), encoding="utf-8")
     return student, before, fit
 
@@ -93,15 +97,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8000)
     parser.add_argument("--fraction", type=float, default=0.125)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--per-prompt", type=int, default=20,
+    parser.add_argument("--per-prompt", type=int, default=40,
                         help="requests per validation mistake (neighbours: scaled by how wrong, 0.5x..2x)")
     parser.add_argument("--writer", default="neighbours", choices=("neighbours", "recombine"),
                         help="offline writer of the new requests (trainer/augment.py)")
     parser.add_argument("--full-data", action="store_true",
                         help="instead: one student on 100%% of the train split, same recipe (the ceiling of RQ2)")
-    parser.add_argument("--by-wording", type=int, default=4,
+    parser.add_argument("--by-wording", type=int, default=8,
                         help="neighbours: looks nearest each mistake's clauses by wording (LookNeighbours)")
-    parser.add_argument("--by-edit", type=int, default=2, help="neighbours: looks nearest its first look by edit")
+    parser.add_argument("--by-edit", type=int, default=4, help="neighbours: looks nearest its first look by edit")
     parser.add_argument("--paraphrases", type=int, default=1, help="cheap paraphrases per training row")
     parser.add_argument("--rounds", type=int, default=1,
                         help="augmentation rounds; round k writes around student k-1's validation mistakes")
