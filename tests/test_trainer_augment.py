@@ -92,8 +92,25 @@ def _snapshot(settings: Settings, tmp_path: Path) -> snapshot.Snapshot:
                            source={"kind": "file", "path": str(data)})
 
 
+@pytest.fixture(scope="module")
+def wide_neighbours(neighbours: LookNeighbours) -> LookNeighbours:
+    """The writer with twice the neighbourhood (``bench_trainer_rq2.py --by-wording 8 --by-edit 4``)."""
+    return LookNeighbours(neighbours.teacher, by_wording=8, by_edit=4)
+
+
+def test_a_wider_neighbourhood_writes_around_more_looks(neighbours: LookNeighbours,
+                                                        wide_neighbours: LookNeighbours) -> None:
+    (narrow, _), = neighbours.neighbourhoods(["make it sunset glow"])
+    (wide, _), = wide_neighbours.neighbourhoods(["make it sunset glow"])
+    assert set(narrow) < set(wide)
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["default", "wide"])
 def test_augmented_rows_share_no_intent_with_the_test_split(settings: Settings, tmp_path: Path,
-                                                           neighbours: LookNeighbours) -> None:
+                                                           neighbours: LookNeighbours,
+                                                           wide_neighbours: LookNeighbours, wide: bool) -> None:
+    if wide:
+        neighbours = wide_neighbours
     snap = _snapshot(settings, tmp_path)
     train_all, val_all, test = snap.rows("train"), snap.rows("validation"), snap.rows("test")
     assert test and val_all
@@ -108,7 +125,15 @@ def test_augmented_rows_share_no_intent_with_the_test_split(settings: Settings, 
                for r in written)
     # ... and the round as a caller with the snapshot runs it leaves none at all.
     student, bigger, report = augment_round(_WrongStudent(), train, val, settings, make_student=lambda: fresh,
-                                            per_prompt=10, seed=0, screen=screen)
+                                            per_prompt=10, seed=0, screen=screen, neighbours=neighbours)
+    # A second round (bench_trainer_rq2.py --rounds 2) writes around the retrained student's mistakes and
+    # grows the grown set again: its rows go through the same rules.
+    once = len(bigger)
+    second = _WrongStudent()
+    student, bigger, _ = augment_round(fresh, bigger, val, settings, make_student=lambda: second,
+                                       per_prompt=10, seed=1, screen=screen, neighbours=neighbours)
+    assert student is second and len(bigger) > once and second.fitted == bigger
+    fresh = second
     added = bigger[len(train):]
     assert student is fresh and fresh.fitted == bigger and "screened out" in report.notes[0]
     groups = IntentGroups([r.prompt_norm for r in (*train_all, *val_all, *test, *added)])

@@ -362,7 +362,8 @@ def held_out_screen(train_rows: Sequence[Example], held_out_rows: Sequence[Examp
 
 def augment_round(student: Any, train: list[Example], val: list[Example], settings: Settings, *,
                   make_student: Callable[[], Any], seed: int = 0, paraphrase_per_row: int = 1,
-                  per_prompt: int = 6, writer: str = "neighbours",
+                  per_prompt: int = 6, writer: str = "neighbours", threshold: float = 0.75,
+                  neighbours: LookNeighbours | None = None,
                   screen: Callable[[list[Example]], list[Example]] | None = None) -> tuple[Any, list[Example], Any]:
     """The paper's RQ2 loop: find the student's validation mistakes, add teacher-labelled neighbour
     intents (+ cheap paraphrases of the training rows), and retrain a fresh student on the union.
@@ -370,8 +371,10 @@ def augment_round(student: Any, train: list[Example], val: list[Example], settin
     ``screen`` (optional) sees the new rows before training and returns those to keep: where the
     caller holds the whole snapshot, it drops any row whose intent group is held out, as
     ``snapshot.create`` does for augmented rows (``benchmarks/bench_trainer_rq2.py`` counts them).
+    ``neighbours``: the offline writer to use (its neighbourhood sizes), default ``LookNeighbours()``.
     """
-    extra = targeted(student, train, val, settings, per_prompt=per_prompt, seed=seed, writer=writer)
+    extra = targeted(student, train, val, settings, per_prompt=per_prompt, threshold=threshold, seed=seed,
+                     writer=writer, neighbours=neighbours)
     taken = {r.prompt_norm for r in (*train, *val, *extra)}
     cheap = paraphrases(train, paraphrase_per_row, settings, seed, taken) if paraphrase_per_row else []
     added = [*extra, *cheap]
