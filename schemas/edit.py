@@ -135,7 +135,7 @@ def canonical_dict(edit: Edit) -> dict[str, Any]:
 # alive, so its id is not reused while the entry exists (``hit[0] is edit`` checks it anyway).
 # Bounded, dropped oldest first; read from the event loop and the landing thread (each step is
 # one dict operation, atomic under the GIL; a lost race recomputes, never returns another edit's).
-# An entry: [edit, canonical dict, canonical JSON, sorted-keys canonical JSON or None until asked].
+# An entry: [edit, canonical dict, canonical JSON, sorted-keys canonical JSON].
 _CANONICAL: OrderedDict[int, list[Any]] = OrderedDict()
 _CANONICAL_LIMIT = 50_000
 
@@ -145,8 +145,7 @@ def _entry(edit: Edit) -> list[Any]:
     if hit is not None and hit[0] is edit:
         return hit
     canon = _canonical_dict(edit)
-    texts = _texts(canon)  # both texts at once: the served edit's signature needs the sorted one
-    entry = [edit, canon, *(texts or (COMPACT_JSON.encode(canon), None))]
+    entry = [edit, canon, *_canonical_texts(canon)]  # both at once: a served edit's signature needs the sorted one
     _CANONICAL[id(edit)] = entry
     if len(_CANONICAL) > _CANONICAL_LIMIT:
         try:
@@ -168,10 +167,7 @@ SORTED_COMPACT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), en
 def canonical_json_sorted(edit: Edit) -> str:
     """The canonical form as compact JSON with sorted keys (the served-edit signature's encoding,
     schemas/trust.py), cached per edit object like ``canonical_json``."""
-    entry = _entry(edit)
-    if entry[3] is None:
-        entry[3] = _sorted_text(entry[1])
-    return str(entry[3])
+    return str(_entry(edit)[3])
 
 
 # The canonical dict's two JSON texts written out directly, both in one pass over its values: its
@@ -244,16 +240,10 @@ def _texts(canon: dict[str, Any]) -> tuple[str, str] | None:
     return "{" + ",".join(compact) + "}", "{" + ",".join(ordered[t] for t in sorted(ordered)) + "}"
 
 
-def _compact_text(canon: dict[str, Any]) -> str:
-    """``COMPACT_JSON.encode(canon)``."""
+def _canonical_texts(canon: dict[str, Any]) -> tuple[str, str]:
+    """``(COMPACT_JSON.encode(canon), SORTED_COMPACT_JSON.encode(canon))``."""
     texts = _texts(canon)
-    return COMPACT_JSON.encode(canon) if texts is None else texts[0]
-
-
-def _sorted_text(canon: dict[str, Any]) -> str:
-    """``SORTED_COMPACT_JSON.encode(canon)``."""
-    texts = _texts(canon)
-    return SORTED_COMPACT_JSON.encode(canon) if texts is None else texts[1]
+    return texts if texts is not None else (COMPACT_JSON.encode(canon), SORTED_COMPACT_JSON.encode(canon))
 
 
 def _canonical_dict(edit: Edit) -> dict[str, Any]:

@@ -117,19 +117,17 @@ def test_canonical_texts_are_the_encoders_json_of_the_canonical_dict():
     stored edits change."""
     from hypothesis import HealthCheck, given, settings
 
-    from schemas.edit import COMPACT_JSON, SORTED_COMPACT_JSON, _compact_text, _sorted_text, canonical_dict
+    from schemas.edit import COMPACT_JSON, SORTED_COMPACT_JSON, _canonical_texts, canonical_dict
     from tests.contract_strategies import valid_bytes
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(valid_bytes(Edit))
     def check(raw: bytes) -> None:
         canon = canonical_dict(Edit.model_validate_json(raw))
-        assert _compact_text(canon) == COMPACT_JSON.encode(canon)
-        assert _sorted_text(canon) == SORTED_COMPACT_JSON.encode(canon)
+        assert _canonical_texts(canon) == (COMPACT_JSON.encode(canon), SORTED_COMPACT_JSON.encode(canon))
 
     check()
     every_tool = canonical_dict(validate_edit(DESIGN_EXAMPLE))
-    assert _compact_text(every_tool) == COMPACT_JSON.encode(every_tool)
-    assert _sorted_text(every_tool) == SORTED_COMPACT_JSON.encode(every_tool)
+    assert _canonical_texts(every_tool) == (COMPACT_JSON.encode(every_tool), SORTED_COMPACT_JSON.encode(every_tool))
     odd = {"adjust": {"contrast": True}, "filter": {"name": "not \"in\" the catalogue", "intensity": 5}}
-    assert _compact_text(odd) == COMPACT_JSON.encode(odd) and _sorted_text(odd) == SORTED_COMPACT_JSON.encode(odd)
+    assert _canonical_texts(odd) == (COMPACT_JSON.encode(odd), SORTED_COMPACT_JSON.encode(odd))
