@@ -69,9 +69,9 @@ def library_rows(rows: Sequence[Example], settings: Settings, *, seed: int = 0, 
         return []  # nothing to snapshot: snapshot.create says so, no need to label the library first
     pinned = pinned_rows(settings)
     groups = IntentGroups([r.prompt_norm for r in (*rows, *pinned)])
-    train = [r for r in rows if groups.split(r.prompt_norm, settings.test_fraction, settings.val_fraction) == "train"]
-    held_out = [*(r for r in rows if groups.split(r.prompt_norm, settings.test_fraction, settings.val_fraction)
-                  != "train"), *pinned]
+    splits = [groups.split(r.prompt_norm, settings.test_fraction, settings.val_fraction) for r in rows]
+    train = [r for r, split in zip(rows, splits, strict=True) if split == "train"]
+    held_out = [*(r for r, split in zip(rows, splits, strict=True) if split != "train"), *pinned]
     safe = _safe_for_train(settings)
     taken = set(taken or ()) | {r.prompt_norm for r in rows}
     wanted: dict[str, tuple[str, str]] = {}  # prompt_norm -> (look, request): one row per distinct request

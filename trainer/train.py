@@ -73,16 +73,17 @@ def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
         source = {"kind": "warehouse", "accepted": len(cands)}
     rows = apply_policy(cands, cfg.policy, served=served, min_served=settings.label_min_served)  # type: ignore[arg-type]
     augmented = auto_augment(rows, settings) if cfg.auto_augment else []
+    seed = settings.seed if cfg.seed is None else cfg.seed
     if cfg.contrastive:
         from trainer.contrastive import contrastive_rows
 
         kinds = [k.strip() for k in cfg.contrastive_kinds.split(",") if k.strip()]
-        augmented += contrastive_rows(rows, settings, seed=settings.seed if cfg.seed is None else cfg.seed,
+        augmented += contrastive_rows(rows, settings, seed=seed,
                                       taken={r.prompt_norm for r in augmented}, kinds=kinds)
     if cfg.auto_augment and cfg.library_rows:
         from trainer.library_rows import library_rows
 
-        augmented += library_rows(rows, settings, seed=settings.seed if cfg.seed is None else cfg.seed,
+        augmented += library_rows(rows, settings, seed=seed,
                                   taken={r.prompt_norm for r in augmented})
     return snapshot.create(settings, rows, policy=cfg.policy, source=source, augmented=augmented)
 
