@@ -248,7 +248,7 @@ def test_tiny_seq2seq_full_finetune_memorises_an_edit(tmp_path: Path) -> None:
     base = build_tiny("seq2seq", tmp_path / "base", d_model=64)
     rows = [make_example("warm", {"adjust": {"contrast": 10}})]
     student = student_for("seq2seq", GenConfig(model=str(base), finetune="full", max_target_len=40,
-                                               fit=FitConfig(epochs=150, batch_size=1, lr=1e-2, patience=150,
+                                               fit=FitConfig(epochs=150, batch_size=1, lr=3e-3, patience=150,
                                                              progress=False)))
     student.fit(rows, rows)
     assert student.predict(["warm"]) == [Edit.model_validate({"adjust": {"contrast": 10}})]
