@@ -76,7 +76,8 @@ def paraphrase(prompt: str, rng: random.Random) -> str:
     return rng.choice(FRAMES[1:]).format(p=text)
 
 
-def _train_only(settings: Settings) -> Callable[[str], bool]:
+def train_only(settings: Settings) -> Callable[[str], bool]:
+    """``ok(norm)``: ``norm`` falls in the train split and is no pinned (held-out) intent."""
     pinned = {intent_key(r.prompt_norm) for r in pinned_rows(settings)}
     return lambda norm: (split_of(norm, settings.test_fraction, settings.val_fraction) == "train"
                          and intent_key(norm) not in pinned)
@@ -90,7 +91,7 @@ def _aug_example(prompt: str, edit: str, origin: str, source: str) -> Example:
 def paraphrases(rows: Sequence[Example], per_row: int, settings: Settings, seed: int = 0,
                 taken: set[str] | None = None) -> list[Example]:
     """Up to ``per_row`` new paraphrases of each row, labelled with the row's own edit."""
-    ok = _train_only(settings)
+    ok = train_only(settings)
     taken = set(taken or ()) | {r.prompt_norm for r in rows}
     out = []
     for row in rows:
@@ -113,7 +114,7 @@ def auto_augment(rows: Sequence[Example], settings: Settings, seed: int = 0, max
     threshold = settings.augment_min_slice
     if threshold <= 0:
         return []
-    ok = _train_only(settings)
+    ok = train_only(settings)
     train = [r for r in rows if ok(r.prompt_norm)]
     slices = Counter(look_slice(r.edit_obj) for r in train)
     out: list[Example] = []
@@ -164,15 +165,20 @@ def _edge_trimmed(key: str) -> list[str]:
             if len(edge) <= 3 and edge.isalpha()]
 
 
-def _safe_for_train(settings: Settings) -> Callable[[str, str | None], bool]:
+def safe_for_train(settings: Settings) -> Callable[[str, str | None], bool]:
     """``ok(norm, clean)``: ``norm`` (and ``clean``, the text a typo was made from) may only be a train intent."""
-    ok = _train_only(settings)
+    ok = train_only(settings)
 
     def safe(norm: str, clean: str | None = None) -> bool:
         if not ok(norm) or (clean is not None and not ok(clean)):
             return False
         return all(ok(rest) for rest in _edge_trimmed(intent_key(norm)))
     return safe
+
+
+# The old private names, kept until trainer/library_rows.py (owned elsewhere) imports the public ones.
+_train_only = train_only
+_safe_for_train = safe_for_train
 
 
 @dataclass(frozen=True)
@@ -317,7 +323,7 @@ def targeted(student: Any, train: Sequence[Example], val: Sequence[Example], set
         raise ValueError(msg)
     rng = random.Random(seed)
     mistakes = find_mistakes(student, val, threshold)
-    safe = _safe_for_train(settings)
+    safe = safe_for_train(settings)
     taken = {r.prompt_norm for r in (*train, *val)}
     from trainer.intent_writer import llm_writer
 

@@ -42,7 +42,7 @@ from teacher import adjustments
 from teacher.adjustments import Adjustment, Reading
 from teacher.library import VECTOR_KEYS, edit_vector, vector_to_edit
 from teacher.offline import MIN_VISIBLE
-from trainer.augment import _train_only
+from trainer.augment import train_only
 from trainer.data import Example, make_example
 from trainer.exceptions import TrainerError
 
@@ -166,7 +166,7 @@ def contrastive_rows(rows: Sequence[Example], settings: Settings, *, seed: int =
         msg = (f"unknown contrastive kind(s) {', '.join(unknown)}; pick from {', '.join(KINDS)} "
                "(`toneflow train --contrastive-kinds flip,scale`)")
         raise TrainerError(msg)
-    ok = _train_only(settings)
+    ok = train_only(settings)
     read = _Reader()
     train = [r for r in rows if ok(r.prompt_norm)]
     readings = {r.id: read(r.prompt) for r in train}
