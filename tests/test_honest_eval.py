@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -125,7 +124,6 @@ def test_seen_wording_survives_noisy_labels() -> None:
 
 def test_group_balanced_counts_every_intent_once() -> None:
     from trainer.evaluate import group_balanced
-
     from trainer.metrics import score
 
     good, bad = validate_edit(GOLDEN), validate_edit(NOIR)

@@ -109,8 +109,9 @@ def score(predictions: Sequence[Edit], references: Sequence[Edit],
     """Score aligned prediction/reference edits (same length, same order).
 
     ``weights`` (one per sample, default 1) weigh each sample in TP/FP/FN and in the quality and
-    mae means (``param_mae`` stays unweighted): the same metric with some samples counting less (``trainer.evaluate.group_balanced``
-    gives each intent group a total weight of 1). Counts (support, both) stay unweighted.
+    mae means (``param_mae`` stays unweighted): the same metric with some samples counting less
+    (``trainer.evaluate.group_balanced`` gives each intent group a total weight of 1). Counts
+    (support, both) stay unweighted.
     """
     if len(predictions) != len(references):
         msg = f"{len(predictions)} predictions for {len(references)} references"
