@@ -12,6 +12,7 @@ from foundation.settings import Settings
 from schemas.edit import Edit
 from schemas.validation import validate_edit
 from toneflow.demo_report import HONEST_COLUMNS, honest_rows, honest_section
+from trainer import registry
 from trainer.data import make_example
 from trainer.evaluate import evaluate_student
 from trainer.requests import BUILTIN
@@ -46,12 +47,17 @@ def test_honest_rows_and_section(honest_settings: Settings) -> None:
     meta = {"student": "minilm", "snapshot": "s-x", "parent": None, "train_rows": 2, "seed": 0, "config": {},
             "fit": {"seconds": 1.0, "steps": 1, "epochs": 1}, "trained_at": time.time(), "test_set": "T"}
     write_warehouse_rows(settings, {"version": "v000001", "promoted": True}, meta, result)
-    rows = honest_rows(connect(settings))
+    registry.record_eval(settings, "v000001", "T", result.record())
+    rows = honest_rows(connect(settings), settings)
     assert len(rows) == 1 and len(rows[0]) == len(HONEST_COLUMNS)
-    name, n, overall, seen, unseen, delta_e, agreement, requests = rows[0]
+    name, n, overall, balanced, seen, unseen, delta_e, agreement, requests = rows[0]
     assert name == "toneflow v000001" and n == 3 and overall == pytest.approx(result.overall)
-    # every test edit labels a training row of another intent: all three are seen looks, none unseen
-    assert seen == f"{result.subsets['seen_looks'].overall:.3f} (n=3)" and unseen == "-"
+    # two intent groups ("golden hour" twice, "ice"): each counts once beside the row-weighted overall
+    assert balanced == pytest.approx(result.group_balanced) and balanced != pytest.approx(overall)
+    # "sunset glow" trains the golden-hour look under another name, so both golden-hour rows are seen
+    # looks in new wording; the teacher reads "ice" as frosty morning, which no training row asks for
+    assert seen == f"{result.subsets['seen_looks'].overall:.3f} (n=2)"
+    assert unseen == f"{result.subsets['unseen_looks'].overall:.3f} (n=1)"
     rendered = result.rendered_summary()["All"]
     assert delta_e == pytest.approx(rendered["delta_e"]) and delta_e > 0  # "ice" is cool, the student warm
     assert agreement == pytest.approx(rendered["direction_agreement"]) and agreement < 1

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,12 +71,75 @@ def test_groups_join_typos_and_framing_but_keep_intents_apart() -> None:
     assert groups.label("golden hour") == "golden hour"  # named by its most frequent key, not a typo
 
 
+def test_look_words_that_resemble_framing_typos_stay_content() -> None:
+    # g1 read "light" as a slip of "slight": "golden light" lost a word and joined the golden group
+    assert intent_key("golden light") == "golden light" and intent_key("slightly golden hour") == "golden hour"
+    groups = IntentGroups(["golden", "golden light", "golden hour", "cold", "cold tone", "quiet morning", "epic"])
+    assert groups.label("golden light") != groups.label("golden")
+    assert intent_key("cold tone") == "cold tone" and intent_key("quiet morning") == "quiet morning"
+    assert intent_key("could you make it warm") == "warm" and intent_key("quite warm") == "warm"  # still framing
+
+
+def test_no_look_word_is_framing() -> None:
+    """Every word of the look library and of the traffic's intents is content, unless it is itself a
+    framing word: a new look word that reads as a framing slip fails here (add it to CONTENT_WORDS)."""
+    from streams.vocabulary import INTENTS
+    from teacher.library import load_library
+    from trainer.grouping import FRAME_WORDS, _is_frame
+
+    words = {w for look in load_library().looks for p in look.phrases for w in re.findall(r"[\w']+", p.lower())}
+    words |= {w for p in INTENTS for w in re.findall(r"[\w']+", p.lower())}
+    assert words - FRAME_WORDS and not {w for w in words - FRAME_WORDS - {"lots"} if _is_frame(w)}
+
+
 def test_look_subsets_seen_and_unseen() -> None:
-    a, b = json.dumps(GOLDEN), json.dumps(NOIR)
-    subsets = look_subsets([a, b, "{}"], ["sunset", "film noir", "nothing"], [(a, "golden hour"), (b, "film noir")])
-    # sunset's edit labels another intent in training: a seen look in new wording; film noir's edit
-    # is only in its own group (impossible in a real split, shown for the rule); {} is not a look
+    subsets = look_subsets(["look:golden hour", "look:film noir", "{}"], ["sunset", "film noir", "nothing"],
+                           [("look:golden hour", "golden hour"), ("look:film noir", "film noir")])
+    # sunset asks for a look another intent trains: a seen look in new wording; film noir's look is
+    # only in its own group (impossible in a real split, shown for the rule); {} is not a look
     assert subsets == {"seen_looks": [0], "unseen_looks": [1, 2]}
+
+
+def test_look_keys_read_the_request_not_its_label() -> None:
+    from trainer.look_keys import look_keys
+
+    keys = look_keys(["golden hour", "magic hour", "slightly golden hour", "make it a bit brighter",
+                      "increase the brightness a lot", "darker please", "warmer and less saturated", "remove the dog"])
+    # one look under three wordings and two strengths; an instruction by attribute and direction,
+    # whatever its amount; nothing the tools can do is no look
+    assert keys[0] == keys[1] == keys[2] == "look:golden hour"
+    assert keys[3] == keys[4] == "+brightness" != keys[5]
+    assert keys[6] == "+warmth & -saturation" and keys[7] == "{}"
+
+
+def test_seen_wording_survives_noisy_labels() -> None:
+    """The demo's labels carry sampling noise: two rows of one look rarely share an exact label.
+    Seen wording is decided by what the request asks for, so the noise cannot move a row out of it."""
+    train = [make_example("magic hour", GOLDEN), make_example("film noir", NOIR)]
+    noisy = {**GOLDEN, "adjust": {"temperature": 27, "highlights": 22}}
+    test = [make_example("golden hour", noisy), make_example("blade runner neon", {"adjust": {"tint": 30}})]
+    result = evaluate_student(FixedStudent(GOLDEN), test, train_rows=train, render=False)
+    assert result.looks == {"seen_looks": [0], "unseen_looks": [1]}
+
+
+def test_group_balanced_counts_every_intent_once() -> None:
+    from trainer.evaluate import group_balanced
+    from trainer.metrics import score
+
+    good, bad = validate_edit(GOLDEN), validate_edit(NOIR)
+    wrong = score([good], [bad]).overall
+    perfect = score([good], [good]).overall  # GOLDEN uses two of the three tools: 2/3 at best
+    assert wrong < perfect
+    preds, refs = [good] * 4, [good, good, good, bad]
+    # three rows of one intent right, one row of another wrong: each intent weighs as one row
+    balanced = score([good, good], [good, bad]).overall
+    assert group_balanced(preds, refs, ["a", "a", "a", "b"]) == pytest.approx(balanced)
+    assert balanced < score(preds, refs).overall and score([good] * 4, [good] * 4, [0.25] * 4).overall == pytest.approx(perfect)
+    result = evaluate_student(FixedStudent(GOLDEN), [make_example(p, e) for p, e in (
+        ("golden hour", GOLDEN), ("golden hour please", GOLDEN), ("make it golden hour", GOLDEN),
+        ("film noir", NOIR))], train_rows=[make_example("arctic", NOIR)], render=False)
+    assert result.group_balanced == pytest.approx(balanced) and balanced < result.overall
+    assert result.record()["group_balanced_overall"] == pytest.approx(result.group_balanced)
 
 
 def test_pinned_groups_stay_out_of_training(settings: Settings) -> None:
@@ -217,11 +280,13 @@ def test_better_parameters_but_worse_renders_is_not_promoted(settings: Settings)
 
 def test_eval_never_judges_rows_whose_group_was_trained_on() -> None:
     train = [make_example("golden hour", GOLDEN), make_example("film noir", NOIR)]
-    test = [make_example("make it golden hour please", GOLDEN), make_example("sunset", GOLDEN),
-            make_example("rainy day", NOIR)]
+    test = [make_example("make it golden hour please", GOLDEN), make_example("sunset glow", GOLDEN),
+            make_example("moody noir", NOIR), make_example("rainy day", NOIR)]
     result = evaluate_student(FixedStudent(GOLDEN), test, train_rows=train, render=False)
-    assert result.excluded_shared_groups == 1 and result.ids == [test[1].id, test[2].id]
-    assert result.looks == {"seen_looks": [0, 1], "unseen_looks": []}
+    assert result.excluded_shared_groups == 1 and result.ids == [test[1].id, test[2].id, test[3].id]
+    # the teacher reads "sunset glow" as golden hour and "moody noir" as film noir: trained looks in
+    # new wording; "rainy day" is a look of its own, whatever its label says
+    assert result.looks == {"seen_looks": [0, 1], "unseen_looks": [2]}
     assert result.record()["excluded_shared_groups"] == 1
 
 

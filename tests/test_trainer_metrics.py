@@ -146,3 +146,19 @@ def test_sign_agreement_counts_clear_changes_made_the_same_way() -> None:
     assert sign_agreement([ref], [ref]) == 1.0
     assert sign_agreement([Edit()], [ref]) == 0.0
     assert sign_agreement([pred], [Edit()]) == 1.0  # nothing asked clearly: nothing to get wrong
+
+
+def test_weights_count_a_sample_as_often_as_its_weight() -> None:
+    """A weight of 2 is the sample twice, equal weights are no weights: the same metric, reweighted
+    (``trainer.evaluate.group_balanced``)."""
+    preds, refs = [Edit.model_validate(p) for p in PREDS], [Edit.model_validate(r) for r in REFS]
+    plain = score(preds, refs)
+    assert score(preds, refs, [0.5] * len(refs)).overall == pytest.approx(plain.overall)
+    doubled = score([preds[0], *preds], [refs[0], *refs])
+    weighted = score(preds, refs, [2.0, 1.0, 1.0, 1.0])
+    assert weighted.overall == pytest.approx(doubled.overall) and weighted.overall != pytest.approx(plain.overall)
+    for tool in ("adjust", "selective_adjust", "filter"):
+        assert weighted.tools[tool].f1 == pytest.approx(doubled.tools[tool].f1)
+        assert weighted.tools[tool].quality == pytest.approx(doubled.tools[tool].quality)
+    with pytest.raises(ValueError, match="weights for"):
+        score(preds, refs, [1.0])

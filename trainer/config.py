@@ -95,6 +95,8 @@ class TrainConfig:
     library_rows: bool = _f(True, "add offline-teacher-labelled requests for every phrase of the teacher's look library "
                             "(augmented, label_source 'library'; held-out intent groups screened out; only with --auto-augment, "
                             "so --no-auto-augment turns every automatic augmentation off; trainer/library_rows.py)")
+    library_per_phrase: int = _f(3, "library rows: requests per look-library phrase (the first plainly framed, the "
+                                 "rest with a strength modifier; trainer/library_rows.py PER_PHRASE)")
     auto_augment: bool = _f(True, "paraphrase look slices with fewer than TONEFLOW_AUGMENT_MIN_SLICE examples")
     promote: bool = _f(True, "promote the candidate if it passes the gate")
     margin: float | None = _f(None, "gate margin (default: TONEFLOW_PROMOTE_MARGIN)")

@@ -19,6 +19,7 @@ from editor.lookcompare import LookRenders
 from schemas.edit import TOOLS, Edit
 from trainer.data import Example, read_edit_file
 from trainer.grouping import IntentGroups, look_subsets
+from trainer.look_keys import look_keys
 from trainer.metrics import Scores, align, score, score_subsets
 from trainer.rendered import RenderedAgreement, rendered_agreement
 from trainer.requests import Request, RequestResult, run_requests
@@ -45,6 +46,7 @@ class EvalResult:
     looks: dict[str, list[int]] = field(default_factory=dict)  # subset name → row indices
     requests: RequestResult | None = None
     excluded_shared_groups: int = 0  # test rows left out because their intent group is in training
+    group_balanced: float | None = None  # mean of per-intent-group overalls (beside ``overall``, not for it)
 
     @property
     def overall(self) -> float:
@@ -69,6 +71,8 @@ class EvalResult:
             out["requests"] = self.requests.as_dict()
         if self.looks:
             out["excluded_shared_groups"] = self.excluded_shared_groups
+        if self.group_balanced is not None:
+            out["group_balanced_overall"] = self.group_balanced
         return out
 
     def public(self) -> dict[str, Any]:
@@ -83,15 +87,33 @@ class EvalResult:
                                                                 "per_statistic")}
             out["rendered"]["subsets"] = {name: {"delta_e": r["delta_e"], "direction_agreement": r["direction_agreement"]}
                                           for name, r in rendered.items() if name != "All"}
+        if self.group_balanced is not None:
+            out["group_balanced_overall"] = self.group_balanced
         if self.requests is not None:
             out["requests"] = self.requests.as_dict(failures=0)
         return out
 
 
-def group_labels(rows: Sequence[Example], train_rows: Sequence[Example]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Intent-group labels of test rows, and (edit, group) of training rows, grouped together."""
+def group_labels(rows: Sequence[Example], train_rows: Sequence[Example]) -> tuple[list[str], list[str]]:
+    """Intent-group labels of test rows and of training rows, grouped together."""
     groups = IntentGroups([r.prompt_norm for r in (*rows, *train_rows)])
-    return [groups.label(r.prompt_norm) for r in rows], [(r.edit, groups.label(r.prompt_norm)) for r in train_rows]
+    return [groups.label(r.prompt_norm) for r in rows], [groups.label(r.prompt_norm) for r in train_rows]
+
+
+def group_balanced(preds: Sequence[Edit], refs: Sequence[Edit], groups: Sequence[str]) -> float:
+    """The paper's overall with every intent group weighing the same: each row weighs 1 / its group's size.
+
+    Not a mean of per-group overalls: a group whose edits use one tool scores at most 1/3 on its own
+    (a tool used by neither side has final 0), so that mean would punish even the teacher. Printed
+    *beside* the row-weighted overall (the paper's metric and the targets'), never instead: the
+    demo's traffic is Zipf-popular and one intent can be a third of its test split.
+    """
+    if not groups:
+        return float("nan")
+    sizes: dict[str, int] = {}
+    for g in groups:
+        sizes[g] = sizes.get(g, 0) + 1
+    return score(preds, refs, [1.0 / sizes[g] for g in groups]).overall
 
 
 def evaluate_student(student: Any, rows: Sequence[Example], *, train_rows: Sequence[Example] | None = None,
@@ -108,7 +130,7 @@ def evaluate_student(student: Any, rows: Sequence[Example], *, train_rows: Seque
     excluded = 0
     if train_rows is not None:
         test_groups, trained = group_labels(rows, train_rows)
-        train_groups = {g for _, g in trained}
+        train_groups = set(trained)
         # Never judge on rows whose intent group was trained on (an old pin, a snapshot from before
         # the grouping): they measure memory, not generalisation.
         keep = [i for i, g in enumerate(test_groups) if g not in train_groups]
@@ -118,8 +140,11 @@ def evaluate_student(student: Any, rows: Sequence[Example], *, train_rows: Seque
     refs = [r.edit_obj for r in rows]
     subsets = score_subsets(preds, refs, [r.exporters for r in rows])
     looks: dict[str, list[int]] = {}
+    balanced = None
     if train_rows is not None:
-        looks = look_subsets([r.edit for r in rows], test_groups, trained)
+        balanced = group_balanced(preds, refs, test_groups)
+        keys = look_keys([r.prompt for r in (*rows, *train_rows)])
+        looks = look_subsets(keys[:len(rows)], test_groups, zip(keys[len(rows):], trained, strict=True))
         for name, idx in looks.items():
             if idx:
                 subsets[name] = score([preds[i] for i in idx], [refs[i] for i in idx])
@@ -127,7 +152,7 @@ def evaluate_student(student: Any, rows: Sequence[Example], *, train_rows: Seque
     rendered = rendered_agreement(preds, refs, renders) if render else None
     req = run_requests(student.predict, requests, renders) if requests else None
     return EvalResult(subsets, [r.id for r in rows], preds, refs, time.monotonic() - start, rendered, looks, req,
-                      excluded)
+                      excluded, balanced)
 
 
 def evaluate_files(predictions: str | Path, references: str | Path, *, render: bool = True) -> EvalResult:
@@ -183,6 +208,9 @@ def honest_table(result: EvalResult, name: str = "model") -> str:
         de = f"{r['delta_e']:.2f}" if r else "-"
         da = f"{r['direction_agreement']:.3f} ({r['decisions']})" if r else "-"
         lines.append(f"| {name} | {label} | {s.n} | {s.overall:.3f} | {de} | {da} |")
+    if result.group_balanced is not None:
+        lines.append("\ngroup-balanced overall (the same metric, each row weighing 1 / its intent group's size: "
+                     f"every intent once; beside the row-weighted overall above, not instead): {result.group_balanced:.3f}")
     if result.requests is not None:
         q = result.requests
         lines.append(f"\nreal-request direction accuracy: {q.met}/{q.n} = {q.accuracy:.3f} (set {q.set_id}; "

@@ -19,9 +19,10 @@ a group never renames it, and the group's split is a hash of that name (``bucket
 data never moves an existing group unless new rows join two groups. Deterministic, no model
 needed, so a snapshot's splits can be recomputed anywhere.
 
-*Looks* are coarser than intents: two different intents ("sunset", "golden hour") may get the
-same edit. ``look_subsets`` therefore splits a test set into *seen looks, new wording* (the
-reference edit also labels some training row of another group) and *unseen looks*.
+*Looks* are coarser than intents: two different intents ("sunset", "golden hour") may ask for the
+same look. ``look_subsets`` therefore splits a test set into *seen looks, new wording* (what the
+row asks for, read by the noise-free teacher, ``trainer.look_keys``, is also asked for by some
+training row of another group) and *unseen looks*.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Literal
 Split = Literal["train", "validation", "test"]
 _BUCKETS = 10_000
 MIN_TYPO_CHARS = 6  # shorter keys are too close to each other ("warm"/"worm") to join on one edit
-GROUPING_VERSION = "g1"  # bump when the rule changes: it is part of every snapshot id
+GROUPING_VERSION = "g2"  # bump when the rule changes: it is part of every snapshot id (g2: CONTENT_WORDS)
 
 FRAME_WORDS: frozenset[str] = frozenset((
     # request templates
@@ -71,12 +72,20 @@ def _swaps(word: str) -> set[str]:
 # Typos of framing words ("makke", "somethng", "pleae", "lok") are framing too. Only slips that
 # keep the word recognisable count: one letter doubled or inserted, one dropped from a word of at
 # least 5 letters, two neighbours swapped. Not a replaced letter: "lake" is not "like".
+# Words that look like a slip of a framing word but are words of the looks themselves: "light" is
+# "slight" less a letter, "cold" is "could", "quiet" is "quite", "epic" is "pic" plus one. Read as
+# framing, "golden light" lost its second word and fell into the golden group (g1). The test
+# ``test_no_look_word_is_framing`` checks every word of the look library and of the traffic's
+# intents against this rule, so a new look word that collides fails there, not silently.
+CONTENT_WORDS: frozenset[str] = frozenset(("light", "cold", "quiet", "epic"))
 _FRAME_TYPOS: frozenset[str] = frozenset(
     {t for w in FRAME_WORDS if len(w) >= 4 for t in _swaps(w)}
-    | {t for w in FRAME_WORDS if len(w) >= 5 for t in _deletions(w)})
+    | {t for w in FRAME_WORDS if len(w) >= 5 for t in _deletions(w)}) - CONTENT_WORDS
 
 
 def _is_frame(word: str) -> bool:
+    if word in CONTENT_WORDS:
+        return False
     if word in FRAME_WORDS or word in _FRAME_TYPOS:
         return True
     return len(word) >= 4 and any(d in FRAME_WORDS and len(d) >= 3 for d in _deletions(word))
@@ -142,21 +151,22 @@ class IntentGroups:
         return bucket_split(self.label(prompt_norm), test_fraction, val_fraction)
 
 
-def look_subsets(test_edits: Sequence[str], test_groups: Sequence[str],
-                 train_edits: Iterable[tuple[str, str]]) -> dict[str, list[int]]:
+def look_subsets(test_looks: Sequence[str], test_groups: Sequence[str],
+                 train_looks: Iterable[tuple[str, str]]) -> dict[str, list[int]]:
     """Indices of test rows in ``seen_looks`` (new wording) and ``unseen_looks``.
 
-    ``test_edits``/``test_groups``: each test row's canonical edit JSON and group label;
-    ``train_edits``: (canonical edit JSON, group label) of the training rows. A look is "seen"
-    when some training row of a *different* group has exactly the same edit. The empty edit
-    (a request the tools cannot serve) is not a look and counts as unseen.
+    ``test_looks``/``test_groups``: each test row's look key (what it asks for:
+    ``trainer.look_keys.look_keys``) and group label; ``train_looks``: (look key, group label) of
+    the training rows. A look is "seen" when some training row of a *different* group asks for
+    the same. ``"{}"`` (a request the tools cannot serve, or nothing read) is not a look and counts
+    as unseen.
     """
     trained: dict[str, set[str]] = {}
-    for edit, group in train_edits:
-        trained.setdefault(edit, set()).add(group)
+    for look, group in train_looks:
+        trained.setdefault(look, set()).add(group)
     seen, unseen = [], []
-    for i, (edit, group) in enumerate(zip(test_edits, test_groups, strict=True)):
-        if edit != "{}" and trained.get(edit, set()) - {group}:
+    for i, (look, group) in enumerate(zip(test_looks, test_groups, strict=True)):
+        if look != "{}" and trained.get(look, set()) - {group}:
             seen.append(i)
         else:
             unseen.append(i)

@@ -99,10 +99,27 @@ _PARAM_NAMES = {
 }
 
 
-def score(predictions: Sequence[Edit], references: Sequence[Edit]) -> Scores:
-    """Score aligned prediction/reference edits (same length, same order)."""
+def _weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
+    total = sum(weights)
+    return sum(v * w for v, w in zip(values, weights, strict=True)) / total if total else 0.0
+
+
+def score(predictions: Sequence[Edit], references: Sequence[Edit],
+          weights: Sequence[float] | None = None) -> Scores:
+    """Score aligned prediction/reference edits (same length, same order).
+
+    ``weights`` (one per sample, default 1) weigh each sample in TP/FP/FN and in the quality and
+    mae means (``param_mae`` stays unweighted): the same metric with some samples counting less
+    (``trainer.evaluate.group_balanced`` gives each intent group a total weight of 1). Counts
+    (support, both) stay unweighted.
+    """
     if len(predictions) != len(references):
         msg = f"{len(predictions)} predictions for {len(references)} references"
+        raise ValueError(msg)
+    if weights is None:
+        weights = [1.0] * len(references)
+    elif len(weights) != len(references):
+        msg = f"{len(weights)} weights for {len(references)} references"
         raise ValueError(msg)
     pred_used = [set(p.canonical_dict()) for p in predictions]
     ref_used = [set(r.canonical_dict()) for r in references]
@@ -110,16 +127,21 @@ def score(predictions: Sequence[Edit], references: Sequence[Edit]) -> Scores:
     confusion: dict[str, dict[str, int]] = {}
     param_abs: dict[str, list[float]] = {}
     for tool in TOOLS:
-        tp = fp = fn = 0
+        tp = fp = fn = 0.0
+        support = both = 0
         qualities: list[float] = []
         errors: list[float] = []
-        for pred, ref, pu, ru in zip(predictions, references, pred_used, ref_used, strict=True):
+        tp_weights: list[float] = []
+        for pred, ref, pu, ru, w in zip(predictions, references, pred_used, ref_used, weights, strict=True):
             in_pred, in_ref = tool in pu, tool in ru
-            tp += in_pred and in_ref
-            fp += in_pred and not in_ref
-            fn += in_ref and not in_pred
+            tp += w * (in_pred and in_ref)
+            fp += w * (in_pred and not in_ref)
+            fn += w * (in_ref and not in_pred)
+            support += in_ref
+            both += in_pred and in_ref
             if not (in_pred and in_ref):
                 continue
+            tp_weights.append(w)
             if tool == "filter":
                 assert pred.filter is not None and ref.filter is not None
                 qualities.append(1.0 if pred.filter.name == ref.filter.name else 0.0)
@@ -136,9 +158,9 @@ def score(predictions: Sequence[Edit], references: Sequence[Edit]) -> Scores:
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         f1 = 0.0 if tp == 0 else 2 * precision * recall / (precision + recall)
-        quality = sum(qualities) / len(qualities) if qualities else 0.0
-        mae = sum(errors) / len(errors) if errors else 0.0
-        tools[tool] = ToolScore(precision, recall, f1, quality, harmonic(f1, quality), mae, tp + fn, tp)
+        quality = _weighted_mean(qualities, tp_weights)
+        mae = _weighted_mean(errors, tp_weights)
+        tools[tool] = ToolScore(precision, recall, f1, quality, harmonic(f1, quality), mae, support, both)
     overall = sum(tools[t].final for t in TOOLS) / len(TOOLS)
     param_mae = {k: sum(v) / len(v) for k, v in param_abs.items()}
     return Scores(tools, overall, len(references), confusion, param_mae)

@@ -83,7 +83,7 @@ def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
     if cfg.auto_augment and cfg.library_rows:
         from trainer.library_rows import library_rows
 
-        augmented += library_rows(rows, settings, seed=seed,
+        augmented += library_rows(rows, settings, seed=seed, per_phrase=cfg.library_per_phrase,
                                   taken={r.prompt_norm for r in augmented})
     return snapshot.create(settings, rows, policy=cfg.policy, source=source, augmented=augmented)
 
@@ -147,6 +147,8 @@ def _honest_numbers(result: Any) -> dict[str, Any]:
     rendered = result.rendered_summary().get("All", {})
     out: dict[str, Any] = {f"{k}_overall": result.subsets[k].overall for k in ("seen_looks", "unseen_looks")
                            if k in result.subsets}
+    if result.group_balanced is not None:
+        out["group_balanced_overall"] = result.group_balanced
     if rendered:
         out.update(delta_e=rendered["delta_e"], direction_agreement=rendered["direction_agreement"])
     if result.requests is not None:
