@@ -416,16 +416,112 @@ def _directions(rows: list[tuple[str, str, str, float]], edits: list, photo, cac
     return out
 
 
-def quality(n_looks_test: int, layers: int = 0) -> None:
-    """PyTorch eager vs PyTorch int8 vs ONNX Runtime fp32/int8 (each int8 candidate) on one trained student.
+_FFN_OUT = r"^/encoder/encoder/layer\.{}/output/dense/MatMul$"
+_HEADS = [r"^/heads/", r"^/pooler/"]
+_ATTN_OUT0 = r"^/encoder/encoder/layer\.0/attention/output/dense/MatMul$"
+# Each int8 candidate changes the stored form (trainer.quantize.ONNX_INT8) in one way; the stored file
+# itself is the first ONNX int8 row. Patterns are trainer.quantize.fp32_node_names patterns.
+QUALITY_CANDIDATES: dict[str, dict] = {
+    "every node, per-tensor (round 7)": {"per_channel": False, "fp32_nodes": []},
+    "+ layer 2 FFN out (every FFN out)": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[012]")]},
+    "+ layer 0 attention out": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[01]"), _ATTN_OUT0]},
+    "every FFN out + layer 0 attention out": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[012]"), _ATTN_OUT0]},
+    "+ layer 0 FFN in": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[01]"),
+                                        r"^/encoder/encoder/layer\.0/intermediate/dense/MatMul$"]},
+    "every FFN fp32 (attention int8)": {
+        "fp32_nodes": [*_HEADS, r"^/encoder/encoder/layer\.\d/(intermediate|output)/dense/MatMul$"]},
+    "only FFN intermediates int8": {"fp32_nodes": [r"^(?!/encoder/encoder/layer\.\d/intermediate/dense/MatMul$)"]},
+    "u8 weights per-tensor (u8u8)": {"weight_type": "QUInt8", "per_channel": False},
+}
+# More phrasings for the held-out looks than for training: the unseen-intent set must be large
+# enough that a 0.5-point difference is outside the noise of the paired difference.
+_TEST_FRAMES = ("{p} style", "give it a {p} look", "{p} tones", "something {p}", "go {p}", "{p}, subtle",
+                "{p} mood", "like {p}", "{p} colours", "edit: {p}", "{p} grade", "more {p}", "{p} effect",
+                "turn it {p}", "{p} aesthetic", "a bit {p}")
 
-    The student (frozen MiniLM + heads, minutes) is trained on offline-teacher labels of library looks;
-    ``n_looks_test`` looks are held out whole (unseen intents). Per variant: overall against the
-    teacher on the unseen looks, agreement with the PyTorch eager student's edits (overall scored
-    against them, and the share with the same tools and filter), p50 per prompt on one thread, and on
-    the real requests (../shared, skipped when absent)
-    direction accuracy against the rule labels and direction agreement with PyTorch eager, each edit
-    rendered on a sample photo.
+
+def _row_stats(preds: list, refs: list):  # noqa: ANN202 - numpy (n, tools, 4): tp, fp, fn, quality of tp
+    """Each row's share of ``trainer.metrics.score``'s counts, so that a resample's overall is a weighted sum."""
+    import numpy as np
+
+    from schemas.edit import TOOLS
+    from trainer.metrics import _vectors, cosine
+
+    out = np.zeros((len(preds), len(TOOLS), 4))
+    for i, (pred, ref) in enumerate(zip(preds, refs, strict=True)):
+        pu, ru = set(pred.canonical_dict()), set(ref.canonical_dict())
+        for j, tool in enumerate(TOOLS):
+            both = tool in pu and tool in ru
+            out[i, j, :3] = both, tool in pu and tool not in ru, tool in ru and tool not in pu
+            if both:
+                out[i, j, 3] = (float(pred.filter.name == ref.filter.name) if tool == "filter"
+                                else cosine(_vectors(tool, pred), _vectors(tool, ref)))
+    return out
+
+
+def _overall(stats, weights):  # noqa: ANN001, ANN202 - score().overall of the rows weighted by ``weights``
+    import numpy as np
+
+    tp, fp, fn, q = (np.einsum("n,nt->t", weights, stats[:, :, k]) for k in range(4))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f1 = np.where(tp > 0, 2 * precision * recall / (precision + recall), 0.0)
+        quality = np.where(tp > 0, q / tp, 0.0)
+        final = np.where(f1 + quality > 0, 2 * f1 * quality / (f1 + quality), 0.0)
+    return float(final.mean())
+
+
+def _paired_se(pred_a: list, pred_b: list, refs: list, groups: list[str], draws: int, seed: int = 0) -> float:
+    """Bootstrap standard error (points) of overall(pred_a) - overall(pred_b) against ``refs``, resampling
+    whole ``groups`` (looks): the phrasings of one look are not independent rows."""
+    import numpy as np
+
+    from trainer.metrics import score
+
+    a, b = _row_stats(pred_a, refs), _row_stats(pred_b, refs)
+    ones = np.ones(len(refs))
+    assert abs(_overall(a, ones) - score(pred_a, refs).overall) < 1e-9  # the weighted sum is score()'s overall
+    keys = sorted(set(groups))
+    member = np.array([[g == k for k in keys] for g in groups], dtype=float)  # rows x looks
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(draws):
+        w = member @ np.bincount(rng.integers(0, len(keys), len(keys)), minlength=len(keys))
+        diffs.append(100 * (_overall(a, w) - _overall(b, w)))
+    return float(np.std(diffs))
+
+
+def _interleaved_latency(variants: dict, timing_rounds: int, timing_calls: int) -> None:
+    """Latency of every form of one student, interleaved so that the box's load hits them alike."""
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(timing_rounds):
+        for name, model in variants.items():
+            c: list[float] = []
+            wall[name].append(statistics.median(time_calls(lambda p, m=model: m.predict([p]), timing_calls, cpu=c)))
+            cpu[name].append(statistics.median(c))
+    ref = "ONNX int8 stored (ONNX_INT8)"
+    print(f"\nlatency per prompt, one thread, median of {timing_rounds} interleaved rounds of {timing_calls} calls "
+          f"(load average {os.getloadavg()[0]:.1f})")
+    print(f"{'':40} {'p50 ms':>7} {'CPU ms':>7} {'CPU vs stored':>13}   rounds' p50")
+    for name in variants:
+        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        print(f"{name:<40} {w:>7.2f} {c:>7.2f} {c / statistics.median(cpu[ref]):>12.2f}x   "
+              + " ".join(f"{x:.2f}" for x in wall[name]))
+
+
+def quality(n_looks_test: int, layers: int = 0, seeds: tuple[int, ...] = (0,), draws: int = 200,
+            timing_calls: int = 150, timing_rounds: int = 3) -> None:
+    """PyTorch eager vs PyTorch int8 vs ONNX Runtime fp32/int8 (each int8 candidate) on trained students.
+
+    One student (frozen MiniLM + heads, minutes) per fit seed in ``seeds``, trained on offline-teacher
+    labels of library looks; ``n_looks_test`` looks are held out whole (unseen intents, phrased 24
+    ways). Per student and variant: overall against the teacher on the unseen looks and its paired
+    difference to PyTorch eager in points (± the bootstrap standard error, looks resampled), on the
+    real requests (../shared, skipped when absent) direction accuracy against the rule labels and the
+    difference to eager in requests. Then, on the first student, every variant's p50 and CPU per
+    prompt on one thread, interleaved in ``timing_rounds`` rounds, as a ratio to the stored int8 form.
     """
     import random
     import warnings
@@ -435,58 +531,28 @@ def quality(n_looks_test: int, layers: int = 0) -> None:
     from editor.samples import sample_photo
     from foundation.settings import get_settings
     from serving.models import quantize
+    from serving.ort_student import OrtStudent
     from teacher import get_teacher
     from teacher.library import load_library
     from trainer.data import make_example
     from trainer.metrics import score
     from trainer.onnx_export import export_student, session
-    from trainer.quantize import onnx_int8
+    from trainer.quantize import ONNX_INT8, onnx_int8
     from trainer.students.base import FitConfig
     from trainer.students.minilm import MiniLMConfig, MiniLMStudent
 
     warnings.simplefilter("ignore")
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
     frames = ("{p}", "make it {p}", "{p} please", "a {p} look", "{p} vibe", "very {p}", "slightly {p}", "{p} feel")
     looks = [look.name for look in load_library().looks]
     random.Random(0).shuffle(looks)
     unseen = set(looks[:n_looks_test])
-    prompts = [f.format(p=name) for name in looks for f in frames]
-    labels = get_teacher(get_settings(), "offline").label_sync(prompts)
-    examples = [(name in unseen, make_example(lab.prompt, lab.edit))
-                for name, lab in zip((n for n in looks for _ in frames), labels) if lab.ok]
-    train = [e for held, e in examples if not held]
-    test = [e for held, e in examples if held]
+    rows = [(name, f.format(p=name)) for name in looks for f in (frames + _TEST_FRAMES if name in unseen else frames)]
+    labels = get_teacher(get_settings(), "offline").label_sync([p for _, p in rows])
+    examples = [(name, make_example(lab.prompt, lab.edit)) for (name, _), lab in zip(rows, labels) if lab.ok]
+    train = [e for name, e in examples if name not in unseen]
+    test = [(name, e) for name, e in examples if name in unseen]
     random.Random(1).shuffle(train)
     val, train = train[:len(train) // 8], train[len(train) // 8:]
-    student = MiniLMStudent(MiniLMConfig(finetune="frozen", warmup_epochs=60, layers=layers,
-                                         fit=FitConfig(progress=False)))
-    student.fit(train, val)
-    tmp = _scratch("toneflow-bench-quality-")
-    student.save(tmp / "model")
-    export_student(MiniLMStudent.load(tmp / "model"), tmp / "export")
-    from serving.ort_student import OrtStudent
-
-    def ort(graph: str) -> OrtStudent:
-        s = OrtStudent(tmp / "model", tmp / "export", int8=False)
-        s.session = session(tmp / "export" / graph)
-        return s
-
-    # Each candidate changes one thing of the stored form (trainer.quantize.ONNX_INT8: per-channel
-    # weights, heads + pooler + the first two FFN output projections fp32); the stored file itself
-    # is the first ONNX int8 row.
-    candidates: dict[str, dict] = {
-        "ONNX int8 every node, per-tensor": {"per_channel": False, "fp32_nodes": []},  # round 7's form
-        "ONNX int8 only heads+pooler fp32": {"fp32_nodes": [r"^/heads/", r"^/pooler/"]},
-        "ONNX int8 per-tensor weights": {"per_channel": False},
-        "ONNX int8 reduce-range": {"reduce_range": True},
-    }
-    for i, kw in enumerate(candidates.values()):
-        onnx_int8(tmp / "export" / "student.onnx", tmp / "export" / f"cand{i}.onnx", **kw)
-    int8_torch = MiniLMStudent.load(tmp / "model")
-    quantize(int8_torch)
-    variants = {"PyTorch eager": student, "PyTorch int8 dynamic": int8_torch, "ONNX fp32": ort("student.onnx"),
-                "ONNX int8 (stored, ONNX_INT8)": ort("student.int8.onnx")}
-    variants |= {name: ort(f"cand{i}.onnx") for i, name in enumerate(candidates)}
     real = []
     if REAL_REQUESTS.exists():
         for line in REAL_REQUESTS.read_text(encoding="utf-8").splitlines():
@@ -496,31 +562,59 @@ def quality(n_looks_test: int, layers: int = 0) -> None:
             real.append((prompt, stat, direction, float(threshold)))
     photo = sample_photo("astronaut")[::4, ::4].copy()
     cache: dict = {}
-    prompts_t, refs = [e.prompt for e in test], [e.edit_obj for e in test]
-    base_edits = student.predict(prompts_t)
-    base_dirs = _directions(real, student.predict([r[0] for r in real]), photo, cache) if real else []
+    groups, prompts_t, refs = [g for g, _ in test], [e.prompt for _, e in test], [e.edit_obj for _, e in test]
     print(f"{len(train)} train / {len(val)} val examples; unseen-intent test: {len(test)} prompts of {n_looks_test} "
-          f"held-out looks; real requests: {len(real) or 'absent'}; encoder layers: "
-          f"{student.encoder.config.num_hidden_layers}; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'':32} {'overall':>8} {'vs eager':>9} {'same tools':>10} {'p50 ms':>7} {'real dir acc':>13} {'dir = eager':>12}")
-    torch.set_num_threads(1)
-    for name, model in variants.items():
-        try:
-            edits = model.predict(prompts_t)
-        except Exception as err:  # noqa: BLE001 - one form ONNX Runtime cannot run must not hide the others
-            # e.g. per-channel int8 of the label-wise heads' batched MatMul: ONNX Runtime 1.32's
-            # MatMulIntegerToFloat accepts a per-channel zero point only for a 2-D weight
-            print(f"{name:<32} cannot run in ONNX Runtime: {type(err).__name__}: {str(err)[:160]}")
-            continue
-        p50 = statistics.median(time_calls(lambda p, m=model: m.predict([p]), 200))
-        line = (f"{name:<32} {score(edits, refs).overall:>8.4f} {score(edits, base_edits).overall:>9.4f} "
-                f"{sum(_tools(a) == _tools(b) for a, b in zip(edits, base_edits)) / len(test):>10.1%} {p50:>7.2f}")
-        if real:
-            dirs = _directions(real, model.predict([r[0] for r in real]), photo, cache)
-            acc = sum(d == r[2] for d, r in zip(dirs, real)) / len(real)
-            agree = sum(a == b for a, b in zip(dirs, base_dirs)) / len(real)
-            line += f" {acc:>13.1%} {agree:>12.1%}"
-        print(line)
+          f"held-out looks; real requests: {len(real) or 'absent'}; seeds {list(seeds)}; stored form {ONNX_INT8}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    for seed in seeds:
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        started = time.monotonic()
+        student = MiniLMStudent(MiniLMConfig(finetune="frozen", warmup_epochs=60, layers=layers,
+                                             fit=FitConfig(progress=False, seed=seed)))
+        student.fit(train, val)
+        tmp = _scratch("toneflow-bench-quality-")
+        student.save(tmp / "model")
+        export_student(MiniLMStudent.load(tmp / "model"), tmp / "export")
+
+        def ort(graph: str, tmp: Path = tmp) -> OrtStudent:
+            s = OrtStudent(tmp / "model", tmp / "export", int8=False)
+            s.session = session(tmp / "export" / graph)
+            return s
+
+        for i, kw in enumerate(QUALITY_CANDIDATES.values()):
+            onnx_int8(tmp / "export" / "student.onnx", tmp / "export" / f"cand{i}.onnx", **kw)
+        int8_torch = MiniLMStudent.load(tmp / "model")
+        quantize(int8_torch)
+        variants = {"PyTorch eager": student, "PyTorch int8 dynamic": int8_torch, "ONNX fp32": ort("student.onnx"),
+                    "ONNX int8 stored (ONNX_INT8)": ort("student.int8.onnx")}
+        variants |= {f"int8 {name}": ort(f"cand{i}.onnx") for i, name in enumerate(QUALITY_CANDIDATES)}
+        torch.set_num_threads(1)
+        base_edits = student.predict(prompts_t)
+        base_dirs = _directions(real, student.predict([r[0] for r in real]), photo, cache) if real else []
+        base_acc = sum(d == r[2] for d, r in zip(base_dirs, real))
+        print(f"\nstudent seed {seed} ({time.monotonic() - started:.0f} s to train and export; encoder layers "
+              f"{student.encoder.config.num_hidden_layers}; load average {os.getloadavg()[0]:.1f})", flush=True)
+        print(f"{'':40} {'unseen':>7} {'Δ pts':>6} {'± SE':>5} {'vs eager':>8} {'same tools':>10} "
+              f"{'real dir':>8} {'Δ req':>5} {'dir = eager':>11}")
+        for name, model in variants.items():
+            try:
+                edits = model.predict(prompts_t)
+            except Exception as err:  # noqa: BLE001 - one form ONNX Runtime cannot run must not hide the others
+                print(f"{name:<40} cannot run in ONNX Runtime: {type(err).__name__}: {str(err)[:160]}")
+                continue
+            overall = score(edits, refs).overall
+            delta = 100 * (overall - score(base_edits, refs).overall)
+            se = _paired_se(edits, base_edits, refs, groups, draws) if model is not student else 0.0
+            line = (f"{name:<40} {overall:>7.4f} {delta:>+6.2f} {se:>5.2f} {score(edits, base_edits).overall:>8.4f} "
+                    f"{sum(_tools(a) == _tools(b) for a, b in zip(edits, base_edits)) / len(test):>10.1%}")
+            if real:
+                dirs = _directions(real, model.predict([r[0] for r in real]), photo, cache)
+                acc = sum(d == r[2] for d, r in zip(dirs, real))
+                agree = sum(a == b for a, b in zip(dirs, base_dirs)) / len(real)
+                line += f" {acc / len(real):>8.1%} {acc - base_acc:>+5d} {agree:>11.1%}"
+            print(line, flush=True)
+        if seed == seeds[0]:
+            _interleaved_latency(variants, timing_rounds, timing_calls)
 
 
 def _tools(edit) -> tuple:  # noqa: ANN001
@@ -542,6 +636,9 @@ def main() -> None:
     qu = sub.add_parser("quality", help="ONNX / int8 forms vs PyTorch eager on a quickly trained student")
     qu.add_argument("--looks-test", type=int, default=30, help="library looks held out whole (unseen intents)")
     qu.add_argument("--layers", type=int, default=0, help="keep the encoder's first N layers (0 = all 6)")
+    qu.add_argument("--seeds", default="0", help="comma-separated fit seeds: one trained student each")
+    qu.add_argument("--draws", type=int, default=200, help="bootstrap draws for the standard error")
+    qu.add_argument("--timing-calls", type=int, default=150)
     hp = sub.add_parser("hop", help="CPU of one int8 pass: back to back, after a sleep, threads taking turns")
     hp.add_argument("--n", type=int, default=300)
     hp.add_argument("--rounds", type=int, default=4)
@@ -563,7 +660,8 @@ def main() -> None:
     elif args.what == "hop":
         hop(args.n, args.rounds, args.layers)
     elif args.what == "quality":
-        quality(args.looks_test, args.layers)
+        quality(args.looks_test, args.layers, tuple(int(x) for x in args.seeds.split(",")), args.draws,
+                args.timing_calls)
     else:
         rounds, seconds = (1, 8.0) if args.quick else (args.rounds, args.seconds)
         http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events, args.layers)

@@ -111,6 +111,27 @@ def test_fp32_node_patterns_that_match_nothing_are_an_error(promoted, tmp_path) 
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_unsigned_weights_are_a_quantiser_option_not_the_stored_form(promoted, tmp_path) -> None:
+    """``weight_type="QUInt8"`` (a benchmark candidate: u8 x u8 on AVX2) writes uint8 weights; the
+    stored form keeps signed ones."""
+    import onnx
+
+    from trainer.quantize import onnx_int8
+
+    settings, v1, _, _ = promoted
+    root = registry.verified_export(settings, v1)
+    assert root is not None
+    onnx_int8(root / onnx_export.FP32_FILE, tmp_path / "u8.onnx", weight_type="QUInt8", per_channel=False)
+
+    def weight_types(path) -> set[int]:
+        graph = onnx.load(str(path)).graph
+        weights = {t.name: t.data_type for t in graph.initializer}
+        return {weights[n.input[1]] for n in graph.node if n.op_type == "MatMulInteger" and n.input[1] in weights}
+
+    assert weight_types(tmp_path / "u8.onnx") == {onnx.TensorProto.UINT8}
+    assert weight_types(root / onnx_export.INT8_FILE) == {onnx.TensorProto.INT8}
+
+
 def test_serving_loads_the_export_and_falls_back_to_pytorch(promoted, tmp_path) -> None:
     import shutil
 

@@ -68,11 +68,12 @@ def fp32_node_names(graph: Any, patterns: Sequence[str]) -> list[str]:
 
 
 def onnx_int8(src: Path, dst: Path, *, per_channel: bool | None = None, reduce_range: bool | None = None,
-              fp32_nodes: Sequence[str] | None = None) -> list[str]:
+              fp32_nodes: Sequence[str] | None = None, weight_type: str | None = None) -> list[str]:
     """Write the dynamic int8 form of the ONNX graph ``src`` to ``dst``; returns the nodes kept fp32.
 
     Each option left None takes its ``ONNX_INT8`` value (the stored form); ``fp32_nodes`` are name
-    patterns (``fp32_node_names``).
+    patterns (``fp32_node_names``); ``weight_type`` is ``"QInt8"`` or ``"QUInt8"`` (activations are
+    always unsigned: ONNX Runtime's dynamic quantiser has no signed activations).
     """
     import logging
 
@@ -82,6 +83,7 @@ def onnx_int8(src: Path, dst: Path, *, per_channel: bool | None = None, reduce_r
     per_channel = bool(ONNX_INT8["per_channel"]) if per_channel is None else per_channel
     reduce_range = bool(ONNX_INT8["reduce_range"]) if reduce_range is None else reduce_range
     patterns = list(ONNX_INT8["fp32_nodes"] if fp32_nodes is None else fp32_nodes)
+    weights = getattr(QuantType, str(ONNX_INT8["weight_type"] if weight_type is None else weight_type))
     graph = onnx.load(str(src), load_external_data=False).graph
     keep = fp32_node_names(graph, patterns)
     # The quantiser rewrites a Gemm into "<name>_MatMul" + "<name>_Add" before it reads
@@ -95,7 +97,7 @@ def onnx_int8(src: Path, dst: Path, *, per_channel: bool | None = None, reduce_r
     try:
         # DefaultTensorType: the fused graph has contrib ops (Attention, SkipLayerNormalization) whose
         # outputs ONNX shape inference cannot type; they are float.
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=per_channel, reduce_range=reduce_range,
+        quantize_dynamic(src, dst, weight_type=weights, per_channel=per_channel, reduce_range=reduce_range,
                          nodes_to_exclude=exclude, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
         quiet.setLevel(level)
