@@ -176,10 +176,6 @@ def safe_for_train(settings: Settings) -> Callable[[str, str | None], bool]:
     return safe
 
 
-# The old private names, kept until trainer/library_rows.py (owned elsewhere) imports the public ones.
-_train_only = train_only
-_safe_for_train = safe_for_train
-
 
 @dataclass(frozen=True)
 class Mistake:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from foundation.settings import Settings
 from schemas.text import normalise_prompt
 from streams.vocabulary import FRAMES, MODIFIERS
-from trainer.augment import _safe_for_train, held_out_screen
+from trainer.augment import held_out_screen, safe_for_train
 from trainer.data import Example, make_example
 from trainer.grouping import IntentGroups
 from trainer.snapshot import pinned_rows
@@ -72,7 +72,7 @@ def library_rows(rows: Sequence[Example], settings: Settings, *, seed: int = 0, 
     splits = [groups.split(r.prompt_norm, settings.test_fraction, settings.val_fraction) for r in rows]
     train = [r for r, split in zip(rows, splits, strict=True) if split == "train"]
     held_out = [*(r for r, split in zip(rows, splits, strict=True) if split != "train"), *pinned]
-    safe = _safe_for_train(settings)
+    safe = safe_for_train(settings)
     taken = set(taken or ()) | {r.prompt_norm for r in rows}
     wanted: dict[str, tuple[str, str]] = {}  # prompt_norm -> (look, request): one row per distinct request
     for look, text in library_prompts(seed, per_phrase):
