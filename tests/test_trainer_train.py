@@ -136,7 +136,8 @@ def test_cli_models_and_eval(trained) -> None:
     got = json.loads(ev.stdout)
     # the paper's numbers, the test's look subset (golden hour's edit labels no training row: unseen),
     # the rendered-look agreement and the real requests
-    assert set(got) == {"adjust", "selective_adjust", "filter", "overall", "n", "unseen_looks", "rendered", "requests"}
+    assert set(got) == {"adjust", "selective_adjust", "filter", "overall", "group_balanced_overall", "n", "unseen_looks",
+                        "rendered", "requests"}
     assert got["unseen_looks"]["n"] == got["n"] and got["unseen_looks"]["overall"] == pytest.approx(got["overall"])
     assert got["rendered"]["delta_e"] > 0 and 0 <= got["rendered"]["direction_agreement"] <= 1
     assert got["requests"]["n"] > 0 and got["requests"]["met"] <= got["requests"]["n"]
