@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ class EvalResult:
     looks: dict[str, list[int]] = field(default_factory=dict)  # subset name → row indices
     requests: RequestResult | None = None
     excluded_shared_groups: int = 0  # test rows left out because their intent group is in training
-    group_balanced: float | None = None  # mean of per-intent-group overalls (beside ``overall``, not for it)
+    group_balanced: float | None = None  # overall with each row weighing 1 / its intent group's size (beside ``overall``)
 
     @property
     def overall(self) -> float:
@@ -110,9 +111,7 @@ def group_balanced(preds: Sequence[Edit], refs: Sequence[Edit], groups: Sequence
     """
     if not groups:
         return float("nan")
-    sizes: dict[str, int] = {}
-    for g in groups:
-        sizes[g] = sizes.get(g, 0) + 1
+    sizes = Counter(groups)
     return score(preds, refs, [1.0 / sizes[g] for g in groups]).overall
 
 
