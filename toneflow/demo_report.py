@@ -45,7 +45,7 @@ HONEST_COLUMNS = ["model", "test n", "overall (intent-disjoint)", "group-balance
 
 
 def _group_balanced(settings: Any, version: str, test_set: str) -> float | None:
-    """The eval's mean of per-intent-group overalls, from the registry (the warehouse has no column)."""
+    """The eval's group-balanced overall (rows weighted 1 / group size), from the registry (the warehouse has no column)."""
     from trainer import registry
 
     if settings is None:
@@ -115,8 +115,8 @@ def honest_section(con: Any, settings: Any, student: Any = None) -> list[str]:
              "none": "nothing to ask (no model was trained)"}.get(name, "the shared real-request dev set")
     return ["## Honest evaluation: unseen intents, rendered looks, real requests", "",
             "The test split shares no intent group (all wordings of an intent) with training. Overall is",
-            "row-weighted (the paper's metric, and the one the targets name); group-balanced is the mean of",
-            "each intent group's overall, so a popular intent counts once. *Seen looks, new wording*: what the",
+            "row-weighted (the paper's metric, and the one the targets name); group-balanced weighs each row",
+            "1 / its intent group's size, so a popular intent counts once. *Seen looks, new wording*: what the",
             "row asks for, read by the noise-free teacher (its looks, its instructions' attribute and",
             "direction: trainer/look_keys.py), is also asked for by training rows of other intents; *unseen",
             "looks*: it is not. ΔE: mean CIEDE2000 between renders of the student's and the teacher's edit on",

@@ -176,7 +176,6 @@ def safe_for_train(settings: Settings) -> Callable[[str, str | None], bool]:
     return safe
 
 
-
 @dataclass(frozen=True)
 class Mistake:
     """A validation prompt the student got wrong, and how wrong (its sample score, 0..1)."""
