@@ -159,7 +159,8 @@ class MiniLMStudent:
         path = resolve_model_path(self.cfg.model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         # a saved student's encoder config already holds its depth; passing it again is a no-op
-        depth = {"num_hidden_layers": self.cfg.layers} if self.cfg.layers and self.cfg.layer_pick == "first" else {}
+        depth: dict[str, Any] = ({"num_hidden_layers": self.cfg.layers}
+                                 if self.cfg.layers and self.cfg.layer_pick == "first" else {})
         if self.cfg.layers:
             from transformers import AutoConfig
 
