@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from console.html import e, section, table
@@ -15,12 +16,64 @@ TOPIC_TABLES = {"toneflow.prompts": "prompts", "toneflow.exports": "exports", "t
 WINDOW_MIN = 60  # the per-minute chart shows the last hour of data (ending at the newest event)
 
 
-def _events(con: Any) -> str:
+@dataclass
+class _Scans:
+    """What the page needs from the two derived views, each read once: ``labels`` and
+    ``accepted_examples`` de-duplicate against the prompts and exports views on every read
+    (warehouse/views.py), so a second scan of either costs as much as the first."""
+
+    per_minute: dict[str, dict[Any, int]]  # topic -> minute -> events, for labels and accepted
+    slices: dict[str, int]  # accepted examples per look slice
+    teacher: list[tuple[Any, int, int, int, int, float, int]]  # per teacher version (see _teacher)
+    pending: int  # accepted examples the retrain trigger has not covered yet
+
+
+def _scan(settings: Settings, con: Any, watermark: str) -> _Scans:
+    from streams.trigger import PENDING_WHERE, pending_params
+
+    per_minute: dict[str, dict[Any, int]] = {"toneflow.labels": {}, "toneflow.accepted": {}}
+    slices: dict[str, int] = {}
+    accepted_by_version: dict[Any, int] = {}
+    pending = 0
+    accepted = con.execute(
+        f"SELECT date_trunc('minute', ts), look_slice, teacher_version, count(*), "
+        f"count(*) FILTER (WHERE {PENDING_WHERE}) FROM accepted_examples GROUP BY ALL",
+        pending_params(settings, watermark)).fetchall()
+    for minute, look_slice, version, n, n_pending in accepted:
+        _add(per_minute["toneflow.accepted"], minute, n)
+        _add(slices, str(look_slice), n)
+        _add(accepted_by_version, version, n)
+        pending += int(n_pending)
+    # The definitions of the warehouse view teacher_spend (warehouse/views.py), per teacher version
+    # over all days: a call is a label neither cached nor reused from the served edit.
+    labels = con.execute(
+        "SELECT date_trunc('minute', ts), teacher_version, count(*), "
+        "count(*) FILTER (WHERE NOT cached AND NOT reused_served_edit), count(*) FILTER (WHERE cached), "
+        "count(*) FILTER (WHERE reused_served_edit), sum(prompt_tokens + completion_tokens), sum(cost) "
+        "FROM labels GROUP BY ALL").fetchall()
+    per_version: dict[Any, list[Any]] = {}
+    for minute, version, n, calls, hits, reused, tokens, cost in labels:
+        _add(per_minute["toneflow.labels"], minute, n)
+        sums = per_version.setdefault(version, [0, 0, 0, 0, 0.0])
+        for i, v in enumerate((calls, hits, reused, tokens, cost)):
+            sums[i] += v or 0
+    teacher = [(v, int(c), int(h), int(r), int(t), float(s), accepted_by_version.get(v, 0))
+               for v, (c, h, r, t, s) in sorted(per_version.items(), key=lambda kv: str(kv[0]))]
+    return _Scans(per_minute, slices, teacher, pending)
+
+
+def _add(counts: dict[Any, int], key: Any, n: int) -> None:
+    if key is not None:
+        counts[key] = counts.get(key, 0) + int(n)
+
+
+def _events(con: Any, scans: _Scans) -> str:
     # One pass per table: per-minute counts over all its data; the totals are their sum.
-    per_minute: dict[str, dict[Any, int]] = {}
+    per_minute = dict(scans.per_minute)
     for topic, tb in TOPIC_TABLES.items():
-        rows = con.execute(f"SELECT date_trunc('minute', ts), count(*) FROM {tb} GROUP BY 1").fetchall()
-        per_minute[topic] = {m: int(n) for m, n in rows if m is not None}
+        if topic not in per_minute:
+            rows = con.execute(f"SELECT date_trunc('minute', ts), count(*) FROM {tb} GROUP BY 1").fetchall()
+            per_minute[topic] = {m: int(n) for m, n in rows if m is not None}
     newest = max((m for counts in per_minute.values() for m in counts), default=None)
     minutes = [] if newest is None else sorted({m for counts in per_minute.values() for m in counts
                                                if (newest - m).total_seconds() < WINDOW_MIN * 60})
@@ -42,21 +95,13 @@ def _dlq(con: Any) -> str:
     return section("Dead letters by reason", body, "dlq")
 
 
-def _slices(con: Any) -> str:
-    rows = con.execute("SELECT look_slice, count(*) FROM accepted_examples GROUP BY 1").fetchall()
-    return section("Accepted examples per look slice", bar_chart({str(s): float(n) for s, n in rows}), "slices")
+def _slices(scans: _Scans) -> str:
+    return section("Accepted examples per look slice", bar_chart({s: float(n) for s, n in scans.slices.items()}),
+                   "slices")
 
 
-def _teacher(con: Any) -> str:
-    # The definitions of the warehouse view teacher_spend (warehouse/views.py), per teacher version
-    # over all days: a call is a label neither cached nor reused from the served edit.
-    labels = con.execute(
-        "SELECT teacher_version, count(*) FILTER (WHERE NOT cached AND NOT reused_served_edit), "
-        "count(*) FILTER (WHERE cached), count(*) FILTER (WHERE reused_served_edit), "
-        "sum(prompt_tokens + completion_tokens), sum(cost) FROM labels GROUP BY 1 ORDER BY 1").fetchall()
-    accepted = dict(con.execute("SELECT teacher_version, count(*) FROM accepted_examples GROUP BY 1").fetchall())
-    per = [(v, int(c or 0), int(h or 0), int(r or 0), int(t or 0), float(s or 0), int(accepted.get(v, 0)))
-           for v, c, h, r, t, s in labels]
+def _teacher(scans: _Scans) -> str:
+    per = scans.teacher
     calls, hits, reused, tokens = (sum(p[i] for p in per) for i in range(1, 5))
     cost, n_accepted = sum(p[5] for p in per), sum(p[6] for p in per)
     summary = table(["calls", "cache hits", "reused served edits", "tokens", "spend USD", "accepted",
@@ -66,12 +111,8 @@ def _teacher(con: Any) -> str:
     return section("Teacher calls, cache hits and spend", summary + "<br>" + by_version, "teacher")
 
 
-def _trigger(settings: Settings, con: Any) -> str:
-    from streams.trigger import load_state, pending
-
-    state = load_state(settings)
-    per_slice, _ = pending(settings, state["watermark"], con)
-    n, threshold = sum(per_slice.values()), settings.retrain_threshold
+def _trigger(settings: Settings, state: dict[str, Any], scans: _Scans) -> str:
+    n, threshold = scans.pending, settings.retrain_threshold
     share = min(1.0, n / threshold)
     body = (f"<p><b>{n:,}</b> new accepted examples (quality ≥ {settings.retrain_quality_floor}) of the "
             f"<b>{threshold:,}</b> that trigger a retrain</p><div class='bar' title='{share:.0%}'>"
@@ -117,6 +158,9 @@ def _ago(at: float) -> str:
 
 
 def render(settings: Settings, con: Any) -> str:
-    return (_events(con) + "<div class='grid'>" + _dlq(con) + _slices(con) + "</div>"
-            + _teacher(con) + "<div class='grid'>" + _trigger(settings, con) + _runs(settings) + "</div>")
+    from streams.trigger import load_state
 
+    state = load_state(settings)
+    scans = _scan(settings, con, state["watermark"])
+    return (_events(con, scans) + "<div class='grid'>" + _dlq(con) + _slices(scans) + "</div>"
+            + _teacher(scans) + "<div class='grid'>" + _trigger(settings, state, scans) + _runs(settings) + "</div>")

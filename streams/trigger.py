@@ -48,16 +48,22 @@ def save_state(settings: Settings, state: dict[str, Any]) -> None:
     atomic_write_json(state_path(settings), state)
 
 
-def pending(settings: Settings, watermark: str, con: Any = None) -> tuple[dict[str, int], str | None]:
-    """Per-slice counts of accepted examples newer than ``watermark`` above the quality floor
-    (on ``con``, a warehouse connection, when the caller has one: the console does)."""
+# Which accepted examples a retrain has not covered yet, with its parameters (pending_params). The
+# console counts them in the same scan as its other accepted-example figures (console/loop_page.py).
+PENDING_WHERE = "ingested_at > CAST(? AS TIMESTAMPTZ) AND quality >= ?"
+
+
+def pending_params(settings: Settings, watermark: str) -> list[Any]:
+    return [watermark, settings.retrain_quality_floor]
+
+
+def pending(settings: Settings, watermark: str) -> tuple[dict[str, int], str | None]:
+    """Per-slice counts of accepted examples newer than ``watermark`` above the quality floor."""
     from warehouse.catalog import connect
 
-    con = con if con is not None else connect(settings)
-    rows = con.execute(
-        "SELECT look_slice, count(*), max(ingested_at) FROM accepted_examples "
-        "WHERE ingested_at > CAST(? AS TIMESTAMPTZ) AND quality >= ? GROUP BY 1",
-        [watermark, settings.retrain_quality_floor]).fetchall()
+    rows = connect(settings).execute(
+        f"SELECT look_slice, count(*), max(ingested_at) FROM accepted_examples WHERE {PENDING_WHERE} GROUP BY 1",
+        pending_params(settings, watermark)).fetchall()
     per_slice = {str(s): int(n) for s, n, _ in rows}
     newest = max((m for *_, m in rows if m is not None), default=None)
     return per_slice, None if newest is None else newest.isoformat()
