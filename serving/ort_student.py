@@ -2,7 +2,7 @@
 
 ``OrtStudent.predict`` = tokenise with the version's own ``tokenizer.json`` (the Rust tokenizer,
 called directly: the transformers wrapper costs more than the int8 forward pass on a short prompt;
-``token_feeds`` says why one ``encode`` per prompt)
+``foundation.onnx_graphs.token_feeds`` says why one ``encode`` per prompt)
 → one ``session.run`` → ``structured.decode``, the same decoding as the PyTorch student, so every
 edit is valid by construction. ``load_export`` returns None for a version without an export, and
 the caller serves it through PyTorch.
@@ -14,49 +14,14 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from foundation.onnx_graphs import load_tokenizer, token_feeds
 from foundation.settings import Settings
 from schemas.edit import Edit
 
 log = logging.getLogger(__name__)
 
 _BATCH = 128  # the PyTorch student's predict batch: long files go through in slices this size
-
-
-def load_tokenizer(path: Path, max_length: int) -> tuple[Any, int]:
-    """The Rust tokenizer in ``path`` truncating at ``max_length`` and padding a batch to its longest
-    prompt (so a lone ``encode`` is not padded), and its ``[PAD]`` id."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.enable_truncation(max_length=max_length)
-    pad = tokenizer.token_to_id("[PAD]")
-    pad_id = 0 if pad is None else pad
-    tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")  # replaces the file's fixed-length padding (128)
-    return tokenizer, pad_id
-
-
-def token_feeds(tokenizer: Any, pad_id: int, prompts: Sequence[str]) -> dict[str, Any]:
-    """The graph's inputs for ``prompts``: token ids and mask (int64), right-padded with ``pad_id`` to
-    the longest prompt, i.e. what ``encode_batch`` returns with longest-padding on, built from one
-    ``encode`` per prompt; ``tokenizer`` comes from ``load_tokenizer``.
-
-    Why not ``encode_batch``: it releases the GIL for the ~10 µs a short prompt takes, and in
-    ``toneflow serve`` this thread must then take the GIL back from the busy event loop (up to the
-    interpreter's 5 ms switch interval, longer when the loop's thread is preempted) before the
-    forward pass, which already costs one such wait. ``encode`` keeps the GIL.
-    """
-    import numpy as np
-
-    encodings = [tokenizer.encode(p) for p in prompts]
-    width = max(len(e.ids) for e in encodings)
-    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(encodings), width), dtype=np.int64)
-    for row, e in enumerate(encodings):
-        ids[row, :len(e.ids)] = e.ids
-        mask[row, :len(e.ids)] = e.attention_mask
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 class OrtStudent:
@@ -68,7 +33,8 @@ class OrtStudent:
     thread_safe = True
 
     def __init__(self, model_dir: Path, export_dir: Path, *, int8: bool = True, threads: int = 1) -> None:
-        from trainer.onnx_export import INPUTS, META_FILE, OUTPUTS, session
+        from foundation.onnx_graphs import session
+        from trainer.onnx_export import INPUTS, META_FILE, OUTPUTS
 
         meta = json.loads((export_dir / META_FILE).read_text(encoding="utf-8"))
         self.version: str | None = None

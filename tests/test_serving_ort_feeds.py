@@ -1,4 +1,4 @@
-"""``serving.ort_student.token_feeds`` (one ``encode`` per prompt, padded by hand) gives the graph the
+"""``foundation.onnx_graphs.token_feeds`` (one ``encode`` per prompt, padded by hand) gives the graph the
 same ids and mask as the transformers tokenizer the PyTorch student uses, on prompts of mixed
 lengths, one truncated."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.ort_student import load_tokenizer, token_feeds
+from foundation.onnx_graphs import load_tokenizer, token_feeds
 from trainer.students.minilm import MiniLMStudent
 
 PROMPTS = ["golden hour", "x", "Tokyo streets at night", "ümlaut café, très doux", "teal and orange " * 20, "Morocco"]

@@ -8,7 +8,7 @@ same code as the PyTorch one. Steps:
    the student's pooler and the heads with the TorchScript exporter (opset 17);
 2. fuse the BERT blocks with ONNX Runtime's transformer optimiser (Attention, SkipLayerNorm,
    BiasGelu, EmbedLayerNorm): ~600 graph nodes become ~60;
-2b. fold the token-type embedding into the position embedding (``_fold_token_types``): the graph
+2b. fold the token-type embedding into the position embedding (``fold_token_types``): the graph
    never takes token types, so every token adds row 0 of that table, and the nodes that built the
    all-zero ids (shape → slice → expand → gather) ran on every call for a constant;
 3. quantise the fused graph (``trainer.quantize.onnx_int8``, the ``ONNX_INT8`` form; the nodes it
@@ -24,12 +24,12 @@ PyTorch.
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from foundation.onnx_graphs import fold_token_types, fuse_bert, quiet, session
 from trainer.exceptions import TrainerError
 
 INPUTS = ("input_ids", "attention_mask")
@@ -73,77 +73,6 @@ def _graph_module(student: Any) -> Any:
     return StudentGraph().eval()
 
 
-def session(path: Path, threads: int = 1) -> Any:
-    """An ONNX Runtime CPU session with every graph optimisation, ``threads`` intra-op threads."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # errors only
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def _fold_token_types(model: Any) -> bool:
-    """Add ``token_type_embeddings[0]`` to the position table of the fused ``EmbedLayerNormalization``
-    and drop its segment inputs and the nodes only they read; returns whether it did.
-
-    Same maths: HF BERT feeds all-zero token types when none are given (this graph has no such
-    input), and the embedding sum is ``word[id] + position[i] + token_type[0]`` before the
-    LayerNorm either way. 96 → 80 nodes in the int8 graph ONNX Runtime runs; the CPU per
-    single-prompt run moved by −2% and +3% in two call-by-call interleaved runs on the shared box,
-    i.e. below what it can resolve (``docs/benchmarks.md``): the cost is in the matrix products.
-    The PyTorch parity check below covers it.
-    """
-    from onnx import numpy_helper
-
-    graph = model.graph
-    nodes = [n for n in graph.node if n.op_type == "EmbedLayerNormalization"]
-    if len(nodes) != 1 or len(nodes[0].input) < 5 or not nodes[0].input[1] or not nodes[0].input[4]:
-        return False
-    emb = nodes[0]
-    if emb.input[1] in {i.name for i in graph.input}:
-        return False  # token types are an input: they may be non-zero
-    tables = {t.name: t for t in graph.initializer}
-    position, segment = tables.get(emb.input[3]), tables.get(emb.input[4])
-    readers = sum(i == emb.input[3] for n in graph.node for i in n.input)
-    if position is None or segment is None or readers != 1:
-        return False
-    pos, seg = numpy_helper.to_array(position), numpy_helper.to_array(segment)
-    position.CopyFrom(numpy_helper.from_array((pos + seg[0]).astype(pos.dtype), position.name))
-    emb.input[1] = emb.input[4] = ""
-    outputs = {o.name for o in graph.output}
-    while True:  # the now-unread nodes, then whatever only fed them
-        read = {i for n in graph.node for i in n.input} | outputs
-        dead = [n for n in graph.node if not any(o in read for o in n.output)]
-        if not dead:
-            break
-        for node in dead:
-            graph.node.remove(node)
-    read = {i for n in graph.node for i in n.input}
-    for table in [t for t in graph.initializer if t.name not in read]:
-        graph.initializer.remove(table)
-    return True
-
-
-def _quiet_export(fn: Any) -> Any:
-    import warnings
-
-    loggers = [logging.getLogger(n) for n in ("", "onnxruntime", "onnx_model", "fusion_base", "fusion_utils")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # exporter deprecation and tracer notices
-            return fn()
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
 def export_student(student: Any, dst: Path) -> dict[str, Any]:
     """Write ``student.onnx``, ``student.int8.onnx`` and ``export.json`` into ``dst``; returns the meta.
 
@@ -185,18 +114,11 @@ def export_student(student: Any, dst: Path) -> dict[str, Any]:
                                   input_names=list(INPUTS), output_names=list(OUTPUTS), dynamic_axes=axes,
                                   opset_version=OPSET, do_constant_folding=True)
 
-        def fuse() -> Any:
-            from onnxruntime.transformers.optimizer import optimize_model
-
-            return optimize_model(str(raw), model_type="bert", num_heads=cfg.num_attention_heads,
-                                  hidden_size=cfg.hidden_size, opt_level=0)
-
-        _quiet_export(trace)
-        fused = _quiet_export(fuse)
-        fusions = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
-        folded = _fold_token_types(fused.model)
+        quiet(trace)
+        fused, fusions = fuse_bert(raw, cfg.num_attention_heads, cfg.hidden_size)
+        folded = fold_token_types(fused.model)
         fused.save_model_to_file(str(dst / FP32_FILE))
-    kept_fp32 = _quiet_export(lambda: onnx_int8(dst / FP32_FILE, dst / INT8_FILE))  # the ONNX_INT8 form
+    kept_fp32 = quiet(lambda: onnx_int8(dst / FP32_FILE, dst / INT8_FILE))  # the ONNX_INT8 form
 
     with torch.inference_mode():
         want = [t.numpy() for t in graph(feeds["input_ids"], feeds["attention_mask"])]
