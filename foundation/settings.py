@@ -11,6 +11,7 @@ Each component reads its section; sections are grouped below by owner.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
                                                description="USD per 1M completion tokens")
     teacher_spend_limit_usd: float | None = Field(None, ge=0, description="stop calling the teacher past this spend")
     teacher_temperature: float = Field(0.0, ge=0, le=2, description="offline teacher: seeded LLM-like variation")
+    teacher_encoder_runtime: Literal["onnx", "torch"] = Field(
+        "onnx", description="offline teacher's MiniLM: onnx = an ONNX Runtime graph exported once into model_cache_dir "
+                            "(about 3x less time per single prompt), torch = PyTorch eager")
+    model_cache_dir: Path | None = Field(None, description="graphs exported from the shipped weights (the offline "
+                                                           "teacher's encoder); unset = $XDG_CACHE_HOME/toneflow, "
+                                                           "else ~/.cache/toneflow")
     teacher_structured_output: Literal["json_schema", "tools"] = Field(
         "json_schema", description="openai teacher: JSON-Schema response format, or a forced tool call for endpoints without it")
     teacher_cache: bool = Field(True, description="openai teacher: cache edits by (normalised prompt, teacher version) "
@@ -158,6 +165,14 @@ class Settings(BaseSettings):
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def model_cache_path(self) -> Path:
+        # Not under data_dir: every test, demo and worker with a fresh data dir would export again.
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir.expanduser().resolve()
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".cache") / "toneflow"
 
 
 @lru_cache(maxsize=1)

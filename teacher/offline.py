@@ -103,7 +103,7 @@ class OfflineTeacher:
     name = "offline"
 
     def __init__(self, temperature: float = 0.0, seed: int = 0, *, library_path: Path = LIBRARY_PATH,
-                 encoder_path: str | None = None, cache_dir: Path | None = None) -> None:
+                 encoder_path: str | None = None, cache_dir: Path | None = None, encoder: Encoder | None = None) -> None:
         if not 0.0 <= temperature <= 2.0:
             msg = f"offline teacher temperature must be in 0..2, got {temperature}"
             raise ValueError(msg)
@@ -111,6 +111,7 @@ class OfflineTeacher:
         self.seed = int(seed)
         self.library = load_library(library_path)
         self._encoder_path = encoder_path
+        self._encoder = encoder  # None: the process's shared one for encoder_path
         self._cache_dir = cache_dir
         self._matcher: Matcher | None = None
         self._reader: PromptReader | None = None
@@ -124,7 +125,7 @@ class OfflineTeacher:
     # -- setup ---------------------------------------------------------------------------------
     @property
     def encoder(self) -> Encoder:
-        return _shared_encoder(self._encoder_path)
+        return self._encoder or _shared_encoder(self._encoder_path)
 
     def _phrase_vectors(self, texts: list[str]) -> np.ndarray:
         """Library phrase embeddings, cached on disk per (library, weights): a warm start is instant."""

@@ -40,6 +40,17 @@ def _embedded_broker(root: Path) -> Iterator[Settings]:
         broker.stop(own)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _teacher_encoder_graph() -> None:
+    """The offline teacher's ONNX encoder (teacher/encoder_graph.py) exported before any test's worker
+    subprocess needs it: on a machine that has none yet, that worker would spend its start-up exporting."""
+    from foundation.text_encoder import resolve_model_path
+    from teacher.encoder import MAX_TOKENS
+    from teacher.encoder_graph import encoder_graph
+
+    encoder_graph(resolve_model_path(), get_settings().model_cache_path, MAX_TOKENS)
+
+
 @pytest.fixture(scope="session")
 def broker_settings() -> Iterator[Settings]:
     """One embedded Tansu broker for the whole session."""
