@@ -56,8 +56,11 @@ def test_honest_rows_and_section(honest_settings: Settings) -> None:
     assert balanced == pytest.approx(result.group_balanced) and balanced != pytest.approx(overall)
     # "sunset glow" trains the golden-hour look under another name, so both golden-hour rows are seen
     # looks in new wording; the teacher reads "ice" as frosty morning, which no training row asks for
-    assert seen == f"{result.subsets['seen_looks'].overall:.3f} (n=2)"
-    assert unseen == f"{result.subsets['unseen_looks'].overall:.3f} (n=1)"
+    # every reference uses adjust alone, so a perfect model scores 1/3 on each subset (a tool no
+    # reference uses has F1 0 by the paper's definition); the table says so beside each overall
+    assert result.ceilings() == pytest.approx({"All": 1 / 3, "seen_looks": 1 / 3, "unseen_looks": 1 / 3})
+    assert seen == f"{result.subsets['seen_looks'].overall:.3f} (n=2; a perfect model: 0.333)"
+    assert unseen == f"{result.subsets['unseen_looks'].overall:.3f} (n=1; a perfect model: 0.333)"
     rendered = result.rendered_summary()["All"]
     assert delta_e == pytest.approx(rendered["delta_e"]) and delta_e > 0  # "ice" is cool, the student warm
     assert agreement == pytest.approx(rendered["direction_agreement"]) and agreement < 1

@@ -142,6 +142,25 @@ def test_group_balanced_counts_every_intent_once() -> None:
     assert result.record()["group_balanced_overall"] == pytest.approx(result.group_balanced)
 
 
+def test_ceilings_say_what_a_perfect_model_scores_on_each_subset() -> None:
+    from trainer.metrics import score
+
+    sel = {"adjust": {"contrast": 10}, "selective_adjust": {"blue": {"saturation": 30}}}
+    test = [make_example("golden hour", GOLDEN), make_example("film noir", NOIR), make_example("blue sky pop", sel)]
+    # "sunset glow" trains the golden-hour look under other words; noir and the blue clause are new looks
+    result = evaluate_student(FixedStudent(GOLDEN), test, train_rows=[make_example("sunset glow", GOLDEN)],
+                              render=False)
+    assert result.looks == {"seen_looks": [0], "unseen_looks": [1, 2]}
+    ceilings = result.ceilings()
+    # All: every tool used by some reference; seen: adjust + filter; unseen: adjust + selective, no filter
+    assert ceilings == pytest.approx({"All": 1.0, "seen_looks": 2 / 3, "unseen_looks": 2 / 3})
+    perfect = [validate_edit(NOIR), validate_edit(sel)]
+    assert score(perfect, perfect).overall == pytest.approx(ceilings["unseen_looks"])  # the same code scores both
+    assert result.subsets["unseen_looks"].overall < ceilings["unseen_looks"]  # GOLDEN is wrong for both
+    assert result.record()["ceilings"] == ceilings
+    assert result.public()["unseen_looks"]["ceiling"] == pytest.approx(2 / 3)
+
+
 def test_pinned_groups_stay_out_of_training(settings: Settings) -> None:
     rows = [make_example(f"look number {i}", {"adjust": {"contrast": 1 + i}}) for i in range(60)]
     snap = snapshot.create(settings, rows, policy="export_rate", source={"kind": "test"})

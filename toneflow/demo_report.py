@@ -44,17 +44,17 @@ HONEST_COLUMNS = ["model", "test n", "overall (intent-disjoint)", "group-balance
                   "unseen looks", "ΔE vs teacher", "direction agreement", "real requests"]
 
 
-def _group_balanced(settings: Any, version: str, test_set: str) -> float | None:
-    """The eval's group-balanced overall (rows weighted 1 / group size), from the registry (the warehouse has no column)."""
+def _registry_eval(settings: Any, version: str, test_set: str | None) -> dict[str, Any]:
+    """The eval as the registry stores it: its group-balanced overall (rows weighted 1 / group size)
+    and each subset's ceiling (trainer.evaluate.EvalResult.ceilings) have no warehouse column."""
     from trainer import registry
 
-    if settings is None:
-        return None
+    if settings is None or not test_set:
+        return {}
     try:
-        found = registry.read_eval(settings, version, test_set)
+        return registry.read_eval(settings, version, test_set) or {}
     except Exception:  # noqa: BLE001 - a model gone from the registry: nothing to show
-        return None
-    return (found or {}).get("group_balanced_overall")
+        return {}
 
 
 def honest_rows(con: Any, settings: Any = None) -> list[tuple[Any, ...]]:
@@ -75,15 +75,21 @@ def honest_rows(con: Any, settings: Any = None) -> list[tuple[Any, ...]]:
         n, overall, delta_e, agreement, requests, test_set = subsets.get("All", (None,) * 6)
         seen = subsets.get("seen_looks", (None, None))
         unseen = subsets.get("unseen_looks", (None, None))
-        balanced = _group_balanced(settings, version, test_set) if test_set else None
-        rows.append((f"toneflow {version}", n, overall, balanced, _with_n(seen), _with_n(unseen), delta_e, agreement,
-                     requests))
+        stored = _registry_eval(settings, version, test_set)
+        ceilings = stored.get("ceilings", {})
+        rows.append((f"toneflow {version}", n, overall, stored.get("group_balanced_overall"),
+                     _with_n(seen, ceilings.get("seen_looks")), _with_n(unseen, ceilings.get("unseen_looks")),
+                     delta_e, agreement, requests))
     return rows
 
 
-def _with_n(subset: tuple[Any, ...]) -> str:
+def _with_n(subset: tuple[Any, ...], ceiling: float | None = None) -> str:
     n, overall = subset[0], subset[1]
-    return "-" if overall is None else f"{overall:.3f} (n={n})"
+    if overall is None:
+        return "-"
+    # The ceiling is shown only where it bites: a perfect model scores below 1 on this subset.
+    capped = f"; a perfect model: {ceiling:.3f}" if ceiling is not None and ceiling < 1 - 1e-9 else ""
+    return f"{overall:.3f} (n={n}{capped})"
 
 
 def request_rows(settings: Any, student: Any = None) -> tuple[str, list[tuple[str, int, int, float]]]:
@@ -121,7 +127,10 @@ def honest_section(con: Any, settings: Any, student: Any = None) -> list[str]:
             "direction: trainer/look_keys.py), is also asked for by training rows of other intents; *unseen",
             "looks*: it is not. ΔE: mean CIEDE2000 between renders of the student's and the teacher's edit on",
             "8 photographs; direction agreement: share of (example, statistic) where the teacher's edit moves",
-            "the photo and the student's moves it the same way.", "",
+            "the photo and the student's moves it the same way. *A perfect model*, where shown: what a model that",
+            "reproduced every reference of the subset would score; it is below 1 when no reference of the subset",
+            "uses some tool (that tool's F1 is 0 by the paper's definition, trainer/metrics.py), so read the",
+            "subset's overall against it.", "",
             _md_table(HONEST_COLUMNS, honest_rows(con, settings)), "",
             f"Real-request direction accuracy on {shown}:", "",
             _md_table(["who", "met", "requests", "accuracy"], requests), ""]

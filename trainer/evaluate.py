@@ -61,6 +61,20 @@ class EvalResult:
         out.update({name: self.rendered.summary(idx) for name, idx in self.looks.items() if idx})
         return out
 
+    def ceilings(self) -> dict[str, float]:
+        """The overall of a model that reproduced every reference exactly, on All and each look subset.
+
+        Below 1 where no reference of the subset uses some tool: that tool's F1 is 0 by the paper's
+        definition (trainer/metrics.py), whatever the model does, so a subset whose references
+        never use a filter is capped at 2/3. A subset's overall is read against its ceiling.
+        """
+        out = {"All": score(self.references, self.references).overall}
+        for name, idx in self.looks.items():
+            if idx:
+                refs = [self.references[i] for i in idx]
+                out[name] = score(refs, refs).overall
+        return out
+
     def record(self) -> dict[str, Any]:
         """What the registry stores per (model, test set); the gate reads ``overall``,
         ``rendered.All.delta_e`` and ``requests.accuracy``."""
@@ -74,14 +88,17 @@ class EvalResult:
             out["excluded_shared_groups"] = self.excluded_shared_groups
         if self.group_balanced is not None:
             out["group_balanced_overall"] = self.group_balanced
+        out["ceilings"] = self.ceilings()
         return out
 
     def public(self) -> dict[str, Any]:
         """``toneflow eval --json``: the paper's numbers, then the look subsets, renders, requests."""
         out = self.subsets["All"].public()
+        ceilings = self.ceilings()
         for name in LOOK_SUBSETS:
             if name in self.subsets:
-                out[name] = {"overall": self.subsets[name].overall, "n": self.subsets[name].n}
+                out[name] = {"overall": self.subsets[name].overall, "n": self.subsets[name].n,
+                             "ceiling": ceilings[name]}
         rendered = self.rendered_summary()
         if rendered:
             out["rendered"] = {k: rendered["All"][k] for k in ("delta_e", "direction_agreement", "decisions",
@@ -198,15 +215,19 @@ def paper_table(rows: Sequence[tuple[str, dict[str, Scores]]], *, with_paper: bo
 def honest_table(result: EvalResult, name: str = "model") -> str:
     """Markdown next to the paper table: overall per look subset, rendered agreement, requests."""
     rendered = result.rendered_summary()
-    lines = ["| model | test subset | n | overall | ΔE (CIEDE2000) | direction agreement |", "|---|---|---|---|---|---|"]
+    lines = ["| model | test subset | n | overall | a perfect model | ΔE (CIEDE2000) | direction agreement |",
+             "|---|---|---|---|---|---|---|"]
     everything = "all (intent-disjoint)" if result.looks else "all"
+    ceilings = result.ceilings()
     for key, label in (("All", everything), *LOOK_SUBSETS.items()):
         if key not in result.subsets:
             continue
         s, r = result.subsets[key], rendered.get(key)
         de = f"{r['delta_e']:.2f}" if r else "-"
         da = f"{r['direction_agreement']:.3f} ({r['decisions']})" if r else "-"
-        lines.append(f"| {name} | {label} | {s.n} | {s.overall:.3f} | {de} | {da} |")
+        lines.append(f"| {name} | {label} | {s.n} | {s.overall:.3f} | {ceilings[key]:.3f} | {de} | {da} |")
+    lines.append("\na perfect model: what reproducing every reference of the subset scores; below 1 where no "
+                 "reference of it uses some tool (that tool's F1 is 0 by the paper's definition, trainer/metrics.py)")
     if result.group_balanced is not None:
         lines.append("\ngroup-balanced overall (the same metric, each row weighing 1 / its intent group's size: "
                      f"every intent once; beside the row-weighted overall above, not instead): {result.group_balanced:.3f}")

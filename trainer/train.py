@@ -147,6 +147,7 @@ def _honest_numbers(result: Any) -> dict[str, Any]:
     rendered = result.rendered_summary().get("All", {})
     out: dict[str, Any] = {f"{k}_overall": result.subsets[k].overall for k in ("seen_looks", "unseen_looks")
                            if k in result.subsets}
+    out.update({f"{k}_ceiling": v for k, v in result.ceilings().items() if k != "All"})
     if result.group_balanced is not None:
         out["group_balanced_overall"] = result.group_balanced
     if rendered:
