@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     teacher_temperature: float = Field(0.0, ge=0, le=2, description="offline teacher: seeded LLM-like variation")
     teacher_encoder_runtime: Literal["onnx", "torch"] = Field(
         "onnx", description="offline teacher's MiniLM: onnx = an ONNX Runtime graph exported once into model_cache_dir "
-                            "(about 3x less time per single prompt), torch = PyTorch eager")
+                            "(the teacher's single-prompt latency about halves), torch = PyTorch eager")
     model_cache_dir: Path | None = Field(None, description="graphs exported from the shipped weights (the offline "
                                                            "teacher's encoder); unset = $XDG_CACHE_HOME/toneflow, "
                                                            "else ~/.cache/toneflow")

@@ -3,7 +3,7 @@
 
 It reproduces sentence-transformers' all-MiniLM-L6-v2 pipeline (mean pooling over tokens, then L2
 normalisation). Two runtimes (``Settings.teacher_encoder_runtime``): an ONNX Runtime graph of it
-(``teacher/encoder_graph.py``, the default: about a third of the time per single prompt) fed by the
+(``teacher/encoder_graph.py``, the default: about a third of the time per single text) fed by the
 Rust tokenizer, or plain transformers in ``torch.inference_mode`` and eval mode, which is also the
 fallback when no graph can be exported. Either way the same text always gives the same vector.
 """

@@ -3,7 +3,8 @@
 The same maths as the PyTorch path of ``teacher/encoder.py`` (mean pooling over real tokens, then
 L2 normalisation, ``mean_pool_unit``), traced once and fused with ONNX Runtime's BERT optimiser
 (``foundation/onnx_graphs.py``). On one thread it embeds a single prompt in about a third of eager
-PyTorch's time (``benchmarks/bench_teacher.py --runtimes onnx,torch`` prints both side by side).
+PyTorch's time, which halves the teacher's latency per single prompt (``benchmarks/bench_teacher.py``
+prints both runtimes side by side; docs/benchmarks.md has the figures).
 
 The graph is exported on first use into ``Settings.model_cache_path``, not the data dir, so a
 machine exports it once, whatever data dirs its tests, demos and workers use; its file name is a
@@ -33,8 +34,8 @@ OUTPUT = "embedding"
 # matcher rounds similarities to 1e-4 (teacher/matcher.py), so a label can differ between the two
 # runtimes only where a similarity sits on a rounding boundary.
 PARITY_TOL = 1e-5
-PARITY_TEXTS = ("golden hour", "x", "make it moodier", "Lighten the image so it's not so dark",
-                "ümlaut café, très doux", "teal and orange " * 20, "decrease the brightness a little")
+PARITY_TEXTS = ("golden hour", "x", "make it moodier", "lift it so the room looks less gloomy",
+                "ümlaut café, très doux", "teal and orange " * 20, "bring the brightness down just a touch")
 
 
 def mean_pool_unit(hidden: Any, mask: Any) -> Any:

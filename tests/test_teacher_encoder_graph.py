@@ -15,8 +15,8 @@ from teacher.encoder_graph import PARITY_TOL, encoder_graph, graph_path
 from teacher.offline import OfflineTeacher
 from tests.test_teacher_offline import CASES
 
-TEXTS = ["golden hour", "x", "", "Decrease brightness.", "ümlaut café, très doux", "teal and orange " * 30,
-         "make it look like an old polaroid", "LOUDER COLOURS!!!", "warm 🌅 sunset", "increase contrast by 50%"]
+TEXTS = ["golden hour", "x", "", "dim it, please.", "ümlaut café, très doux", "teal and orange " * 30,
+         "make it look like an old polaroid", "LOUDER COLOURS!!!", "warm 🌅 sunset", "push contrast up by 40 percent"]
 
 
 @pytest.fixture(scope="module")
