@@ -77,8 +77,9 @@ def main() -> None:
 
 def _ceiling(outcome: dict, key: str) -> str:
     """What a perfect model scores on that subset, where it is below 1 (trainer.evaluate.EvalResult.ceilings)."""
-    ceiling = outcome.get(key.replace("_overall", "_ceiling"))
-    return f"; a perfect model: {ceiling:.3f}" if ceiling is not None and ceiling < 1 - 1e-9 else ""
+    from trainer.evaluate import ceiling_note
+
+    return ceiling_note(outcome.get(key.replace("_overall", "_ceiling")))
 
 
 if __name__ == "__main__":

@@ -87,9 +87,9 @@ def _with_n(subset: tuple[Any, ...], ceiling: float | None = None) -> str:
     n, overall = subset[0], subset[1]
     if overall is None:
         return "-"
-    # The ceiling is shown only where it bites: a perfect model scores below 1 on this subset.
-    capped = f"; a perfect model: {ceiling:.3f}" if ceiling is not None and ceiling < 1 - 1e-9 else ""
-    return f"{overall:.3f} (n={n}{capped})"
+    from trainer.evaluate import ceiling_note  # shown only where it bites: a perfect model scores below 1
+
+    return f"{overall:.3f} (n={n}{ceiling_note(ceiling)})"
 
 
 def request_rows(settings: Any, student: Any = None) -> tuple[str, list[tuple[str, int, int, float]]]:

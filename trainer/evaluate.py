@@ -112,6 +112,11 @@ class EvalResult:
         return out
 
 
+def ceiling_note(ceiling: float | None) -> str:
+    """"; a perfect model: 0.667" where a subset's ceiling (``EvalResult.ceilings``) is below 1, else ""."""
+    return f"; a perfect model: {ceiling:.3f}" if ceiling is not None and ceiling < 1 - 1e-9 else ""
+
+
 def group_labels(rows: Sequence[Example], train_rows: Sequence[Example]) -> tuple[list[str], list[str]]:
     """Intent-group labels of test rows and of training rows, grouped together."""
     groups = IntentGroups([r.prompt_norm for r in (*rows, *train_rows)])
