@@ -418,20 +418,17 @@ def _directions(rows: list[tuple[str, str, str, float]], edits: list, photo, cac
 
 _FFN_OUT = r"^/encoder/encoder/layer\.{}/output/dense/MatMul$"
 _HEADS = [r"^/heads/", r"^/pooler/"]
-_ATTN_OUT0 = r"^/encoder/encoder/layer\.0/attention/output/dense/MatMul$"
 # Each int8 candidate changes the stored form (trainer.quantize.ONNX_INT8) in one way; the stored file
-# itself is the first ONNX int8 row. Patterns are trainer.quantize.fp32_node_names patterns.
+# itself is the first ONNX int8 row. Patterns are trainer.quantize.fp32_node_names patterns. Round
+# 11's table (docs/benchmarks.md) has the variations of the round-8 form tried before.
 QUALITY_CANDIDATES: dict[str, dict] = {
-    "every node, per-tensor (round 7)": {"per_channel": False, "fp32_nodes": []},
-    "+ layer 2 FFN out (every FFN out)": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[012]")]},
-    "+ layer 0 attention out": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[01]"), _ATTN_OUT0]},
-    "every FFN out + layer 0 attention out": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[012]"), _ATTN_OUT0]},
-    "+ layer 0 FFN in": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[01]"),
-                                        r"^/encoder/encoder/layer\.0/intermediate/dense/MatMul$"]},
-    "every FFN fp32 (attention int8)": {
-        "fp32_nodes": [*_HEADS, r"^/encoder/encoder/layer\.\d/(intermediate|output)/dense/MatMul$"]},
-    "only FFN intermediates int8": {"fp32_nodes": [r"^(?!/encoder/encoder/layer\.\d/intermediate/dense/MatMul$)"]},
-    "u8 weights per-tensor (u8u8)": {"weight_type": "QUInt8", "per_channel": False},
+    "round 8 form: layers 0-1 FFN out fp32, no split": {"fp32_nodes": [*_HEADS, _FFN_OUT.format("[01]")],
+                                                        "outlier_channels": 0},
+    "every encoder node int8, no split": {"fp32_nodes": _HEADS, "outlier_channels": 0},
+    "every node, per-tensor (round 7)": {"per_channel": False, "fp32_nodes": [], "outlier_channels": 0},
+    "4 outlier channels fp32": {"outlier_channels": 4},
+    "32 outlier channels fp32": {"outlier_channels": 32},
+    "64 outlier channels fp32": {"outlier_channels": 64},
 }
 # More phrasings for the held-out looks than for training: the unseen-intent set must be large
 # enough that a 0.5-point difference is outside the noise of the paired difference.
@@ -512,7 +509,7 @@ def _interleaved_latency(variants: dict, timing_rounds: int, timing_calls: int) 
 
 
 def quality(n_looks_test: int, layers: int = 0, seeds: tuple[int, ...] = (0,), draws: int = 200,
-            timing_calls: int = 150, timing_rounds: int = 3) -> None:
+            timing_calls: int = 150, timing_rounds: int = 3, only: str = "") -> None:
     """PyTorch eager vs PyTorch int8 vs ONNX Runtime fp32/int8 (each int8 candidate) on trained students.
 
     One student (frozen MiniLM + heads, minutes) per fit seed in ``seeds``, trained on offline-teacher
@@ -529,6 +526,7 @@ def quality(n_looks_test: int, layers: int = 0, seeds: tuple[int, ...] = (0,), d
     import torch
 
     from editor.samples import sample_photo
+    from foundation.onnx_graphs import load_tokenizer, token_feeds
     from foundation.settings import get_settings
     from serving.models import quantize
     from serving.ort_student import OrtStudent
@@ -537,7 +535,7 @@ def quality(n_looks_test: int, layers: int = 0, seeds: tuple[int, ...] = (0,), d
     from trainer.data import make_example
     from trainer.metrics import score
     from trainer.onnx_export import export_student, session
-    from trainer.quantize import ONNX_INT8, onnx_int8
+    from trainer.quantize import CALIBRATION_PROMPTS, ONNX_INT8, onnx_int8
     from trainer.students.base import FitConfig
     from trainer.students.minilm import MiniLMConfig, MiniLMStudent
 
@@ -553,6 +551,10 @@ def quality(n_looks_test: int, layers: int = 0, seeds: tuple[int, ...] = (0,), d
     test = [(name, e) for name, e in examples if name in unseen]
     random.Random(1).shuffle(train)
     val, train = train[:len(train) // 8], train[len(train) // 8:]
+    candidates = {name: kw for name, kw in QUALITY_CANDIDATES.items() if only in name}
+    if not candidates:
+        msg = f"no int8 candidate's name contains {only!r}; they are: {', '.join(QUALITY_CANDIDATES)}"
+        raise SystemExit(msg)
     real = []
     if REAL_REQUESTS.exists():
         for line in REAL_REQUESTS.read_text(encoding="utf-8").splitlines():
@@ -581,13 +583,15 @@ def quality(n_looks_test: int, layers: int = 0, seeds: tuple[int, ...] = (0,), d
             s.session = session(tmp / "export" / graph)
             return s
 
-        for i, kw in enumerate(QUALITY_CANDIDATES.values()):
-            onnx_int8(tmp / "export" / "student.onnx", tmp / "export" / f"cand{i}.onnx", **kw)
+        tokenizer, pad = load_tokenizer(tmp / "model" / "encoder" / "tokenizer.json", student.cfg.max_length)
+        calibration = token_feeds(tokenizer, pad, CALIBRATION_PROMPTS)
+        for i, kw in enumerate(candidates.values()):
+            onnx_int8(tmp / "export" / "student.onnx", tmp / "export" / f"cand{i}.onnx", calibration=calibration, **kw)
         int8_torch = MiniLMStudent.load(tmp / "model")
         quantize(int8_torch)
         variants = {"PyTorch eager": student, "PyTorch int8 dynamic": int8_torch, "ONNX fp32": ort("student.onnx"),
                     "ONNX int8 stored (ONNX_INT8)": ort("student.int8.onnx")}
-        variants |= {f"int8 {name}": ort(f"cand{i}.onnx") for i, name in enumerate(QUALITY_CANDIDATES)}
+        variants |= {f"int8 {name}": ort(f"cand{i}.onnx") for i, name in enumerate(candidates)}
         torch.set_num_threads(1)
         base_edits = student.predict(prompts_t)
         base_dirs = _directions(real, student.predict([r[0] for r in real]), photo, cache) if real else []
@@ -639,6 +643,7 @@ def main() -> None:
     qu.add_argument("--seeds", default="0", help="comma-separated fit seeds: one trained student each")
     qu.add_argument("--draws", type=int, default=200, help="bootstrap draws for the standard error")
     qu.add_argument("--timing-calls", type=int, default=150)
+    qu.add_argument("--only", default="", help="run only the int8 candidates whose name contains this text")
     hp = sub.add_parser("hop", help="CPU of one int8 pass: back to back, after a sleep, threads taking turns")
     hp.add_argument("--n", type=int, default=300)
     hp.add_argument("--rounds", type=int, default=4)
@@ -661,7 +666,7 @@ def main() -> None:
         hop(args.n, args.rounds, args.layers)
     elif args.what == "quality":
         quality(args.looks_test, args.layers, tuple(int(x) for x in args.seeds.split(",")), args.draws,
-                args.timing_calls)
+                args.timing_calls, only=args.only)
     else:
         rounds, seconds = (1, 8.0) if args.quick else (args.rounds, args.seconds)
         http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events, args.layers)

@@ -65,8 +65,9 @@ def test_onnx_fp32_matches_pytorch_and_int8_stays_close(promoted) -> None:
 
 
 def test_the_served_int8_graph_keeps_the_chosen_nodes_fp32(promoted) -> None:
-    """ONNX_INT8's fp32 choice (heads, pooler, the first FFN output projections) is what the stored
-    int8 file holds, and everything else of the encoder is int8: the choice cannot drift silently."""
+    """ONNX_INT8's choice is what the stored int8 file holds: the heads and pooler fp32, every
+    matrix product of the encoder int8, and beside each attention and FFN output projection an fp32
+    product over its ``outlier_channels`` largest input channels. The choice cannot drift silently."""
     import onnx
 
     from trainer.quantize import ONNX_INT8, fp32_node_names
@@ -77,24 +78,28 @@ def test_the_served_int8_graph_keeps_the_chosen_nodes_fp32(promoted) -> None:
     fp32_graph = onnx.load(str(root / onnx_export.FP32_FILE)).graph
     int8_graph = onnx.load(str(root / onnx_export.INT8_FILE)).graph
     chosen = fp32_node_names(fp32_graph, ONNX_INT8["fp32_nodes"])
-    assert "/encoder/encoder/layer.0/output/dense/MatMul" in chosen
-    assert "/encoder/encoder/layer.1/output/dense/MatMul" in chosen
     assert any(n.startswith("/heads/") for n in chosen) and any(n.startswith("/pooler/") for n in chosen)
+    assert not any(n.startswith("/encoder/") for n in chosen)
+    layers = sum(n.op_type == "Attention" for n in fp32_graph.node)
+    projections = [f"/encoder/encoder/layer.{i}/{part}output/dense/MatMul" for i in range(layers)
+                   for part in ("attention/", "")]
+    outlier_paths = [f"{name}/outlier_MatMul" for name in projections]
     meta = json.loads((root / onnx_export.META_FILE).read_text())
-    assert meta["int8_fp32_nodes"] == chosen and meta["int8"]["fp32_nodes"] == ONNX_INT8["fp32_nodes"]
+    assert sorted(meta["int8_fp32_nodes"]) == sorted(chosen + outlier_paths) and meta["int8"] == ONNX_INT8
     weights = {t.name: t for t in int8_graph.initializer}
     by_name = {n.name: n for n in int8_graph.node}
-    for name in (n for n in chosen if n.endswith("MatMul") or n.endswith("Gemm")):
+    for name in (n for n in chosen + outlier_paths if n.endswith("MatMul") or n.endswith("Gemm")):
         node = by_name.get(name) or by_name.get(f"{name}_MatMul")  # the quantiser splits a Gemm into MatMul + Add
         assert node is not None and node.op_type in {"MatMul", "Gemm"}, name  # not rewritten into an int8 op
         assert all(weights[i].data_type == onnx.TensorProto.FLOAT for i in node.input if i in weights), name
+    for name in outlier_paths:  # (tokens x k) @ (k x hidden): k channels split off, in fp32
+        assert weights[by_name[name].input[1]].dims[0] == ONNX_INT8["outlier_channels"] > 0
     int8_ops = [n.op_type for n in int8_graph.node]
-    layers = sum(n.op_type == "Attention" for n in fp32_graph.node)
     assert int8_ops.count("QAttention") == layers and "Attention" not in int8_ops
     assert "QEmbedLayerNormalization" in int8_ops
-    # per layer: the attention output and FFN input projections are int8, and every FFN output
-    # projection after the second layer; per-channel weights carry one scale per output column
-    assert int8_ops.count("MatMulInteger") == 2 * layers + max(layers - 2, 0)
+    # per layer: the attention output, FFN input and FFN output projections are int8, with
+    # per-channel weights (one scale per output column)
+    assert int8_ops.count("MatMulInteger") == 3 * layers
     for node in (n for n in int8_graph.node if n.op_type == "MatMulInteger"):
         weight_zero_point = weights[node.input[3]]
         assert len(weight_zero_point.dims) == 1 and weight_zero_point.dims[0] > 1, node.name
@@ -112,7 +117,7 @@ def test_fp32_node_patterns_that_match_nothing_are_an_error(promoted, tmp_path) 
 
 
 def test_unsigned_weights_are_a_quantiser_option_not_the_stored_form(promoted, tmp_path) -> None:
-    """``weight_type="QUInt8"`` (a benchmark candidate: u8 x u8 on AVX2) writes uint8 weights; the
+    """``weight_type="QUInt8"`` (round 11 tried u8 x u8 on AVX2, docs/benchmarks.md) writes uint8 weights; the
     stored form keeps signed ones."""
     import onnx
 
@@ -121,7 +126,8 @@ def test_unsigned_weights_are_a_quantiser_option_not_the_stored_form(promoted, t
     settings, v1, _, _ = promoted
     root = registry.verified_export(settings, v1)
     assert root is not None
-    onnx_int8(root / onnx_export.FP32_FILE, tmp_path / "u8.onnx", weight_type="QUInt8", per_channel=False)
+    onnx_int8(root / onnx_export.FP32_FILE, tmp_path / "u8.onnx", weight_type="QUInt8", per_channel=False,
+              outlier_channels=0)
 
     def weight_types(path) -> set[int]:
         graph = onnx.load(str(path)).graph
@@ -130,6 +136,57 @@ def test_unsigned_weights_are_a_quantiser_option_not_the_stored_form(promoted, t
 
     assert weight_types(tmp_path / "u8.onnx") == {onnx.TensorProto.UINT8}
     assert weight_types(root / onnx_export.INT8_FILE) == {onnx.TensorProto.INT8}
+
+
+def test_outlier_channels_split_off_keep_the_maths_and_leave_the_int8_input_flat(promoted, tmp_path) -> None:
+    """``split_outliers`` gives each output projection an fp32 path for its largest input channels:
+    the fp32 graph still computes the same heads, the int8 product's input no longer has a channel
+    far above the rest, and the quantiser leaves the fp32 path alone."""
+    import onnx
+
+    from foundation.onnx_graphs import load_tokenizer, session, token_feeds
+    from trainer.quantize import CALIBRATION_PROMPTS, onnx_int8, split_outliers
+
+    settings, v1, _, _ = promoted
+    root = registry.verified_export(settings, v1)
+    assert root is not None
+    tokenizer, pad = load_tokenizer(registry.model_path(settings, v1) / "encoder" / "tokenizer.json", 32)
+    calibration, feeds = token_feeds(tokenizer, pad, CALIBRATION_PROMPTS), token_feeds(tokenizer, pad, PROMPTS)
+    model = onnx.load(str(root / onnx_export.FP32_FILE))
+    layers = sum(n.op_type == "Attention" for n in model.graph.node)
+    inputs = {n.name: n.input[0] for n in model.graph.node if n.input}
+    added = split_outliers(model, calibration, channels=4)
+    projections = [name.removesuffix("/outlier_MatMul") for name in added]
+    assert len(added) == 2 * layers  # each layer's attention output and FFN output projection
+    assert all(name.endswith("/output/dense/MatMul") for name in projections)
+    split_path = tmp_path / "split.onnx"
+    onnx.save(model, str(split_path))
+
+    def largest_over_typical(path, names: list[str]) -> list[float]:
+        """Per tensor: its largest channel's max |x| over the median channel's, on the test prompts."""
+        probe = onnx.load(str(path))
+        for name in names:
+            probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+        onnx.save(probe, str(tmp_path / "probe.onnx"))
+        real = feeds["attention_mask"].astype(bool)
+        peaks = [np.abs(x[real]).max(axis=0) for x in session(tmp_path / "probe.onnx").run(names, feeds)]
+        return [float(p.max() / np.median(p)) for p in peaks]
+
+    before = largest_over_typical(root / onnx_export.FP32_FILE, [inputs[name] for name in projections])
+    after = largest_over_typical(split_path, [f"{name}/inliers" for name in projections])
+    assert max(after) < max(before) / 2, (before, after)
+    a, b = session(root / onnx_export.FP32_FILE).run(None, feeds), session(split_path).run(None, feeds)
+    assert max(float(np.abs(x - y).max()) for x, y in zip(a, b)) < 1e-3  # same maths in fp32
+
+    kept = onnx_int8(root / onnx_export.FP32_FILE, tmp_path / "int8.onnx", fp32_nodes=[r"^/heads/", r"^/pooler/"],
+                     outlier_channels=4, calibration=calibration)
+    assert set(added) <= set(kept)
+    int8 = {n.name: n for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
+    assert all(int8[name].op_type == "MatMul" for name in added)  # the outlier path is fp32
+    assert not any(n.op_type == "MatMul" and n.name in projections for n in int8.values())  # the rest is int8
+    with pytest.raises(ValueError, match="calibration"):
+        onnx_int8(root / onnx_export.FP32_FILE, tmp_path / "x.onnx", outlier_channels=4)
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_serving_loads_the_export_and_falls_back_to_pytorch(promoted, tmp_path) -> None:

@@ -11,8 +11,9 @@ same code as the PyTorch one. Steps:
 2b. fold the token-type embedding into the position embedding (``fold_token_types``): the graph
    never takes token types, so every token adds row 0 of that table, and the nodes that built the
    all-zero ids (shape → slice → expand → gather) ran on every call for a constant;
-3. quantise the fused graph (``trainer.quantize.onnx_int8``, the ``ONNX_INT8`` form; the nodes it
-   keeps fp32 are listed in ``export.json`` as ``int8_fp32_nodes``);
+3. quantise the fused graph (``trainer.quantize.onnx_int8``, the ``ONNX_INT8`` form, with the
+   student's tokens of ``CALIBRATION_PROMPTS`` where the form smooths outliers; the nodes it keeps
+   fp32 are listed in ``export.json`` as ``int8_fp32_nodes``);
 4. check the fp32 graph against PyTorch on fixed prompts (largest head difference ≤ ``PARITY_TOL``)
    and record how often the int8 graph's edits equal the fp32 ones, in ``export.json``.
 
@@ -83,7 +84,7 @@ def export_student(student: Any, dst: Path) -> dict[str, Any]:
     import onnxruntime
     import torch
 
-    from trainer.quantize import ONNX_INT8, onnx_int8
+    from trainer.quantize import CALIBRATION_PROMPTS, ONNX_INT8, onnx_int8
     from trainer.students import structured
 
     if not supports(getattr(student, "name", "")):
@@ -118,7 +119,10 @@ def export_student(student: Any, dst: Path) -> dict[str, Any]:
         fused, fusions = fuse_bert(raw, cfg.num_attention_heads, cfg.hidden_size)
         folded = fold_token_types(fused.model)
         fused.save_model_to_file(str(dst / FP32_FILE))
-    kept_fp32 = quiet(lambda: onnx_int8(dst / FP32_FILE, dst / INT8_FILE))  # the ONNX_INT8 form
+    calibration = student.tokenizer(list(CALIBRATION_PROMPTS), padding=True, truncation=True,
+                                    max_length=student.cfg.max_length, return_tensors="np")
+    calibration = {name: calibration[name].astype(np.int64) for name in INPUTS}
+    kept_fp32 = quiet(lambda: onnx_int8(dst / FP32_FILE, dst / INT8_FILE, calibration=calibration))  # ONNX_INT8
 
     with torch.inference_mode():
         want = [t.numpy() for t in graph(feeds["input_ids"], feeds["attention_mask"])]

@@ -59,24 +59,20 @@ def encode_targets(edits: Sequence[Edit]) -> dict[str, Any]:
             "sel_gate": (sel_t != 0).float(), "filter": torch.tensor(cls), "intensity": torch.tensor(inten)}
 
 
-def _direction_values(raw: Any, n: int) -> tuple[Any, Any, Any, Any]:
-    """``raw`` (batch × 4n: n magnitudes, then n × 3 class logits) → signed values, gate log-odds,
-    class logits (batch × n × 3) and magnitudes."""
+def _direction(magnitude: Any, logits: Any) -> tuple[Any, Any, Any, Any]:
+    """Magnitude logits (batch × n) and class logits (batch × n × 3) → signed values, gate log-odds,
+    class logits and magnitudes (each batch × n but the logits)."""
     import torch
 
-    mag = raw[:, :n].sigmoid()
-    logits = raw[:, n:].reshape(raw.shape[0], n, 3)
+    mag = magnitude.sigmoid()
     sign = torch.tanh(SIGN_SHARPNESS * (logits[..., UP] - logits[..., DOWN]))
     gate = torch.logsumexp(logits[..., [DOWN, UP]], -1) - logits[..., NONE]
     return sign * mag, gate, logits, mag
 
 
-def _flat(o: Any) -> Any:
-    """batch × n × k per-value outputs → the one-vector heads' layout: every value's first output,
-    then the other k − 1 of each value in value order (what ``_direction_values`` reads)."""
-    import torch
-
-    return torch.cat([o[..., 0], o[..., 1:].flatten(1)], -1)
+def _direction_values(raw: Any, n: int) -> tuple[Any, Any, Any, Any]:
+    """``_direction`` of one output vector per request (batch × 4n: n magnitudes, then n × 3 class logits)."""
+    return _direction(raw[:, :n], raw[:, n:].reshape(raw.shape[0], n, 3))
 
 
 def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadKind = DEFAULT_HEADS,
@@ -151,7 +147,16 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadK
             # one batched MatMul (values × batch × width @ values × width × per_out): ONNX Runtime ran
             # an Einsum, or a broadcast Mul + ReduceSum, at several times its cost
             o = torch.matmul(v.transpose(0, 1), self.value_w).transpose(0, 1) + self.value_b
-            return out | values_out("adj", _flat(o[:, :N_ADJ]), N_ADJ) | values_out("sel", _flat(o[:, N_ADJ:]), N_SEL)
+            if kind == "regress":
+                return out | {"adj": o[:, :N_ADJ, 0].tanh(), "adj_gate": o[:, :N_ADJ, 1],
+                              "sel": o[:, N_ADJ:, 0].tanh(), "sel_gate": o[:, N_ADJ:, 1]}
+            # every value's direction in one pass on the per-value layout, then split into the two
+            # tools; no flatten into the one-vector layout and reshape back (29 fewer nodes in the
+            # ONNX graph, same outputs)
+            parts = _direction(o[..., 0], o[..., 1:])
+            return out | {f"{name}{suffix}": part[:, cut]
+                          for name, cut in (("adj", slice(None, N_ADJ)), ("sel", slice(N_ADJ, None)))
+                          for suffix, part in zip(("", "_gate", "_dir", "_mag"), parts)}
 
     return PerValueHeads() if per_value else EditHeads()
 
