@@ -21,7 +21,7 @@ encoder, with two parts fp32:
 
 Against the round-8 form on the same three students: unseen-intent overall −0.60 / +0.09 / +0.10
 points against PyTorch (was −0.77 / −0.27 / −0.18), real requests −2 / −1 / −1 of 300 (was
-−2 / −4 / −4), at 0.67–0.83× its CPU per prompt. SmoothQuant (scaling the outlier channels into
+−2 / −4 / −4), at about 0.8× its CPU per prompt (0.71–0.92× in four interleaved probes). SmoothQuant (scaling the outlier channels into
 the weights instead) lost 10–19 requests: a row scaled up dominates its column's weight scale.
 Static int8 was not tried: a calibrated per-tensor scale is coarser than the per-call one, and the
 outliers are what costs. Reduce-range lost quality.
