@@ -11,9 +11,9 @@ same code as the PyTorch one. Steps:
 2b. fold the token-type embedding into the position embedding (``fold_token_types``): the graph
    never takes token types, so every token adds row 0 of that table, and the nodes that built the
    all-zero ids (shape → slice → expand → gather) ran on every call for a constant;
-3. quantise the fused graph (``trainer.quantize.onnx_int8``, the ``ONNX_INT8`` form, with the
-   student's tokens of ``CALIBRATION_PROMPTS`` where the form smooths outliers; the nodes it keeps
-   fp32 are listed in ``export.json`` as ``int8_fp32_nodes``);
+3. quantise the fused graph (``trainer.quantize.onnx_int8``, the ``ONNX_INT8`` form; the student's
+   tokens of ``CALIBRATION_PROMPTS`` pick the outlier channels it splits off into fp32; the nodes it
+   keeps fp32 are listed in ``export.json`` as ``int8_fp32_nodes``);
 4. check the fp32 graph against PyTorch on fixed prompts (largest head difference ≤ ``PARITY_TOL``)
    and record how often the int8 graph's edits equal the fp32 ones, in ``export.json``.
 

@@ -21,8 +21,9 @@ encoder, with two parts fp32:
 
 Against the round-8 form on the same three students: unseen-intent overall −0.60 / +0.09 / +0.10
 points against PyTorch (was −0.77 / −0.27 / −0.18), real requests −2 / −1 / −1 of 300 (was
-−2 / −4 / −4), at about 0.8× its CPU per prompt (0.71–0.92× in four interleaved probes). SmoothQuant (scaling the outlier channels into
-the weights instead) lost 10–19 requests: a row scaled up dominates its column's weight scale.
+−2 / −4 / −4), at about 0.8× its CPU per prompt (0.71–0.92× in four interleaved probes).
+SmoothQuant (scaling the outlier channels into the weights instead) lost 10–19 requests: a row
+scaled up dominates its column's weight scale.
 Static int8 was not tried: a calibrated per-tensor scale is coarser than the per-call one, and the
 outliers are what costs. Reduce-range lost quality.
 """
@@ -172,7 +173,8 @@ def onnx_int8(src: Path, dst: Path, *, per_channel: bool | None = None, reduce_r
     weight_type = str(ONNX_INT8["weight_type"] if weight_type is None else weight_type)
     weights = getattr(QuantType, weight_type)
     split = int(ONNX_INT8["outlier_channels"]) if outlier_channels is None else outlier_channels
-    keep = fp32_node_names(onnx.load(str(src), load_external_data=False).graph, patterns)  # names checked first
+    graph = onnx.load(str(src), load_external_data=False).graph
+    keep = fp32_node_names(graph, patterns)  # a pattern that matches nothing fails before any work
     if split:
         if calibration is None:
             msg = "splitting off outlier channels needs calibration inputs: the graph's inputs for CALIBRATION_PROMPTS"
@@ -184,7 +186,6 @@ def onnx_int8(src: Path, dst: Path, *, per_channel: bool | None = None, reduce_r
             return onnx_int8(Path(tmp) / "split.onnx", dst, per_channel=per_channel, reduce_range=reduce_range,
                              fp32_nodes=[*patterns, *(f"^{re.escape(name)}$" for name in added)],
                              weight_type=weight_type, outlier_channels=0)
-    graph = onnx.load(str(src), load_external_data=False).graph
     # The quantiser rewrites a Gemm into "<name>_MatMul" + "<name>_Add" before it reads
     # nodes_to_exclude, so a Gemm is kept fp32 under its rewritten name.
     gemms = {n.name for n in graph.node if n.op_type == "Gemm"}
