@@ -429,6 +429,8 @@ QUALITY_CANDIDATES: dict[str, dict] = {
     "4 outlier channels fp32": {"outlier_channels": 4},
     "32 outlier channels fp32": {"outlier_channels": 32},
     "64 outlier channels fp32": {"outlier_channels": 64},
+    "16 outlier channels, FFN input projections too": {
+        "outlier_nodes": [r"^/encoder/encoder/layer\.\d+/((attention/)?output|intermediate)/dense/MatMul$"]},
 }
 # More phrasings for the held-out looks than for training: the unseen-intent set must be large
 # enough that a 0.5-point difference is outside the noise of the paired difference.

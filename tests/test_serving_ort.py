@@ -145,7 +145,7 @@ def test_outlier_channels_split_off_keep_the_maths_and_leave_the_int8_input_flat
     import onnx
 
     from foundation.onnx_graphs import load_tokenizer, session, token_feeds
-    from trainer.quantize import CALIBRATION_PROMPTS, onnx_int8, split_outliers
+    from trainer.quantize import CALIBRATION_PROMPTS, ONNX_INT8, onnx_int8, split_outliers
 
     settings, v1, _, _ = promoted
     root = registry.verified_export(settings, v1)
@@ -155,7 +155,7 @@ def test_outlier_channels_split_off_keep_the_maths_and_leave_the_int8_input_flat
     model = onnx.load(str(root / onnx_export.FP32_FILE))
     layers = sum(n.op_type == "Attention" for n in model.graph.node)
     inputs = {n.name: n.input[0] for n in model.graph.node if n.input}
-    added = split_outliers(model, calibration, channels=4)
+    added = split_outliers(model, calibration, channels=4, patterns=ONNX_INT8["outlier_nodes"])
     projections = [name.removesuffix("/outlier_MatMul") for name in added]
     assert len(added) == 2 * layers  # each layer's attention output and FFN output projection
     assert all(name.endswith("/output/dense/MatMul") for name in projections)

@@ -41,12 +41,13 @@ from typing import Any
 ONNX_INT8: dict[str, Any] = {
     "method": "dynamic", "weight_type": "QInt8", "per_channel": True, "reduce_range": False,
     "fp32_nodes": [r"^/heads/", r"^/pooler/"],
+    # ``outlier_nodes``: where ``split_outliers`` splits: the output projections of attention and of
+    # the FFN, whose inputs (the attention context, the GELU output) carry a few channels far larger
+    # than the rest.
     "outlier_channels": 16,
+    "outlier_nodes": [r"^/encoder/encoder/layer\.\d+/(attention/)?output/dense/MatMul$"],
 }
 
-# Where ``split_outliers`` looks: the output projections of attention and of the FFN, whose inputs
-# (the attention context, the GELU output) carry a few channels far larger than the rest.
-OUTLIER_NODES = (r"^/encoder/encoder/layer\.\d+/(attention/)?output/dense/MatMul$",)
 # Prompts whose activations pick the outlier channels, in our own words: a few looks and a few
 # explicit adjustments. The outlier channels are a property of the encoder's weights (the same
 # channels light up whatever the text), so a short generic set finds them; and as activations are
@@ -87,8 +88,7 @@ def fp32_node_names(graph: Any, patterns: Sequence[str]) -> list[str]:
     return [name for name in names if any(re.search(p, name) for p in patterns)]
 
 
-def split_outliers(model: Any, calibration: Mapping[str, Any], channels: int,
-                   patterns: Sequence[str] = OUTLIER_NODES) -> list[str]:
+def split_outliers(model: Any, calibration: Mapping[str, Any], channels: int, patterns: Sequence[str]) -> list[str]:
     """Give each MatMul of ``model`` named by ``patterns`` a small fp32 path for the ``channels`` input
     channels with the largest values (LLM.int8(), Dettmers et al. 2022), in place; returns the names
     of the fp32 MatMuls added, which the quantiser must leave alone.
@@ -153,14 +153,16 @@ def split_outliers(model: Any, calibration: Mapping[str, Any], channels: int,
 
 def onnx_int8(src: Path, dst: Path, *, per_channel: bool | None = None, reduce_range: bool | None = None,
               fp32_nodes: Sequence[str] | None = None, weight_type: str | None = None,
-              outlier_channels: int | None = None, calibration: Mapping[str, Any] | None = None) -> list[str]:
+              outlier_channels: int | None = None, outlier_nodes: Sequence[str] | None = None,
+              calibration: Mapping[str, Any] | None = None) -> list[str]:
     """Write the dynamic int8 form of the ONNX graph ``src`` to ``dst``; returns the nodes kept fp32.
 
     Each option left None takes its ``ONNX_INT8`` value (the stored form); ``fp32_nodes`` are name
     patterns (``fp32_node_names``); ``weight_type`` is ``"QInt8"`` or ``"QUInt8"`` (activations are
     always unsigned: ONNX Runtime's dynamic quantiser has no signed activations); ``outlier_channels``
-    (0 = none) splits that many channels of each ``OUTLIER_NODES`` input off into fp32 first
-    (``split_outliers``), and then needs ``calibration``, the graph's inputs for ``CALIBRATION_PROMPTS``.
+    (0 = none) splits that many input channels of each node named by ``outlier_nodes`` off into fp32
+    first (``split_outliers``), and then needs ``calibration``, the graph's inputs for
+    ``CALIBRATION_PROMPTS``.
     """
     import logging
 
@@ -180,7 +182,8 @@ def onnx_int8(src: Path, dst: Path, *, per_channel: bool | None = None, reduce_r
             msg = "splitting off outlier channels needs calibration inputs: the graph's inputs for CALIBRATION_PROMPTS"
             raise ValueError(msg)
         model = onnx.load(str(src))
-        added = split_outliers(model, calibration, split)
+        added = split_outliers(model, calibration, split,
+                               list(ONNX_INT8["outlier_nodes"] if outlier_nodes is None else outlier_nodes))
         with tempfile.TemporaryDirectory() as tmp:
             onnx.save(model, str(Path(tmp) / "split.onnx"))
             return onnx_int8(Path(tmp) / "split.onnx", dst, per_channel=per_channel, reduce_range=reduce_range,
