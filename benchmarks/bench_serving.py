@@ -12,8 +12,10 @@ for the MiniLM student in PyTorch eager (all cores, 1 thread), PyTorch dynamic i
 fp32 and int8 (1 thread), and the teacher (offline; OpenAI too when TONEFLOW_OPENAI_API_KEY is set),
 in interleaved rounds of one run; it prints the median round, each round's p50 and the ratio to the
 paper's 1.38 s. The student is the registry's `current` model (with its stored export) when
-TONEFLOW_DATA_DIR has one, else an untrained MiniLM (same architecture, same cost). Pin it to one
-core (`taskset -c 1`) for the one-thread figures.
+TONEFLOW_DATA_DIR has one, else an untrained MiniLM of the depth `toneflow train` gives by default
+(3 of 6 encoder layers, ``trainer.config.DEPTH_RECIPE``; same architecture, same cost; `--layers N`
+for another, 0 = all 6), exported afresh as a promote would. Pin it to one core (`taskset -c 1`)
+for the one-thread figures.
 
 ``quality`` trains a student quickly and compares every form (and each int8 candidate) with the
 PyTorch eager one: overall on unseen intents, edit agreement, p50, and direction accuracy and
@@ -106,8 +108,11 @@ def _onnx_students(settings, student):  # noqa: ANN001, ANN202
     return OrtStudent(model_dir, root, int8=False), OrtStudent(model_dir, root, int8=True)
 
 
-def latency(n: int, rounds: int) -> None:
-    """Every variant timed in each of ``rounds`` interleaved rounds; the table shows the median round."""
+def latency(n: int, rounds: int, layers: int | None = None) -> None:
+    """Every variant timed in each of ``rounds`` interleaved rounds; the table shows the median round.
+
+    ``layers``: the untrained student's encoder depth when the registry has no model (None: the
+    training default's, ``DEPTH_RECIPE``; 0: all)."""
     import copy
 
     import torch
@@ -115,12 +120,20 @@ def latency(n: int, rounds: int) -> None:
     from foundation.settings import get_settings
     from serving.models import quantize
     from teacher import get_teacher
+    from trainer.config import DEPTH_RECIPE
     from trainer.registry import load_student, read_current
-    from trainer.students.minilm import MiniLMStudent
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
 
     settings = get_settings()
-    student = load_student(settings) if read_current(settings) else MiniLMStudent()
-    label = f"student {student.name}@{student.version or 'untrained'}"
+    if read_current(settings):
+        student = load_student(settings)
+        depth = f"{student.encoder.config.num_hidden_layers} layers"
+    else:
+        keep = DEPTH_RECIPE.layers if layers is None else layers
+        pick = DEPTH_RECIPE.layer_pick if layers is None else "first"
+        student = MiniLMStudent(MiniLMConfig(layers=keep, layer_pick=pick))  # type: ignore[arg-type]
+        depth = f"{student.encoder.config.num_hidden_layers} layers"
+    label = f"student {student.name}@{student.version or 'untrained'} ({depth})"
     ort_fp32, ort_int8 = _onnx_students(settings, student)
     int8 = copy.copy(student)
     int8.encoder = copy.deepcopy(student.encoder)
@@ -155,10 +168,10 @@ def latency(n: int, rounds: int) -> None:
     base = min(r["p50"] for r in rows if str(r["name"]).startswith("student"))
     print(f"{cores} of {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {rounds} rounds x {n} prompts; "
           "median round shown; the paper's fastest student: 1.38 s (FlanT5-base, L4 GPU)")
-    print(f"{'':62} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x best':>7} {'1.38 s / p50':>13} {'CPU p50':>8}"
+    print(f"{'':74} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'x best':>7} {'1.38 s / p50':>13} {'CPU p50':>8}"
           "  p50 of each round")
     for r in rows:
-        print(f"{r['name']:<62} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} {r['p50'] / base:>6.1f}x "
+        print(f"{r['name']:<74} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} {r['p50'] / base:>6.1f}x "
               f"{1380 / r['p50']:>12.0f}x {r['cpu50']:>8.2f}  {' '.join(f'{x:.2f}' for x in r['rounds'])}")
 
 
@@ -429,6 +442,8 @@ QUALITY_CANDIDATES: dict[str, dict] = {
     "4 outlier channels fp32": {"outlier_channels": 4},
     "32 outlier channels fp32": {"outlier_channels": 32},
     "64 outlier channels fp32": {"outlier_channels": 64},
+    "16 outlier channels, FFN output projections only": {
+        "outlier_nodes": [r"^/encoder/encoder/layer\.\d+/output/dense/MatMul$"]},
     "16 outlier channels, FFN input projections too": {
         "outlier_nodes": [r"^/encoder/encoder/layer\.\d+/((attention/)?output|intermediate)/dense/MatMul$"]},
 }
@@ -635,6 +650,9 @@ def main() -> None:
     lat = sub.add_parser("latency", help="student vs teacher, one request at a time")
     lat.add_argument("--n", type=int, default=300)
     lat.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median round is shown")
+    lat.add_argument("--layers", type=int, default=None,
+                     help="without a registry model: the untrained student's encoder layers (default: the training "
+                          "default's, 3; 0 = all 6)")
     de = sub.add_parser("depth", help="ORT int8 p50 and CPU per prompt at each encoder depth")
     de.add_argument("--n", type=int, default=300)
     de.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median round is shown")
@@ -661,7 +679,7 @@ def main() -> None:
     ht.add_argument("--layers", type=int, default=0, help="serve students with the encoder's first N layers (0 = all 6)")
     args = parser.parse_args()
     if args.what == "latency":
-        latency(args.n, args.rounds)
+        latency(args.n, args.rounds, args.layers)
     elif args.what == "depth":
         depth(args.n, args.rounds, [int(x) for x in args.layers.split(",")])
     elif args.what == "hop":

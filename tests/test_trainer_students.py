@@ -379,3 +379,33 @@ def test_minilm_direction_heads_train_save_load_and_export(tmp_path: Path) -> No
     assert loaded.cfg.heads == "direction" and loaded.predict(prompts) == expected
     meta = export_student(loaded, tmp_path / "onnx")  # the same seven outputs: decode reads both paths alike
     assert meta["outputs"] == list(OUTPUTS) and meta["parity"]["fp32_max_abs_diff"] <= 1e-3
+
+
+@pytest.mark.parametrize("heads", ["direction", "regress"])
+def test_labelwise_heads_from_token_states_equal_the_pooled_path(heads: str) -> None:
+    """Inference runs the per-value heads from the pooler's weights over the token states (the
+    value projection once per token, not once per value: ``PerValueHeads.from_tokens``); that must
+    give what training's order gives, padding included, and training must not take it."""
+    from trainer.students.minilm import MiniLMConfig, MiniLMStudent
+
+    student = MiniLMStudent(MiniLMConfig(pooling="labelwise", heads=heads))  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    with torch.no_grad():  # away from the initial zeros, so every term counts
+        for p in [*student.heads.parameters(), *student.pooler.parameters()]:
+            p.add_(0.05 * torch.randn_like(p))
+    student.encoder.eval()
+    student.heads.eval()
+    student.pooler.eval()
+    batch = student._tokens(["golden hour", "lower the brightness and raise the saturation a lot, the sky is grey", "x"])
+    with torch.inference_mode():
+        states = student.encoder(**batch).last_hidden_state
+        pooled = student.heads(student.pooler(states, batch["attention_mask"]))
+        fused = student.heads_on_tokens(states, batch["attention_mask"])
+    assert fused.keys() == pooled.keys()
+    assert max(float((fused[k] - pooled[k]).abs().max()) for k in pooled) < 1e-4
+    assert max(float(pooled[k].abs().max()) for k in ("adj", "sel")) > 0.01  # not trivially equal
+    student.heads.train()
+    with torch.inference_mode():
+        weights, mean = student.pooler(states, batch["attention_mask"], unpooled=True)
+        with pytest.raises(RuntimeError, match="inference path"):
+            student.heads(weights, states, mean)

@@ -60,7 +60,7 @@ def _graph_module(student: Any) -> Any:
     import torch
 
     class StudentGraph(torch.nn.Module):
-        """Tokens → heads: ``MiniLMStudent._embed`` (its pooler) followed by the heads."""
+        """Tokens → heads: the encoder, then ``MiniLMStudent.heads_on_tokens`` (its pooler and heads)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -68,7 +68,7 @@ def _graph_module(student: Any) -> Any:
 
         def forward(self, input_ids: Any, attention_mask: Any) -> tuple[Any, ...]:
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            out = self.heads(self.pooler(states, attention_mask))
+            out = student.heads_on_tokens(states, attention_mask)
             return tuple(out[name] for name in OUTPUTS)
 
     return StudentGraph().eval()

@@ -79,16 +79,26 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
             if mode in ("attention", "multi", "labelwise"):
                 self.score = nn.Linear(hidden, heads)
 
-        def forward(self, states: Any, attention_mask: Any) -> Any:
+        def weights(self, states: Any, attention_mask: Any) -> tuple[Any, Any]:
+            """(each weighting's softmax over the tokens, batch × heads × tokens; the masked mean of
+            the token states, batch × hidden): what the weighted modes pool from."""
             mask = attention_mask.unsqueeze(-1).to(states.dtype)
             mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            if self.mode == "mean":
-                return mean
-            if self.mode == "cls_mean":
-                return torch.cat([states[:, 0], mean], -1)
             logits = self.score(states).masked_fill(mask == 0, -1e4)  # batch × tokens × heads
+            return logits.softmax(1).transpose(1, 2), mean
+
+        def forward(self, states: Any, attention_mask: Any, unpooled: bool = False) -> Any:
+            """The pooled vector(s); ``unpooled``: ``weights`` instead (a weighted mode), called as
+            the module so that an ONNX export names the nodes ``/pooler/...``."""
+            if unpooled:
+                return self.weights(states, attention_mask)
+            if self.mode in ("mean", "cls_mean"):
+                mask = attention_mask.unsqueeze(-1).to(states.dtype)
+                mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                return mean if self.mode == "mean" else torch.cat([states[:, 0], mean], -1)
+            weights, mean = self.weights(states, attention_mask)
             # a batched MatMul, not einsum: ONNX Runtime ran the Einsum node at ~3x the cost
-            pooled = torch.matmul(logits.softmax(1).transpose(1, 2), states)  # batch × heads × hidden
+            pooled = torch.matmul(weights, states)  # batch × heads × hidden
             if self.per_value:
                 return torch.cat([pooled, mean.unsqueeze(1).expand_as(pooled)], -1)
             return torch.cat([pooled.flatten(1), mean], -1)
@@ -195,6 +205,14 @@ class MiniLMStudent:
         """Pooled token states (``build_pooler``)."""
         batch = self._tokens(prompts)
         return self.pooler(self.encoder(**batch).last_hidden_state, batch["attention_mask"])
+
+    def heads_on_tokens(self, states: Any, attention_mask: Any) -> dict[str, Any]:
+        """``heads(pooler(states, attention_mask))``; at inference with label-wise pooling, in the
+        cheaper order of ``structured`` ``PerValueHeads.from_tokens`` (same values)."""
+        if self.pooler.per_value and not (self.heads.training or self.pooler.training):
+            weights, mean = self.pooler(states, attention_mask, unpooled=True)
+            return self.heads(weights, states, mean)
+        return self.heads(self.pooler(states, attention_mask))
 
     def _embed_all(self, prompts: Sequence[str]) -> Any:
         torch = self._torch
@@ -378,7 +396,9 @@ class MiniLMStudent:
         out: list[Edit] = []
         with torch.inference_mode():
             for i in range(0, len(prompts), _PREDICT_BATCH):
-                out.extend(structured.decode(self.heads(self._embed(prompts[i:i + _PREDICT_BATCH]))))
+                batch = self._tokens(prompts[i:i + _PREDICT_BATCH])
+                states = self.encoder(**batch).last_hidden_state
+                out.extend(structured.decode(self.heads_on_tokens(states, batch["attention_mask"])))
         return out
 
     def quantize_int8(self) -> bool:

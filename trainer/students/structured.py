@@ -134,7 +134,12 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadK
             self.value_w = nn.Parameter(torch.empty(n_values, width, per_out).uniform_(-bound, bound))
             self.value_b = nn.Parameter(torch.empty(n_values, per_out).uniform_(-bound, bound))
 
-        def forward(self, x: Any) -> dict[str, Any]:
+        def forward(self, x: Any, states: Any = None, mean: Any = None) -> dict[str, Any]:
+            """``x``: the label-wise pooler's vectors (batch × values + 1 × ``hidden``); or, with
+            ``states`` and ``mean`` given, its weights over ``states`` (``from_tokens``). Called as
+            the module either way, so an ONNX export names the nodes ``/heads/...``."""
+            if states is not None:
+                return self.from_tokens(x, states, mean)
             _, out = self.global_out(x[:, -1])
             x = self.drop(x[:, :n_values])
             # the input is [value's own pooled vector ; the mean], and the mean is the same for every
@@ -143,20 +148,49 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadK
             own = hidden // 2
             weight = self.value_in.weight
             h = (x[..., :own] @ weight[:, :own].T + (x[:, :1, own:] @ weight[:, own:].T + self.value_in.bias))
+            return out | self._values(h)
+
+        def from_tokens(self, weights: Any, states: Any, mean: Any) -> dict[str, Any]:
+            """``forward`` of the label-wise pooler's output, from what it pools
+            (``weights, mean = pooler.weights(states, mask)``, ``trainer/students/minilm.py``); for
+            inference (dropout off).
+
+            A value's own pooled vector is ``weights_v @ states``, so its product with ``value_in`` is
+            ``weights_v @ (states @ W_own)``: the projection runs once per token instead of once per
+            value (a 6-token prompt: 6 rows instead of 38), and the pooled vectors themselves are
+            only needed for the tools and filter heads' last query. Same values as ``forward``
+            (tests/test_trainer_students.py); ~0.1 ms less of a 1 ms ONNX run (docs/benchmarks.md).
+            """
+            if self.training:
+                msg = "from_tokens is the inference path (no dropout); train through forward"
+                raise RuntimeError(msg)
+            own = hidden // 2
+            weight = self.value_in.weight
+            last = torch.matmul(weights[:, -1:], states)[:, 0]  # the tools and filter heads' pooled vector
+            _, out = self.global_out(torch.cat([last, mean], -1))
+            h = (torch.matmul(weights[:, :n_values], states @ weight[:, :own].T)
+                 + (mean @ weight[:, own:].T + self.value_in.bias).unsqueeze(1))
+            return out | self._values(h)
+
+        def _values(self, h: Any) -> dict[str, Any]:
+            """The adjust and selective values from ``value_in``'s output (batch × values × width)."""
             v = self.drop(nn.functional.gelu(h + self.value_bias))
-            # one batched MatMul (values × batch × width @ values × width × per_out): ONNX Runtime ran
-            # an Einsum, or a broadcast Mul + ReduceSum, at several times its cost
-            o = torch.matmul(v.transpose(0, 1), self.value_w).transpose(0, 1) + self.value_b
+            # each value's own (width × per_out) product as a broadcast Mul and a sum over the last,
+            # contiguous axis: in ONNX Runtime ~3% of the whole int8 run below the batched MatMul
+            # (values × batch × width @ values × width × per_out) it replaces, whose transposes and
+            # 38 tiny products cost more than the maths; an Einsum cost several times either
+            # (docs/benchmarks.md, issue 14 round 13)
+            o = (v.unsqueeze(-2) * self.value_w.transpose(1, 2)).sum(-1) + self.value_b
             if kind == "regress":
-                return out | {"adj": o[:, :N_ADJ, 0].tanh(), "adj_gate": o[:, :N_ADJ, 1],
-                              "sel": o[:, N_ADJ:, 0].tanh(), "sel_gate": o[:, N_ADJ:, 1]}
+                return {"adj": o[:, :N_ADJ, 0].tanh(), "adj_gate": o[:, :N_ADJ, 1],
+                        "sel": o[:, N_ADJ:, 0].tanh(), "sel_gate": o[:, N_ADJ:, 1]}
             # every value's direction in one pass on the per-value layout, then split into the two
             # tools; no flatten into the one-vector layout and reshape back (29 fewer nodes in the
             # ONNX graph, same outputs)
             parts = _direction(o[..., 0], o[..., 1:])
-            return out | {f"{name}{suffix}": part[:, cut]
-                          for name, cut in (("adj", slice(None, N_ADJ)), ("sel", slice(N_ADJ, None)))
-                          for suffix, part in zip(("", "_gate", "_dir", "_mag"), parts)}
+            return {f"{name}{suffix}": part[:, cut]
+                    for name, cut in (("adj", slice(None, N_ADJ)), ("sel", slice(N_ADJ, None)))
+                    for suffix, part in zip(("", "_gate", "_dir", "_mag"), parts)}
 
     return PerValueHeads() if per_value else EditHeads()
 
