@@ -36,6 +36,9 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir)")
     parser.add_argument("--library-rows", action=argparse.BooleanOptionalAction, default=True,
                         help="the look-library requests of trainer/library_rows.py (--no-library-rows: without)")
+    parser.add_argument("--pool-rows", type=int, default=None,
+                        help="teacher-labelled requests of the shared real-request pool, trainer/pool_rows.py "
+                             "(default: TrainConfig's; 0 = none)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -54,8 +57,9 @@ def main() -> None:
     t_label = time.monotonic() - t0
     settings = Settings(data_dir=work / "data")
     t1 = time.monotonic()
+    pool = {} if args.pool_rows is None else {"pool_rows": args.pool_rows}
     outcome = train(TrainConfig(input=str(data_file), threads=args.threads, max_minutes=args.max_minutes,
-                                library_rows=args.library_rows, progress=False), settings)
+                                library_rows=args.library_rows, progress=False, **pool), settings)
     t_train = time.monotonic() - t1
     print(f"\n# Acceptance: default student (MiniLM + LoRA) on {args.n} simulated examples\n")
     print(outcome["table"])

@@ -8,25 +8,17 @@ from pathlib import Path
 import pytest
 
 from foundation.settings import Settings
-from streams.vocabulary import INTENTS
 from teacher.library import load_library
-from teacher.offline import OfflineTeacher
+from tests.look_traffic import GOLDEN, look_traffic
 from trainer import snapshot
 from trainer.data import Example, make_example
 from trainer.grouping import IntentGroups
 from trainer.library_rows import LABEL_SOURCE, ORIGIN_PREFIX, library_rows
 
-# The demo's most popular look, in the wordings its traffic uses: its intent group hashes to test.
-GOLDEN = ("golden hour", "golden hour please", "make it golden hour", "a bit golden hour", "goldne hour",
-          "can you make this golden hour")
-
 
 @pytest.fixture(scope="module")
 def traffic(tmp_path_factory: pytest.TempPathFactory) -> list[Example]:
-    teacher = OfflineTeacher(cache_dir=tmp_path_factory.mktemp("cache"))
-    prompts = [*GOLDEN, *INTENTS[1:], *(f"make it {x}" for x in INTENTS[1:40])]
-    return [make_example(lab.prompt, lab.edit.canonical_json()) for lab in teacher.label_sync(prompts)
-            if lab.edit is not None]
+    return look_traffic(tmp_path_factory.mktemp("cache"))
 
 
 def test_held_out_look_is_taught_by_its_other_names_only(settings: Settings, traffic: list[Example]) -> None:

@@ -192,7 +192,8 @@ def augmented_section(settings: Any, con: Any) -> list[str]:
         return []
     return ["Augmented rows among each run's training rows (teacher-labelled or derived, train split only; "
             "intent groups held out for validation and test screened out; `library`: requests for the "
-            "teacher's look-library phrases, trainer/library_rows.py):", "",
+            "teacher's look-library phrases, trainer/library_rows.py; `pool`: real users' requests from the shared "
+            "pool, labelled by the offline teacher, trainer/pool_rows.py):", "",
             _md_table(["version", "label source", "rows", "of train rows"], rows), ""]
 
 

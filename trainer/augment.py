@@ -346,6 +346,16 @@ def targeted(student: Any, train: Sequence[Example], val: Sequence[Example], set
             for p, edit in label_with_teacher(prompts, settings)]
 
 
+def train_and_held_out(rows: Sequence[Example], settings: Settings) -> tuple[list[Example], list[Example]]:
+    """(the rows whose intent group trains, the rest plus the pinned benchmark): the split
+    ``snapshot.create`` will make of ``rows``, for writers that add rows before it runs."""
+    pinned = pinned_rows(settings)
+    groups = IntentGroups([r.prompt_norm for r in (*rows, *pinned)])
+    splits = [groups.split(r.prompt_norm, settings.test_fraction, settings.val_fraction) for r in rows]
+    train = [r for r, split in zip(rows, splits, strict=True) if split == "train"]
+    return train, [*(r for r, split in zip(rows, splits, strict=True) if split != "train"), *pinned]
+
+
 def held_out_screen(train_rows: Sequence[Example], held_out_rows: Sequence[Example]) -> Callable[[list[Example]], list[Example]]:
     """``snapshot.create``'s rule for augmented rows, for rows made after the snapshot: drop a new row
     whose intent group, computed over the snapshot and the new rows together, is a held-out group.

@@ -97,6 +97,9 @@ class TrainConfig:
                             "so --no-auto-augment turns every automatic augmentation off; trainer/library_rows.py)")
     library_per_phrase: int = _f(3, "library rows: requests per look-library phrase (the first plainly framed, the "
                                  "rest with a strength modifier; trainer/library_rows.py PER_PHRASE)")
+    pool_rows: int = _f(2000, "add up to N offline-teacher-labelled requests of the shared real-request pool "
+                        "(<real_requests_dir>/pool.txt, when present; augmented, label_source 'pool'; held-out intent "
+                        "groups screened out; only with --auto-augment; 0 = none; trainer/pool_rows.py)")
     auto_augment: bool = _f(True, "paraphrase look slices with fewer than TONEFLOW_AUGMENT_MIN_SLICE examples")
     promote: bool = _f(True, "promote the candidate if it passes the gate")
     margin: float | None = _f(None, "gate margin (default: TONEFLOW_PROMOTE_MARGIN)")

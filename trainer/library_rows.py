@@ -33,10 +33,8 @@ from collections.abc import Sequence
 from foundation.settings import Settings
 from schemas.text import normalise_prompt
 from streams.vocabulary import FRAMES, MODIFIERS
-from trainer.augment import held_out_screen, safe_for_train
+from trainer.augment import held_out_screen, safe_for_train, train_and_held_out
 from trainer.data import Example, make_example
-from trainer.grouping import IntentGroups
-from trainer.snapshot import pinned_rows
 
 LABEL_SOURCE = "library"
 ORIGIN_PREFIX = "teacher library: "
@@ -67,11 +65,7 @@ def library_rows(rows: Sequence[Example], settings: Settings, *, seed: int = 0, 
 
     if not rows:
         return []  # nothing to snapshot: snapshot.create says so, no need to label the library first
-    pinned = pinned_rows(settings)
-    groups = IntentGroups([r.prompt_norm for r in (*rows, *pinned)])
-    splits = [groups.split(r.prompt_norm, settings.test_fraction, settings.val_fraction) for r in rows]
-    train = [r for r, split in zip(rows, splits, strict=True) if split == "train"]
-    held_out = [*(r for r, split in zip(rows, splits, strict=True) if split != "train"), *pinned]
+    train, held_out = train_and_held_out(rows, settings)
     safe = safe_for_train(settings)
     taken = set(taken or ()) | {r.prompt_norm for r in rows}
     wanted: dict[str, tuple[str, str]] = {}  # prompt_norm -> (look, request): one row per distinct request

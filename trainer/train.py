@@ -85,6 +85,10 @@ def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
 
         augmented += library_rows(rows, settings, seed=seed, per_phrase=cfg.library_per_phrase,
                                   taken={r.prompt_norm for r in augmented})
+    if cfg.auto_augment and cfg.pool_rows:
+        from trainer.pool_rows import pool_rows
+
+        augmented += pool_rows(rows, settings, n=cfg.pool_rows, seed=seed, taken={r.prompt_norm for r in augmented})
     return snapshot.create(settings, rows, policy=cfg.policy, source=source, augmented=augmented)
 
 
