@@ -176,7 +176,7 @@ def build_heads(hidden: int, width: int = 256, dropout: float = 0.1, kind: HeadK
             """The adjust and selective values from ``value_in``'s output (batch × values × width)."""
             v = self.drop(nn.functional.gelu(h + self.value_bias))
             # each value's own (width × per_out) product as a broadcast Mul and a sum over the last,
-            # contiguous axis: in ONNX Runtime ~3% of the whole int8 run below the batched MatMul
+            # contiguous axis: in ONNX Runtime 1-3% of the whole int8 run below the batched MatMul
             # (values × batch × width @ values × width × per_out) it replaces, whose transposes and
             # 38 tiny products cost more than the maths; an Einsum cost several times either
             # (docs/benchmarks.md, issue 14 round 13)
