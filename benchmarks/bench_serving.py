@@ -127,13 +127,12 @@ def latency(n: int, rounds: int, layers: int | None = None) -> None:
     settings = get_settings()
     if read_current(settings):
         student = load_student(settings)
-        depth = f"{student.encoder.config.num_hidden_layers} layers"
     else:
         keep = DEPTH_RECIPE.layers if layers is None else layers
         pick = DEPTH_RECIPE.layer_pick if layers is None else "first"
         student = MiniLMStudent(MiniLMConfig(layers=keep, layer_pick=pick))  # type: ignore[arg-type]
-        depth = f"{student.encoder.config.num_hidden_layers} layers"
-    label = f"student {student.name}@{student.version or 'untrained'} ({depth})"
+    label = (f"student {student.name}@{student.version or 'untrained'} "
+             f"({student.encoder.config.num_hidden_layers} layers)")
     ort_fp32, ort_int8 = _onnx_students(settings, student)
     int8 = copy.copy(student)
     int8.encoder = copy.deepcopy(student.encoder)

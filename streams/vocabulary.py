@@ -222,11 +222,14 @@ BUILTIN_REAL_REQUESTS: tuple[str, ...] = (
 )
 
 
-def real_requests(directory: Path | None) -> tuple[str, ...]:
-    """The shared pool of real requests (``pool.txt`` in ``directory``) or the built-in list."""
+def shared_pool(directory: Path | None) -> tuple[str, ...]:
+    """The requests of ``pool.txt`` in ``directory`` (real users' words); () when it is absent or empty."""
     path = directory / "pool.txt" if directory is not None else None
-    if path is not None and path.is_file():
-        lines = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-        if lines:
-            return lines
-    return BUILTIN_REAL_REQUESTS
+    if path is None or not path.is_file():
+        return ()
+    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+def real_requests(directory: Path | None) -> tuple[str, ...]:
+    """The shared pool of real requests (``shared_pool``) or, without one, the built-in list."""
+    return shared_pool(directory) or BUILTIN_REAL_REQUESTS

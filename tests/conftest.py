@@ -76,4 +76,3 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
 def unique() -> str:
     """A short unique suffix for per-test topics and consumer groups."""
     return uuid.uuid4().hex[:10]
-

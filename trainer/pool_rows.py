@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from foundation.settings import Settings
 from schemas.text import normalise_prompt
-from streams.vocabulary import BUILTIN_REAL_REQUESTS, real_requests
+from streams.vocabulary import shared_pool
 from trainer.augment import held_out_screen, safe_for_train, train_and_held_out
 from trainer.data import Example, make_example
 
@@ -38,9 +38,9 @@ ORIGIN = "real-request pool"
 
 def pool_prompts(settings: Settings, n: int, seed: int = 0) -> list[str]:
     """Up to ``n`` requests of the shared pool, a seeded sample in pool order; [] when the pool file
-    is absent (the built-in list is the simulator's stand-in, not real users' words)."""
-    pool = real_requests(settings.real_requests_dir)
-    if n <= 0 or pool is BUILTIN_REAL_REQUESTS:
+    is absent (the simulator's built-in stand-in list is not real users' words)."""
+    pool = shared_pool(settings.real_requests_dir)
+    if n <= 0 or not pool:
         return []
     picked = sorted(random.Random(f"{seed}:pool").sample(range(len(pool)), min(n, len(pool))))
     return [pool[i] for i in picked]

@@ -69,6 +69,10 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
     import torch
     from torch import nn
 
+    def masked_mean(states: Any, attention_mask: Any) -> Any:
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
     class Pooler(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -82,10 +86,9 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
         def weights(self, states: Any, attention_mask: Any) -> tuple[Any, Any]:
             """(each weighting's softmax over the tokens, batch × heads × tokens; the masked mean of
             the token states, batch × hidden): what the weighted modes pool from."""
-            mask = attention_mask.unsqueeze(-1).to(states.dtype)
-            mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            logits = self.score(states).masked_fill(mask == 0, -1e4)  # batch × tokens × heads
-            return logits.softmax(1).transpose(1, 2), mean
+            padding = attention_mask.unsqueeze(-1) == 0
+            logits = self.score(states).masked_fill(padding, -1e4)  # batch × tokens × heads
+            return logits.softmax(1).transpose(1, 2), masked_mean(states, attention_mask)
 
         def forward(self, states: Any, attention_mask: Any, unpooled: bool = False) -> Any:
             """The pooled vector(s); ``unpooled``: ``weights`` instead (a weighted mode), called as
@@ -93,8 +96,7 @@ def build_pooler(mode: Pooling, hidden: int) -> Any:
             if unpooled:
                 return self.weights(states, attention_mask)
             if self.mode in ("mean", "cls_mean"):
-                mask = attention_mask.unsqueeze(-1).to(states.dtype)
-                mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                mean = masked_mean(states, attention_mask)
                 return mean if self.mode == "mean" else torch.cat([states[:, 0], mean], -1)
             weights, mean = self.weights(states, attention_mask)
             # a batched MatMul, not einsum: ONNX Runtime ran the Einsum node at ~3x the cost
