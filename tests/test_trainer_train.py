@@ -70,7 +70,9 @@ def test_the_job_says_where_its_time_went(trained) -> None:
     assert timings["fit"] >= first["fit_seconds"] > 0
     assert list(first["fit_phases"]) == ["cache", "heads"]  # frozen encoder: phase 1 only
     assert registry.manifest(settings, "v000001")["fit"]["phases"] == first["fit_phases"]
+    assert first["threads"] >= 1 and registry.manifest(settings, "v000001")["threads"] == first["threads"]
     line = timing_line(first)
+    assert "CPU thread(s)" in line
     assert line.startswith("job ") and "fit " in line and "(cache " in line and "gate + export" in line
 
 

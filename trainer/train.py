@@ -174,7 +174,8 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     registry.gc(settings)  # a SIGKILLed train leaves its staged model (~90 MB) behind
     seed = settings.seed if cfg.seed is None else cfg.seed
     kind = cfg.student or settings.student
-    set_threads(settings.torch_threads if cfg.threads is None else cfg.threads)
+    threads = set_threads(settings.torch_threads if cfg.threads is None else cfg.threads)
+    log.info("training on %d CPU thread(s)", threads)
     seed_everything(seed)
     if cfg.trigger_id and not claim_trigger(settings, cfg.trigger_id):
         return {"skipped": True, "reason": f"trigger {cfg.trigger_id} was already trained"}
@@ -223,7 +224,7 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     staged = registry.stage(settings)
     student.save(staged)
     meta = {"student": kind, "snapshot": snap.id, "parent": parent, "test_set": test_id, "seed": seed,
-            "config": asdict(cfg), "fit": report.as_dict(), "metrics": result.record(),
+            "threads": threads, "config": asdict(cfg), "fit": report.as_dict(), "metrics": result.record(),
             "train_rows": len(train), "trained_at": started}
     write_report(staged / "report", result, title=f"{kind} on {snap.id}", context={
         "snapshot": snap.id, "test set": test_id, "train rows": len(train), "parent": parent})
@@ -233,7 +234,7 @@ def main(cfg: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     clock.lap("register")
     outcome: dict[str, Any] = {"version": version, "student": kind, "snapshot": snap.id, "test_set": test_id,
                                "overall": result.overall, "n_test": len(test_rows), "train_rows": len(train),
-                               "fit_seconds": report.seconds, "fit_phases": dict(report.phases),
+                               "fit_seconds": report.seconds, "fit_phases": dict(report.phases), "threads": threads,
                                "promoted": False, **_honest_numbers(result)}
     if cfg.promote:
         cur = registry.read_current(settings)
@@ -270,8 +271,9 @@ class _Clock:
 
 
 def timing_line(outcome: dict[str, Any]) -> str:
-    """"job 12.8 min: snapshot 31 s, fit 600 s (cache 41 s, heads 63 s, lora 494 s), eval 70 s, ..."."""
+    """"job 12.8 min on 2 CPU thread(s): snapshot 31 s, fit 600 s (cache 41 s, heads 63 s, lora 494 s), eval 70 s, ..."."""
     phases = ", ".join(f"{k} {v:.0f} s" for k, v in (outcome.get("fit_phases") or {}).items())
     parts = [f"{k} {v:.0f} s" + (f" ({phases})" if k == "fit" and phases else "")
              for k, v in (outcome.get("timings") or {}).items()]
-    return f"job {outcome.get('job_seconds', 0.0) / 60:.1f} min: " + ", ".join(parts)
+    threads = f" on {outcome['threads']} CPU thread(s)" if outcome.get("threads") else ""
+    return f"job {outcome.get('job_seconds', 0.0) / 60:.1f} min{threads}: " + ", ".join(parts)

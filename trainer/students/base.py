@@ -8,6 +8,7 @@ returns one schema-valid Edit per prompt; ``save(dir)`` writes weights plus a hu
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections import deque
@@ -110,20 +111,49 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def auto_threads() -> int:
-    """The CPU cores not already busy (1-minute load average), at least 1.
-
-    Why: torch's OpenMP threads spin-wait for each other, so on a shared box an oversubscribed
-    process crawls. Measured on this 2-core machine at load ~6: one LoRA step on MiniLM took
-    0.7 s with 1 thread and 6.5 s with 2; tiny-model tests went from 105 s to 2 s.
+def busy_cores(window_s: float = 0.3) -> float | None:
+    """How many cores other work kept busy over the next ``window_s`` (``/proc/stat``), or None
+    where the kernel has no such file. This process sleeps while it measures, so it is not counted.
     """
-    import os
+    def ticks() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as fh:
+                fields = [int(x) for x in fh.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal (guest time is already inside user)
+        return sum(fields), fields[3] + fields[4]
 
+    before = ticks()
+    if before is None:
+        return None
+    time.sleep(window_s)
+    after = ticks()
+    if after is None or after[0] <= before[0]:
+        return None
+    total, idle = after[0] - before[0], after[1] - before[1]
+    return (total - idle) / total * (os.cpu_count() or 1)
+
+
+def auto_threads() -> int:
+    """The CPU cores not busy with other work right now, at least 1.
+
+    Why not all: torch's OpenMP threads spin-wait for each other, so on a shared box an
+    oversubscribed process crawls. Measured on this 2-core machine at load ~6: one LoRA step on
+    MiniLM took 0.7 s with 1 thread and 6.5 s with 2; tiny-model tests went from 105 s to 2 s.
+    Why "right now" (``busy_cores``) and not the 1-minute load average: the average still counts
+    work that has just finished. `make demo` starts its first fit seconds after the traffic phase
+    and `make install`, when the average reads ~1.5 on an idle 2-core box, and the fit ran on one
+    thread (docs/benchmarks.md, "Issue 12, round 14"). The load average is the fallback where
+    ``/proc/stat`` is absent.
+    """
     cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
+    busy = busy_cores()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:
+            busy = 0.0
     return max(1, min(cores, int(cores - busy + 0.5)))
 
 

@@ -1,0 +1,42 @@
+"""How many CPU threads a fit takes: the cores other work is using right now, not a minute ago."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from trainer.students.base import auto_threads, busy_cores
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs Linux /proc/stat")
+
+
+@pytest.fixture
+def spinner():
+    """One other process keeping one core busy."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.3)  # past its start-up
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_a_busy_core_is_counted_and_left_alone(spinner) -> None:
+    cores = os.cpu_count() or 1
+    busy = busy_cores(0.5)
+    assert busy is not None and busy >= 0.7, busy
+    assert auto_threads() <= max(1, cores - 1)
+
+
+def test_work_that_just_ended_does_not_count(spinner) -> None:
+    """The load average would still count the spinner for a minute; the next window does not."""
+    with_spinner = busy_cores(0.5)
+    spinner.kill()
+    spinner.wait()
+    after = busy_cores(0.5)
+    assert with_spinner is not None and after is not None
+    # Other work on the box (a CI machine's) is in both windows; the spinner's core is in the first only.
+    assert with_spinner - after >= 0.6, (with_spinner, after)
