@@ -39,6 +39,9 @@ def main() -> None:
     parser.add_argument("--pool-rows", type=int, default=None,
                         help="teacher-labelled requests of the shared real-request pool, trainer/pool_rows.py "
                              "(default: TrainConfig's; 0 = none)")
+    parser.add_argument("--grammar-rows", type=int, default=None,
+                        help="teacher-labelled explicit requests from the request grammar, trainer/grammar_rows.py "
+                             "(default: TrainConfig's; 0 = none)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -58,6 +61,8 @@ def main() -> None:
     settings = Settings(data_dir=work / "data")
     t1 = time.monotonic()
     pool = {} if args.pool_rows is None else {"pool_rows": args.pool_rows}
+    if args.grammar_rows is not None:
+        pool["grammar_rows"] = args.grammar_rows
     outcome = train(TrainConfig(input=str(data_file), threads=args.threads, max_minutes=args.max_minutes,
                                 library_rows=args.library_rows, progress=False, **pool), settings)
     t_train = time.monotonic() - t1

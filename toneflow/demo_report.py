@@ -193,7 +193,8 @@ def augmented_section(settings: Any, con: Any) -> list[str]:
     return ["Augmented rows among each run's training rows (teacher-labelled or derived, train split only; "
             "intent groups held out for validation and test screened out; `library`: requests for the "
             "teacher's look-library phrases, trainer/library_rows.py; `pool`: real users' requests from the shared "
-            "pool, labelled by the offline teacher, trainer/pool_rows.py):", "",
+            "pool, labelled by the offline teacher, trainer/pool_rows.py; `grammar`: explicit requests drawn from "
+            "the simulator's request grammar, labelled by the offline teacher, trainer/grammar_rows.py):", "",
             _md_table(["version", "label source", "rows", "of train rows"], rows), ""]
 
 

@@ -371,6 +371,35 @@ def held_out_screen(train_rows: Sequence[Example], held_out_rows: Sequence[Examp
     return screen
 
 
+def teacher_labelled_rows(rows: Sequence[Example], settings: Settings, requests: Sequence[str], *, origin: str,
+                          label_source: str, taken: set[str] | None = None) -> list[Example]:
+    """New training rows for ``requests`` (texts no row has yet), labelled by the offline teacher at
+    temperature 0 and screened like every writer's rows: a request is kept only if its intent key
+    hashes to the train split and is not pinned (``safe_for_train``), the teacher's answer is not
+    ``{}`` (nothing the tools can do: the traffic already teaches that), and its intent group,
+    computed over ``rows`` and the new rows together, is not held out (``held_out_screen``).
+    Used by ``trainer/pool_rows.py`` and ``trainer/grammar_rows.py``.
+    """
+    from teacher.offline import OfflineTeacher
+
+    if not rows or not requests:
+        return []
+    train, held_out = train_and_held_out(rows, settings)
+    safe = safe_for_train(settings)
+    taken = set(taken or ()) | {r.prompt_norm for r in rows}
+    wanted: dict[str, str] = {}  # prompt_norm -> request: one row per distinct request
+    for text in requests:
+        norm = normalise_prompt(text)
+        if norm and norm not in taken and safe(norm, None):
+            wanted.setdefault(norm, text)
+    if not wanted:
+        return []
+    labels = OfflineTeacher().label_sync(list(wanted.values()))
+    made = [make_example(lab.prompt, lab.edit, augmented=True, origin=origin, label_source=label_source)
+            for lab in labels if lab.ok and lab.edit is not None and lab.edit.canonical_json() != "{}"]
+    return held_out_screen(train, held_out)(made)
+
+
 def augment_round(student: Any, train: list[Example], val: list[Example], settings: Settings, *,
                   make_student: Callable[[], Any], seed: int = 0, paraphrase_per_row: int = 1,
                   per_prompt: int = 6, writer: str = "neighbours", threshold: float = 0.75,

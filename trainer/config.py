@@ -100,6 +100,9 @@ class TrainConfig:
     pool_rows: int = _f(2000, "add up to N offline-teacher-labelled requests of the shared real-request pool "
                         "(<real_requests_dir>/pool.txt, when present; augmented, label_source 'pool'; held-out intent "
                         "groups screened out; only with --auto-augment; 0 = none; trainer/pool_rows.py)")
+    grammar_rows: int = _f(1500, "add up to N offline-teacher-labelled explicit requests drawn from the request "
+                           "grammar (streams/vocabulary.py; augmented, label_source 'grammar'; held-out intent groups "
+                           "screened out; only with --auto-augment; 0 = none; trainer/grammar_rows.py)")
     auto_augment: bool = _f(True, "paraphrase look slices with fewer than TONEFLOW_AUGMENT_MIN_SLICE examples")
     promote: bool = _f(True, "promote the candidate if it passes the gate")
     margin: float | None = _f(None, "gate margin (default: TONEFLOW_PROMOTE_MARGIN)")

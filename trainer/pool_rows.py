@@ -27,10 +27,9 @@ import random
 from collections.abc import Sequence
 
 from foundation.settings import Settings
-from schemas.text import normalise_prompt
 from streams.vocabulary import shared_pool
-from trainer.augment import held_out_screen, safe_for_train, train_and_held_out
-from trainer.data import Example, make_example
+from trainer.augment import teacher_labelled_rows
+from trainer.data import Example
 
 LABEL_SOURCE = "pool"
 ORIGIN = "real-request pool"
@@ -49,21 +48,7 @@ def pool_prompts(settings: Settings, n: int, seed: int = 0) -> list[str]:
 def pool_rows(rows: Sequence[Example], settings: Settings, *, n: int, seed: int = 0,
               taken: set[str] | None = None) -> list[Example]:
     """Offline-teacher-labelled pool requests (at most ``n``) whose intent group trains."""
-    from teacher.offline import OfflineTeacher
-
     if not rows or n <= 0:
-        return []  # nothing to snapshot: snapshot.create says so, no need to label the pool first
-    train, held_out = train_and_held_out(rows, settings)
-    safe = safe_for_train(settings)
-    taken = set(taken or ()) | {r.prompt_norm for r in rows}
-    wanted: dict[str, str] = {}  # prompt_norm -> request: one row per distinct request
-    for text in pool_prompts(settings, n, seed):
-        norm = normalise_prompt(text)
-        if norm and norm not in taken and safe(norm, None):
-            wanted.setdefault(norm, text)
-    if not wanted:
-        return []
-    labels = OfflineTeacher().label_sync(list(wanted.values()))
-    made = [make_example(lab.prompt, lab.edit, augmented=True, origin=ORIGIN, label_source=LABEL_SOURCE)
-            for lab in labels if lab.ok and lab.edit is not None and lab.edit.canonical_json() != "{}"]
-    return held_out_screen(train, held_out)(made)
+        return []  # nothing to snapshot: snapshot.create says so, no need to read the pool first
+    return teacher_labelled_rows(rows, settings, pool_prompts(settings, n, seed), origin=ORIGIN,
+                                 label_source=LABEL_SOURCE, taken=taken)

@@ -89,6 +89,11 @@ def resolve_snapshot(settings: Settings, cfg: TrainConfig) -> snapshot.Snapshot:
         from trainer.pool_rows import pool_rows
 
         augmented += pool_rows(rows, settings, n=cfg.pool_rows, seed=seed, taken={r.prompt_norm for r in augmented})
+    if cfg.auto_augment and cfg.grammar_rows:
+        from trainer.grammar_rows import grammar_rows
+
+        augmented += grammar_rows(rows, settings, n=cfg.grammar_rows, seed=seed,
+                                  taken={r.prompt_norm for r in augmented})
     return snapshot.create(settings, rows, policy=cfg.policy, source=source, augmented=augmented)
 
 

@@ -111,7 +111,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def busy_cores(window_s: float = 0.3) -> float | None:
+def busy_cores(window_s: float = 0.2) -> float | None:
     """How many cores other work kept busy over the next ``window_s`` (``/proc/stat``), or None
     where the kernel has no such file. This process sleeps while it measures, so it is not counted.
     """
