@@ -88,7 +88,9 @@ def _ceiling(outcome: dict, key: str) -> str:
     """What a perfect model scores on that subset, where it is below 1 (trainer.evaluate.EvalResult.ceilings)."""
     from trainer.evaluate import ceiling_note
 
-    return ceiling_note(outcome.get(key.replace("_overall", "_ceiling")))
+    if not key.endswith("_overall"):
+        return ""  # only the look subsets have one; "request_accuracy" would have found itself
+    return ceiling_note(outcome.get(key.removesuffix("_overall") + "_ceiling"))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ pytestmark = pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs 
 
 @pytest.fixture
 def spinner():
-    """One other process keeping one core busy."""
+    """One other process keeping one core busy, on a box with a core to spare for it."""
+    before = busy_cores(0.3)
+    cores = os.cpu_count() or 1
+    if before is None or before > cores - 1.2:
+        pytest.skip(f"{before} of {cores} cores already busy: one more busy core would not show")
     proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     time.sleep(0.3)  # past its start-up
     yield proc
@@ -36,7 +40,8 @@ def test_work_that_just_ended_does_not_count(spinner) -> None:
     with_spinner = busy_cores(0.5)
     spinner.kill()
     spinner.wait()
-    after = busy_cores(0.5)
-    assert with_spinner is not None and after is not None
-    # Other work on the box (a CI machine's) is in both windows; the spinner's core is in the first only.
-    assert with_spinner - after >= 0.6, (with_spinner, after)
+    after = [b for b in (busy_cores(0.3) for _ in range(3)) if b is not None]
+    assert with_spinner is not None and len(after) == 3
+    # Other work on the box (a CI machine's) comes and goes between windows; the spinner's core is
+    # in the first window only, so the quietest window after it must be short of that core.
+    assert with_spinner - min(after) >= 0.6, (with_spinner, after)
