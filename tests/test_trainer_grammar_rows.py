@@ -9,11 +9,9 @@ import pytest
 
 from foundation.settings import Settings
 from teacher.offline import OfflineTeacher
-from tests.look_traffic import look_traffic
-from trainer import snapshot
+from tests.look_traffic import assert_train_only, look_traffic
 from trainer.data import Example
 from trainer.grammar_rows import LABEL_SOURCE, ORIGIN, grammar_prompts, grammar_rows
-from trainer.grouping import IntentGroups
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +29,7 @@ def test_grammar_requests_train_with_the_teachers_labels_and_never_join_a_held_o
     teacher = {lab.prompt: lab.edit for lab in OfflineTeacher().label_sync([r.prompt for r in made])}
     assert all(json.loads(r.edit) == teacher[r.prompt].canonical_dict() for r in made)
     assert all(json.loads(r.edit) for r in made)
-    groups = IntentGroups([r.prompt_norm for r in traffic])
-    split = {r.prompt_norm: groups.split(r.prompt_norm, settings.test_fraction, settings.val_fraction)
-             for r in traffic}
-    joint = IntentGroups([r.prompt_norm for r in (*traffic, *made)])
-    held = {joint.label(n) for n, s in split.items() if s != "train"}
-    assert not [r.prompt for r in made if joint.label(r.prompt_norm) in held]
-    snap = snapshot.create(settings, traffic, policy="p", source={}, augmented=made)
-    assert snap.manifest["augmented_dropped"] == 0
-    assert sum(r.label_source == LABEL_SOURCE for r in snap.rows("train")) == len(made)
-    assert not any(r.augmented for s in ("validation", "test") for r in snap.rows(s))
-    assert {r.prompt_norm for r in snap.rows("test")} == {n for n, s in split.items() if s == "test"}
-
+    assert_train_only(settings, traffic, made, LABEL_SOURCE)
 
 def test_grammar_draw_is_seeded_and_bounded(settings: Settings, traffic: list[Example]) -> None:
     assert grammar_prompts(20, seed=0) == grammar_prompts(20, seed=0) != grammar_prompts(20, seed=1)

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from foundation.settings import Settings
-from tests.look_traffic import look_traffic
-from trainer import snapshot
+from tests.look_traffic import assert_train_only, look_traffic
 from trainer.data import Example, make_example
 from trainer.grouping import IntentGroups
 from trainer.pool_rows import LABEL_SOURCE, ORIGIN, pool_prompts, pool_rows
@@ -58,17 +57,7 @@ def test_pool_requests_train_with_the_teachers_labels_and_never_join_a_held_out_
     dark = next(r for r in made if r.prompt == "darken the whole image")
     adjust = json.loads(dark.edit)["adjust"]
     assert adjust.get("exposure", 0) + adjust.get("brightness", 0) < 0
-    # No new row falls in a held-out intent group, computed over the traffic and the new rows together.
-    joint = IntentGroups([r.prompt_norm for r in (*traffic, *made)])
-    held = {joint.label(n) for n, s in split.items() if s != "train"}
-    assert not [r.prompt for r in made if joint.label(r.prompt_norm) in held]
-    # snapshot.create keeps them all, in train only, and the test split is the traffic's own.
-    snap = snapshot.create(pooled, traffic, policy="p", source={}, augmented=made)
-    assert snap.manifest["augmented_dropped"] == 0
-    assert sum(r.label_source == LABEL_SOURCE for r in snap.rows("train")) == len(made)
-    assert not any(r.augmented for s in ("validation", "test") for r in snap.rows(s))
-    assert {r.prompt_norm for r in snap.rows("test")} == {n for n, s in split.items() if s == "test"}
-
+    assert_train_only(pooled, traffic, made, LABEL_SOURCE)
 
 def test_pool_draw_is_bounded_seeded_and_needs_the_shared_file(pooled: Settings, settings: Settings,
                                                               traffic: list[Example]) -> None:
