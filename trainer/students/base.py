@@ -143,7 +143,7 @@ def auto_threads() -> int:
     MiniLM took 0.7 s with 1 thread and 6.5 s with 2; tiny-model tests went from 105 s to 2 s.
     Why "right now" (``busy_cores``) and not the 1-minute load average: the average still counts
     work that has just finished. `make demo` starts its first fit seconds after the traffic phase
-    and `make install`, when the average reads ~1.5 on an idle 2-core box, and the fit ran on one
+    and `make install`, when the average still reads above 1 on an idle 2-core box, which gives one
     thread (docs/benchmarks.md, "Issue 12, round 14"). The load average is the fallback where
     ``/proc/stat`` is absent.
     """
