@@ -13,7 +13,7 @@ fp32 and int8 (1 thread), and the teacher (offline; OpenAI too when TONEFLOW_OPE
 in interleaved rounds of one run; it prints the median round, each round's p50 and the ratio to the
 paper's 1.38 s. The student is the registry's `current` model (with its stored export) when
 TONEFLOW_DATA_DIR has one, else an untrained MiniLM of the depth `toneflow train` gives by default
-(3 of 6 encoder layers, ``trainer.config.DEPTH_RECIPE``; same architecture, same cost; `--layers N`
+(2 of 6 encoder layers, ``trainer.config.DEPTH_RECIPE``; same architecture, same cost; `--layers N`
 for another, 0 = all 6), exported afresh as a promote would. Pin it to one core (`taskset -c 1`)
 for the one-thread figures.
 
@@ -106,6 +106,13 @@ def _onnx_students(settings, student):  # noqa: ANN001, ANN202
         student.save(model_dir)
         export_student(MiniLMStudent.load(model_dir), root)
     return OrtStudent(model_dir, root, int8=False), OrtStudent(model_dir, root, int8=True)
+
+
+def _default_depth(layers: int | None) -> int:
+    """``layers``, or the encoder depth ``toneflow train`` gives by default (``DEPTH_RECIPE``) when None."""
+    from trainer.config import DEPTH_RECIPE
+
+    return DEPTH_RECIPE.layers if layers is None else layers
 
 
 def latency(n: int, rounds: int, layers: int | None = None) -> None:
@@ -245,7 +252,7 @@ def _cpu(r: dict) -> str:
 
 
 def http(connections: int, seconds: float, rounds: int, threads: int, sequential_s: float, events: bool,
-         layers: int = 0) -> None:
+         layers: int | None = None) -> None:
     """`toneflow serve` (a subprocess) driven by wrk (another process) on loopback; a promotion in the
     middle of every loaded round, alternating between two versions."""
     import threading
@@ -260,6 +267,7 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
 
     data = _scratch("toneflow-bench-serving-") / "data"
     settings = Settings(data_dir=data)
+    layers = _default_depth(layers)
     versions = register_students(settings, 2, layers)
     registry.promote(settings, versions[0])
     # The promote stores the export in the trainer's process; here it is stored before the run, so the
@@ -335,7 +343,7 @@ def http(connections: int, seconds: float, rounds: int, threads: int, sequential
         sys.exit(1)
 
 
-def hop(n: int, rounds: int, layers: int) -> None:
+def hop(n: int, rounds: int, layers: int | None = None) -> None:
     """CPU per single-prompt ORT int8 pass: back to back, after a sleep, two threads taking turns."""
     import queue
     import threading
@@ -346,6 +354,7 @@ def hop(n: int, rounds: int, layers: int) -> None:
     from trainer import registry
 
     settings = Settings(data_dir=_scratch("toneflow-bench-hop-") / "data")
+    layers = _default_depth(layers)
     [version] = register_students(settings, 1, layers)
     registry.store_export(settings, version)
     student = load_export(settings, version, int8=True, threads=1)
@@ -525,7 +534,7 @@ def _interleaved_latency(variants: dict, timing_rounds: int, timing_calls: int) 
 
 
 def quality(n_looks_test: int, layers: int = 0, seeds: tuple[int, ...] = (0,), draws: int = 200,
-            timing_calls: int = 150, timing_rounds: int = 3, only: str = "") -> None:
+            timing_calls: int = 150, timing_rounds: int = 3, only: str = "", layer_pick: str = "first") -> None:
     """PyTorch eager vs PyTorch int8 vs ONNX Runtime fp32/int8 (each int8 candidate) on trained students.
 
     One student (frozen MiniLM + heads, minutes) per fit seed in ``seeds``, trained on offline-teacher
@@ -588,6 +597,7 @@ def quality(n_looks_test: int, layers: int = 0, seeds: tuple[int, ...] = (0,), d
         torch.set_num_threads(len(os.sched_getaffinity(0)))
         started = time.monotonic()
         student = MiniLMStudent(MiniLMConfig(finetune="frozen", warmup_epochs=60, layers=layers,
+                                             layer_pick=layer_pick,  # type: ignore[arg-type]
                                              fit=FitConfig(progress=False, seed=seed)))
         student.fit(train, val)
         tmp = _scratch("toneflow-bench-quality-")
@@ -658,7 +668,10 @@ def main() -> None:
     de.add_argument("--layers", default="6,5,4,3", help="comma-separated encoder depths")
     qu = sub.add_parser("quality", help="ONNX / int8 forms vs PyTorch eager on a quickly trained student")
     qu.add_argument("--looks-test", type=int, default=30, help="library looks held out whole (unseen intents)")
-    qu.add_argument("--layers", type=int, default=0, help="keep the encoder's first N layers (0 = all 6)")
+    qu.add_argument("--layers", type=int, default=0, help="keep N of the encoder's layers (0 = all 6)")
+    qu.add_argument("--layer-pick", choices=("first", "spread"), default="first",
+                    help="which N layers (trainer/students/minilm.py keep_layers; training's default is "
+                         "spread)")
     qu.add_argument("--seeds", default="0", help="comma-separated fit seeds: one trained student each")
     qu.add_argument("--draws", type=int, default=200, help="bootstrap draws for the standard error")
     qu.add_argument("--timing-calls", type=int, default=150)
@@ -666,7 +679,8 @@ def main() -> None:
     hp = sub.add_parser("hop", help="CPU of one int8 pass: back to back, after a sleep, threads taking turns")
     hp.add_argument("--n", type=int, default=300)
     hp.add_argument("--rounds", type=int, default=4)
-    hp.add_argument("--layers", type=int, default=3, help="encoder layers of the student (0 = all 6)")
+    hp.add_argument("--layers", type=int, default=None,
+                    help="encoder layers of the student (0 = all 6; default: the training default's)")
     ht = sub.add_parser("http", help="the HTTP API under wrk, with a promotion mid-run")
     ht.add_argument("--connections", type=int, default=32)
     ht.add_argument("--seconds", type=float, default=20.0)
@@ -675,7 +689,8 @@ def main() -> None:
     ht.add_argument("--sequential-seconds", type=float, default=5.0, help="the one-connection run of each round")
     ht.add_argument("--quick", action="store_true", help="1 round of 8 s")
     ht.add_argument("--events", action="store_true", help="emit prompt events to an embedded broker (as in production)")
-    ht.add_argument("--layers", type=int, default=0, help="serve students with the encoder's first N layers (0 = all 6)")
+    ht.add_argument("--layers", type=int, default=None,
+                    help="serve students with N encoder layers (0 = all 6; default: the training default's)")
     args = parser.parse_args()
     if args.what == "latency":
         latency(args.n, args.rounds, args.layers)
@@ -685,7 +700,7 @@ def main() -> None:
         hop(args.n, args.rounds, args.layers)
     elif args.what == "quality":
         quality(args.looks_test, args.layers, tuple(int(x) for x in args.seeds.split(",")), args.draws,
-                args.timing_calls, only=args.only)
+                args.timing_calls, only=args.only, layer_pick=args.layer_pick)
     else:
         rounds, seconds = (1, 8.0) if args.quick else (args.rounds, args.seconds)
         http(args.connections, seconds, rounds, args.threads, args.sequential_seconds, args.events, args.layers)

@@ -186,15 +186,18 @@ def test_train_flags_reach_the_student_layer_pick() -> None:
     assert shallow.layers == 3 and shallow.epochs == 2 * DEPTH_RECIPES["full"].epochs  # same minutes, 2x epochs
 
 
-def test_train_default_is_the_three_layer_recipe() -> None:
+def test_train_default_is_the_two_layer_recipe() -> None:
     from trainer.config import DEPTH_RECIPE, DEPTH_RECIPES, TrainConfig
+    from trainer.students.minilm import keep_layers
     from trainer.train import build_student
 
     cfg = TrainConfig(progress=False)
-    assert DEPTH_RECIPE is DEPTH_RECIPES["shallow3"]
-    assert (cfg.layers, cfg.layer_pick, cfg.epochs) == (3, "spread", 12)
+    assert DEPTH_RECIPE is DEPTH_RECIPES["shallow2"]
+    assert (cfg.layers, cfg.layer_pick, cfg.epochs) == (2, "spread", 18)
+    assert keep_layers(6, 2, "spread") == [0, 5]  # the bottom layer and the sentence-embedding top one
+    assert DEPTH_RECIPE.epochs == 3 * DEPTH_RECIPES["full"].epochs  # a third of the layers: 3x epochs, same minutes
     student = build_student("minilm", cfg, seed=0)
-    assert len(student.encoder.encoder.layer) == 3 and student.cfg.fit.epochs == 12
+    assert len(student.encoder.encoder.layer) == 2 and student.cfg.fit.epochs == 18
 
 
 def test_cached_token_states_match_padding_every_prompt_to_max_length() -> None:

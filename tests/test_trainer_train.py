@@ -34,7 +34,7 @@ def _write(path: Path, frames: tuple[str, ...]) -> Path:
 
 def _cfg(**kw: object) -> TrainConfig:
     # A frozen encoder trained for seconds: all 6 layers, whose pretrained sentence features carry a
-    # look's direction without fine-tuning; the 3-layer default (trainer/config.py DEPTH_RECIPE)
+    # look's direction without fine-tuning; the 2-layer default (trainer/config.py DEPTH_RECIPE)
     # learns it in its LoRA epochs, and with the heads alone here moved "cool morning" warmer.
     base = {"finetune": "frozen", "epochs": 1, "progress": False, "auto_augment": False, "layers": 0}
     return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
