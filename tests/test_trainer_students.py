@@ -200,6 +200,29 @@ def test_train_default_is_the_two_layer_recipe() -> None:
     assert len(student.encoder.encoder.layer) == 2 and student.cfg.fit.epochs == 18
 
 
+def test_lora_targets_flag_puts_adapters_on_every_linear_layer_but_the_unused_pooler() -> None:
+    import argparse
+
+    from trainer.config import TrainConfig, add_arguments, from_args
+    from trainer.exceptions import TrainerError
+    from trainer.train import build_student
+
+    assert build_student("minilm", TrainConfig(progress=False), seed=0).cfg.lora_targets == ("query", "value")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = from_args(parser.parse_args(["--lora-targets", " query,key, value,dense,query "]))
+    student = build_student("minilm", cfg, seed=0)
+    assert student.cfg.lora_targets == ("query", "key", "value", "dense")
+    student.attach_adapters()
+    adapted = {n.split(".lora_A")[0].split("layer.")[-1] for n, _ in student.encoder.named_parameters() if ".lora_A" in n}
+    assert adapted == {f"{layer}.{m}" for layer in ("0", "1") for m in (  # both kept layers, all six linear layers
+        "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+        "intermediate.dense", "output.dense")}  # and no adapter on the sentence pooler, outside the forward pass
+    for bad in ("query,ffn", " , "):
+        with pytest.raises(TrainerError, match="query, key, value, dense"):
+            from_args(parser.parse_args(["--lora-targets", bad]))
+
+
 def test_cached_token_states_match_padding_every_prompt_to_max_length() -> None:
     from trainer.students.minilm import MiniLMConfig, MiniLMStudent
 

@@ -61,6 +61,10 @@ class TrainConfig:
     finetune: str = _f("lora", "lora adapters, full fine-tune, or frozen encoder (minilm only)",
                        choices=("lora", "full", "frozen"))
     lora_r: int = _f(16, "LoRA rank")
+    lora_targets: str = _f("query,value", "minilm, --finetune lora: comma-separated encoder modules that get adapters, "
+                           "of query, key, value and dense (dense: the attention output and both FFN projections, so "
+                           "all four = every linear layer; measured against the default in docs/benchmarks.md "
+                           "'Issue 12, round 16': higher look scores, 1-2 fewer real requests)")
     pooling: str = _f("labelwise", "minilm: how token states become one vector: mean, cls_mean (first token + mean), "
                       "attention (learned token weights + mean), multi (4 such weightings + mean) or labelwise "
                       "(one weighting per predicted value; trainer/students/minilm.py build_pooler)",
@@ -117,6 +121,9 @@ class TrainConfig:
                                    "not already busy, since oversubscribed threads are 5-10x slower)")
     progress: bool = _f(True, "show progress bars")
 
+    def __post_init__(self) -> None:
+        lora_modules(self.lora_targets)  # a typo fails here, before a snapshot is cut or a model loaded
+
     @classmethod
     def from_sources(cls, yaml_path: str | Path | None = None, **overrides: Any) -> TrainConfig:
         """Defaults < YAML file < overrides (None values in ``overrides`` mean "not given")."""
@@ -134,6 +141,21 @@ class TrainConfig:
             msg = f"unknown train option(s): {', '.join(unknown)}; see `toneflow train --help`"
             raise TrainerError(msg)
         return cls(**data)
+
+
+# The modules of a BERT layer (trainer/students/minilm.py) that --lora-targets may name.
+LORA_MODULES = ("query", "key", "value", "dense")
+
+
+def lora_modules(text: str) -> tuple[str, ...]:
+    """``--lora-targets`` as module names; an empty list or an unknown name is a TrainerError naming the choices."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in LORA_MODULES]
+    if not names or unknown:
+        msg = (f"--lora-targets {text!r}: give a comma-separated list of {', '.join(LORA_MODULES)} "
+               f"(e.g. query,value)")
+        raise TrainerError(msg)
+    return names
 
 
 def add_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:

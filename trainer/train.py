@@ -26,7 +26,7 @@ from typing import Any
 from foundation.failpoints import failpoint
 from foundation.settings import Settings, get_settings
 from trainer import registry, snapshot
-from trainer.config import DEFAULT_BASE_MODELS, TrainConfig
+from trainer.config import DEFAULT_BASE_MODELS, TrainConfig, lora_modules
 from trainer.data import Example
 from trainer.exceptions import GateRejected, NothingNew, TrainerError
 
@@ -44,7 +44,8 @@ def build_student(kind: str, cfg: TrainConfig, seed: int) -> Any:
         from trainer.students.minilm import MiniLMConfig, MiniLMStudent
 
         return MiniLMStudent(MiniLMConfig(model=base, finetune=cfg.finetune, lora_r=cfg.lora_r,  # type: ignore[arg-type]
-                                          lora_alpha=2 * cfg.lora_r, pooling=cfg.pooling,  # type: ignore[arg-type]
+                                          lora_alpha=2 * cfg.lora_r, lora_targets=lora_modules(cfg.lora_targets),
+                                          pooling=cfg.pooling,  # type: ignore[arg-type]
                                           heads=cfg.heads, sign_weight=cfg.sign_weight,  # type: ignore[arg-type]
                                           layers=cfg.layers, layer_pick=cfg.layer_pick,  # type: ignore[arg-type]
                                           val_metric=cfg.val_metric,  # type: ignore[arg-type]

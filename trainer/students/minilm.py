@@ -136,6 +136,10 @@ def _prune_layers(encoder: Any, keep: list[int]) -> None:
             layer.attention.self.layer_idx = i  # cache slot of a decoder; kept consistent for a BERT encoder
 
 
+# A --lora-targets name (trainer.config.LORA_MODULES) → the module-name suffixes of a BERT layer it means.
+_LAYER_MODULES = {"dense": ("attention.output.dense", "intermediate.dense", "output.dense")}
+
+
 @dataclass
 class MiniLMConfig:
     model: str = MINILM_ID  # any HF id or local path of a BERT-style encoder
@@ -143,7 +147,7 @@ class MiniLMConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
-    lora_targets: tuple[str, ...] = ("query", "value")
+    lora_targets: tuple[str, ...] = ("query", "value")  # names of trainer.config.LORA_MODULES (--lora-targets)
     max_length: int = 32  # look requests are short; 32 word pieces covers >99% of them
     layers: int = 0  # keep only N of the encoder's transformer layers (0 = all); serving cost is ~linear in N
     layer_pick: LayerPick = "first"  # which N: keep_layers
@@ -277,8 +281,11 @@ class MiniLMStudent:
             return
         from peft import LoraConfig, get_peft_model
 
+        # peft matches module names by suffix; "dense" would also match the sentence pooler's
+        # (``pooler.dense``), which the student's forward pass never uses: name the layers' own three.
+        targets = [suffix for name in self.cfg.lora_targets for suffix in _LAYER_MODULES.get(name, (name,))]
         lora = LoraConfig(r=self.cfg.lora_r, lora_alpha=self.cfg.lora_alpha, lora_dropout=self.cfg.lora_dropout,
-                          target_modules=list(self.cfg.lora_targets))
+                          target_modules=targets)
         seed_everything(self.cfg.fit.seed)
         self.encoder = get_peft_model(self.encoder, lora)
 
