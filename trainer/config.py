@@ -64,7 +64,7 @@ class TrainConfig:
     lora_targets: str = _f("query,value", "minilm, --finetune lora: comma-separated encoder modules that get adapters, "
                            "of query, key, value and dense (dense: the attention output and both FFN projections, so "
                            "all four = every linear layer; measured against the default in docs/benchmarks.md "
-                           "'Issue 12, round 16': higher look scores, 1-2 fewer real requests)")
+                           "'Issue 12, round 16': higher look scores, real-request direction behind in 4 of 5 pairings)")
     pooling: str = _f("labelwise", "minilm: how token states become one vector: mean, cls_mean (first token + mean), "
                       "attention (learned token weights + mean), multi (4 such weightings + mean) or labelwise "
                       "(one weighting per predicted value; trainer/students/minilm.py build_pooler)",
