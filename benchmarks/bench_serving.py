@@ -135,7 +135,7 @@ def latency(n: int, rounds: int, layers: int | None = None) -> None:
     if read_current(settings):
         student = load_student(settings)
     else:
-        keep = DEPTH_RECIPE.layers if layers is None else layers
+        keep = _default_depth(layers)
         pick = DEPTH_RECIPE.layer_pick if layers is None else "first"
         student = MiniLMStudent(MiniLMConfig(layers=keep, layer_pick=pick))  # type: ignore[arg-type]
     label = (f"student {student.name}@{student.version or 'untrained'} "
