@@ -16,6 +16,12 @@ what the user wanted. It is the simulator's reading of closeness, not people's; 
 of language stay the intent-disjoint test split and the real-request dev set (``bench_quality.py``).
 
 Prints one row per model: mean export probability over all projects and per kind, with n.
+
+``--diagnose`` adds, per student, where its completion is lost against the teacher's: its raw head
+outputs decoded again with the "changed" gates moved (more or fewer parameters), and two mixes of
+its edit with the teacher's (the teacher's choice of parameters and signs with the student's sizes;
+the student's choice of parameters with the teacher's values). A decode-time change shows up in
+the first rows; how far each half of the problem is from the teacher, in the last two.
 """
 
 from __future__ import annotations
@@ -42,12 +48,87 @@ def expected_completion(predict: Callable[[list[str]], Sequence[Any]], drawn: Se
     return by_kind
 
 
+GATE_SHIFTS = (-1.0, -0.5, 0.5, 1.0)  # added to the "changed" gate logits: > 0 keeps more parameters
+
+
+def _mix(teacher: Any, student: Any, *, support: str) -> Any:
+    """One edit from two: the parameters and filter of ``support`` ("teacher" or "student"), each
+    parameter valued by the other side where it has one.
+
+    support="teacher": the teacher's parameters and signs, the student's sizes (``student`` is a dict
+    ``param -> size`` with every parameter, from the raw heads); support="student": the
+    student's parameters, the teacher's values where the teacher set them (the student's own elsewhere).
+    """
+    from schemas.validation import validate_edit
+
+    def size(v: float) -> int:
+        return max(1, min(100, round(abs(v))))
+
+    if support == "teacher":
+        canon, other = teacher.canonical_dict(), student
+        out: dict[str, Any] = {}
+        if "adjust" in canon:
+            out["adjust"] = {p: (1 if v > 0 else -1) * size(other[p]) for p, v in canon["adjust"].items()}
+        if "selective_adjust" in canon:
+            out["selective_adjust"] = {c: {h: (1 if v > 0 else -1) * size(other[f"{c}.{h}"]) for h, v in ch.items()}
+                                       for c, ch in canon["selective_adjust"].items()}
+        if "filter" in canon:
+            out["filter"] = canon["filter"]
+        return validate_edit(out)
+    canon, ref = student.canonical_dict(), teacher.canonical_dict()
+    adj, sel = ref.get("adjust", {}), ref.get("selective_adjust", {})
+    out = {}
+    if "adjust" in canon:
+        out["adjust"] = {p: adj.get(p, v) for p, v in canon["adjust"].items()}
+    if "selective_adjust" in canon:
+        out["selective_adjust"] = {c: {h: sel.get(c, {}).get(h, v) for h, v in ch.items()}
+                                   for c, ch in canon["selective_adjust"].items()}
+    if "filter" in canon:
+        out["filter"] = canon["filter"]
+    return validate_edit(out)
+
+
+def diagnose(student: Any, teacher_edits: Sequence[Any], drawn: Sequence[tuple[str, str]],
+             users: Any) -> list[tuple[str, dict[str, list[float]]]]:
+    """(row name, export probabilities by kind) of the student's edits decoded or mixed as described
+    in the module docstring."""
+    from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, HSL_CHANNELS
+    from trainer.students import structured
+
+    raw = student.head_outputs([text for _, text in drawn])
+    rows: list[tuple[str, dict[str, list[float]]]] = []
+
+    def fixed(edits: Sequence[Any]) -> Callable[[list[str]], Sequence[Any]]:
+        return lambda _texts: edits
+
+    served = structured.decode(raw)
+    rows.append(("as served", expected_completion(fixed(served), drawn, users)))
+    for shift in GATE_SHIFTS:
+        moved = {**raw, "adj_gate": raw["adj_gate"] + shift, "sel_gate": raw["sel_gate"] + shift}
+        rows.append((f"changed gates {shift:+g} (logit)", expected_completion(fixed(structured.decode(moved)),
+                                                                              drawn, users)))
+    names = [*ADJUST_PARAMS, *(f"{c}.{h}" for c in COLOUR_RANGES for h in HSL_CHANNELS)]
+    # Sizes from the magnitude heads ("direction" heads), else the regressed values' size.
+    adj, sel = raw.get("adj_mag", raw["adj"]), raw.get("sel_mag", raw["sel"])
+    values = [dict(zip(names, [*a, *s], strict=True))
+              for a, s in zip((abs(adj) * 100).tolist(), (abs(sel) * 100).tolist(), strict=True)]
+    rows.append(("teacher's parameters and signs, student's sizes",
+                 expected_completion(fixed([_mix(t, v, support="teacher") for t, v in zip(teacher_edits, values)]),
+                                     drawn, users)))
+    rows.append(("student's parameters, teacher's values",
+                 expected_completion(fixed([_mix(t, s, support="student") for t, s in zip(teacher_edits, served)]),
+                                     drawn, users)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--versions", default="current",
                         help="comma-separated registry versions of TONEFLOW_DATA_DIR: current, previous, v000007 or 7")
     parser.add_argument("--projects", type=int, default=3000, help="simulated projects (one request each)")
     parser.add_argument("--seed", type=int, default=4242, help="the simulated users' seed (not the traffic's)")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="per student, where its completion is lost against the teacher's (see above)")
     args = parser.parse_args()
     if args.projects < 1:
         parser.error("--projects must be at least 1")
@@ -76,18 +157,33 @@ def main() -> None:
         labels = {lab.prompt: lab.edit or Edit() for lab in teacher.label_sync(sorted(set(texts)))}
         return [labels[t] for t in texts]
 
+    students = {version: registry.load_student(settings, version) for version in names}
     models: list[tuple[str, Callable[[list[str]], Sequence[Any]]]] = [("offline teacher", teacher_predict)]
-    for version in names:
-        models.append((f"student {version}", registry.load_student(settings, version).predict))
+    models += [(f"student {version}", student.predict) for version, student in students.items()]
 
     kinds = ["all", "looks", "explicit", "real"]
+
+    def row(name: str, by_kind: dict[str, list[float]], seconds: str = "") -> None:
+        cells = [f"{statistics.mean(by_kind[k]):.3f} (n={len(by_kind[k])})" if by_kind.get(k) else "-" for k in kinds]
+        print(f"| {name} | " + " | ".join(cells) + f" | {seconds} |", flush=True)
+
     print("| model | " + " | ".join(kinds) + " | s |")
     print("|---|" + "---|" * (len(kinds) + 1))
     for name, predict in models:
         t0 = time.monotonic()
-        by_kind = expected_completion(predict, drawn, users)
-        cells = [f"{statistics.mean(by_kind[k]):.3f} (n={len(by_kind[k])})" if by_kind.get(k) else "-" for k in kinds]
-        print(f"| {name} | " + " | ".join(cells) + f" | {time.monotonic() - t0:.0f} |", flush=True)
+        row(name, expected_completion(predict, drawn, users), f"{time.monotonic() - t0:.0f}")
+    if not args.diagnose:
+        return
+    teacher_edits = teacher_predict([text for _, text in drawn])
+    for version, student in students.items():
+        if not hasattr(student, "head_outputs"):
+            print(f"\n{version}: no raw head outputs to diagnose ({type(student).__name__}); skipped")
+            continue
+        print(f"\n## Where student {version} loses completion (same projects; the teacher's row above for reference)\n")
+        print("| decoded or mixed | " + " | ".join(kinds) + " | |")
+        print("|---|" + "---|" * (len(kinds) + 1))
+        for name, by_kind in diagnose(student, teacher_edits, drawn, users):
+            row(name, by_kind)
 
 
 if __name__ == "__main__":

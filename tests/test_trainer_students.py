@@ -70,6 +70,40 @@ def test_minilm_learns_and_outputs_valid_edits(minilm) -> None:
     assert student.predict([]) == []
 
 
+def test_minilm_head_outputs_are_what_predict_decodes(minilm) -> None:
+    import importlib.util
+
+    from trainer.students import structured
+    from trainer.students.minilm import _PREDICT_BATCH
+
+    student, _, _ = minilm
+    prompts = [f"{p} please" if i % 2 else p for i, p in enumerate(list(LOOKS) * 60)][:_PREDICT_BATCH + 9]
+    raw = student.head_outputs(prompts)  # two batches, joined
+    assert raw and all(len(v) == len(prompts) for v in raw.values())
+    assert structured.decode(raw) == student.predict(prompts)
+    assert student.head_outputs([]) == {}
+
+    # benchmarks/bench_completion.py --diagnose re-decodes these; moving no gate serves the same edits,
+    # and mixing an edit with itself gives it back.
+    spec = importlib.util.spec_from_file_location(
+        "bench_completion", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_completion.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    moved = {**raw, "adj_gate": raw["adj_gate"] + 0.0}
+    assert structured.decode(moved) == student.predict(prompts)
+    served = student.predict(prompts[:4])
+    for edit in served:
+        assert bench._mix(edit, edit, support="student") == edit
+    teacher = Edit.model_validate({"adjust": {"brightness": -30, "contrast": 12}, "filter": {"name": "mono_Noir"}})
+    sizes = dict.fromkeys(["brightness", "contrast", "saturation"], 0.0) | {"brightness": 55.4, "contrast": 0.2}
+    assert bench._mix(teacher, sizes, support="teacher").canonical_dict() == {
+        "adjust": {"contrast": 1, "brightness": -55}, "filter": {"name": "mono_Noir", "intensity": 100}}
+    student_edit = Edit.model_validate({"adjust": {"brightness": 20, "saturation": 9}})
+    assert bench._mix(teacher, student_edit, support="student").canonical_dict() == {
+        "adjust": {"brightness": -30, "saturation": 9}}
+
+
 def test_minilm_save_load_round_trip(minilm, tmp_path: Path) -> None:
     from trainer.students.minilm import MiniLMStudent
 

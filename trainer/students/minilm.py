@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -396,19 +396,29 @@ class MiniLMStudent:
 
     # --- serving --------------------------------------------------------------------------------
     def predict(self, prompts: Sequence[str]) -> list[Edit]:
-        if not prompts:
-            return []
+        return [edit for out in self._head_batches(prompts) for edit in structured.decode(out)]
+
+    def head_outputs(self, prompts: Sequence[str]) -> dict[str, Any]:
+        """The heads' raw outputs for ``prompts`` (numpy arrays, a row per prompt), before decoding:
+        ``structured.decode`` of them is ``predict``. For diagnostics that re-decode them differently
+        (benchmarks/bench_completion.py ``--diagnose``)."""
+        import numpy as np
+
+        batches = list(self._head_batches(prompts))
+        if not batches:
+            return {}
+        return {name: np.concatenate([b[name].numpy() for b in batches]) for name in batches[0]}
+
+    def _head_batches(self, prompts: Sequence[str]) -> Iterator[dict[str, Any]]:
         torch = self._torch
         self.encoder.eval()
         self.heads.eval()
         self.pooler.eval()
-        out: list[Edit] = []
         with torch.inference_mode():
             for i in range(0, len(prompts), _PREDICT_BATCH):
                 batch = self._tokens(prompts[i:i + _PREDICT_BATCH])
                 states = self.encoder(**batch).last_hidden_state
-                out.extend(structured.decode(self.heads_on_tokens(states, batch["attention_mask"])))
-        return out
+                yield self.heads_on_tokens(states, batch["attention_mask"])
 
     def quantize_int8(self) -> bool:
         """Serving option: dynamic int8 Linear layers (CPU; ``trainer.quantize``). Measured on the 8k
