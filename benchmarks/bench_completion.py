@@ -15,7 +15,12 @@ pool requests), each model's edit for what the user typed, and the mean export p
 what the user wanted. It is the simulator's reading of closeness, not people's; the honest measures
 of language stay the intent-disjoint test split and the real-request dev set (``bench_quality.py``).
 
-Prints one row per model: mean export probability over all projects and per kind, with n.
+Prints one row per model: mean export probability over all projects and per kind, with n. Two
+teacher rows: the offline teacher as it labels (temperature 0, the reference of the mixes below),
+and the teacher arm of the demo's A/B, which serves as the teacher that served the traffic does
+(``SERVED_TEMPERATURE``, an LLM-like noisy teacher; toneflow/demo_steps.py): the online gate compares
+a student with that arm, so the bar printed under the table is that arm minus the demo's margin
+(a point estimate: the gate also wants the difference significant at the A/B's sample size).
 
 ``--diagnose`` adds, per student, where its completion is lost against the teacher's: its raw head
 outputs decoded again with the "changed" gates moved (more or fewer parameters), and two mixes of
@@ -149,16 +154,24 @@ def main() -> None:
     drawn = users.draw(args.projects)
     print(f"# Expected completion on {args.projects} simulated projects (users seed {args.seed}, mix {users.mix})\n")
 
+    from streams.simulator import SERVED_TEMPERATURE
     from teacher.offline import OfflineTeacher
+    from toneflow.demo_steps import DEMO_ROLLOUT_MARGIN
 
-    teacher = OfflineTeacher(temperature=settings.teacher_temperature, seed=settings.seed)
+    def labeller(temperature: float) -> Callable[[list[str]], list[Edit]]:
+        teacher = OfflineTeacher(temperature=temperature, seed=settings.seed)
 
-    def teacher_predict(texts: list[str]) -> list[Edit]:
-        labels = {lab.prompt: lab.edit or Edit() for lab in teacher.label_sync(sorted(set(texts)))}
-        return [labels[t] for t in texts]
+        def predict(texts: list[str]) -> list[Edit]:
+            labels = {lab.prompt: lab.edit or Edit() for lab in teacher.label_sync(sorted(set(texts)))}
+            return [labels[t] for t in texts]
+        return predict
 
+    teacher_predict = labeller(settings.teacher_temperature)
+    arm = f"teacher arm of the demo's A/B (temperature {SERVED_TEMPERATURE:g}, seed {settings.seed})"
     students = {version: registry.load_student(settings, version) for version in names}
-    models: list[tuple[str, Callable[[list[str]], Sequence[Any]]]] = [("offline teacher", teacher_predict)]
+    models: list[tuple[str, Callable[[list[str]], Sequence[Any]]]] = [
+        (f"offline teacher (temperature {settings.teacher_temperature:g})", teacher_predict),
+        (arm, labeller(SERVED_TEMPERATURE))]
     models += [(f"student {version}", student.predict) for version, student in students.items()]
 
     kinds = ["all", "looks", "explicit", "real"]
@@ -169,9 +182,14 @@ def main() -> None:
 
     print("| model | " + " | ".join(kinds) + " | s |")
     print("|---|" + "---|" * (len(kinds) + 1))
+    means: dict[str, float] = {}
     for name, predict in models:
         t0 = time.monotonic()
-        row(name, expected_completion(predict, drawn, users), f"{time.monotonic() - t0:.0f}")
+        by_kind = expected_completion(predict, drawn, users)
+        means[name] = statistics.mean(by_kind["all"])
+        row(name, by_kind, f"{time.monotonic() - t0:.0f}")
+    print(f"\nthe demo's online gate, as a point estimate: a student needs >= {means[arm] - DEMO_ROLLOUT_MARGIN:.3f} "
+          f"(the teacher arm {means[arm]:.3f} - the demo's margin {DEMO_ROLLOUT_MARGIN:g})")
     if not args.diagnose:
         return
     teacher_edits = teacher_predict([text for _, text in drawn])
@@ -179,7 +197,7 @@ def main() -> None:
         if not hasattr(student, "head_outputs"):
             print(f"\n{version}: no raw head outputs to diagnose ({type(student).__name__}); skipped")
             continue
-        print(f"\n## Where student {version} loses completion (same projects; the teacher's row above for reference)\n")
+        print(f"\n## Where student {version} loses completion (same projects; mixed with the offline teacher's edits)\n")
         print("| decoded or mixed | " + " | ".join(kinds) + " | |")
         print("|---|" + "---|" * (len(kinds) + 1))
         for name, by_kind in diagnose(student, teacher_edits, drawn, users):
