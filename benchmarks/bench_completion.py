@@ -56,48 +56,49 @@ def expected_completion(predict: Callable[[list[str]], Sequence[Any]], drawn: Se
 GATE_SHIFTS = (-1.0, -0.5, 0.5, 1.0)  # added to the "changed" gate logits: > 0 keeps more parameters
 
 
-def _mix(teacher: Any, student: Any, *, support: str) -> Any:
-    """One edit from two: the parameters and filter of ``support`` ("teacher" or "student"), each
-    parameter valued by the other side where it has one.
-
-    support="teacher": the teacher's parameters and signs, the student's sizes (``student`` is a dict
-    ``param -> size`` with every parameter, from the raw heads); support="student": the
-    student's parameters, the teacher's values where the teacher set them (the student's own elsewhere).
-    """
+def _edit(values: Sequence[int], filter_of: Any) -> Any:
+    """The edit whose adjust and selective values are ``values`` (in ``adjust_vector`` then
+    ``selective_vector`` order, 0 = unchanged), with ``filter_of``'s filter."""
+    from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, HSL_CHANNELS
     from schemas.validation import validate_edit
 
-    def size(v: float) -> int:
-        return max(1, min(100, round(abs(v))))
-
-    if support == "teacher":
-        canon, other = teacher.canonical_dict(), student
-        out: dict[str, Any] = {}
-        if "adjust" in canon:
-            out["adjust"] = {p: (1 if v > 0 else -1) * size(other[p]) for p, v in canon["adjust"].items()}
-        if "selective_adjust" in canon:
-            out["selective_adjust"] = {c: {h: (1 if v > 0 else -1) * size(other[f"{c}.{h}"]) for h, v in ch.items()}
-                                       for c, ch in canon["selective_adjust"].items()}
-        if "filter" in canon:
-            out["filter"] = canon["filter"]
-        return validate_edit(out)
-    canon, ref = student.canonical_dict(), teacher.canonical_dict()
-    adj, sel = ref.get("adjust", {}), ref.get("selective_adjust", {})
-    out = {}
-    if "adjust" in canon:
-        out["adjust"] = {p: adj.get(p, v) for p, v in canon["adjust"].items()}
-    if "selective_adjust" in canon:
-        out["selective_adjust"] = {c: {h: sel.get(c, {}).get(h, v) for h, v in ch.items()}
-                                   for c, ch in canon["selective_adjust"].items()}
-    if "filter" in canon:
+    n = len(ADJUST_PARAMS)
+    out: dict[str, Any] = {}
+    adjust = {p: v for p, v in zip(ADJUST_PARAMS, values[:n], strict=True) if v}
+    if adjust:
+        out["adjust"] = adjust
+    for i, v in enumerate(values[n:]):
+        if v:
+            colour, channel = COLOUR_RANGES[i // len(HSL_CHANNELS)], HSL_CHANNELS[i % len(HSL_CHANNELS)]
+            out.setdefault("selective_adjust", {}).setdefault(colour, {})[channel] = v
+    if "filter" in (canon := filter_of.canonical_dict()):
         out["filter"] = canon["filter"]
     return validate_edit(out)
+
+
+def _values(edit: Any) -> list[int]:
+    from schemas.edit import adjust_vector, selective_vector
+
+    return adjust_vector(edit) + selective_vector(edit)
+
+
+def teachers_choice(teacher: Any, sizes: Sequence[float]) -> Any:
+    """The teacher's parameters, signs and filter, each parameter sized by ``sizes`` (the student's
+    raw sizes of every value, in ``_values`` order; at least 1, at most 100)."""
+    return _edit([(1 if v > 0 else -1) * max(1, min(100, round(abs(s)))) if v else 0
+                  for v, s in zip(_values(teacher), sizes, strict=True)], teacher)
+
+
+def students_choice(teacher: Any, student: Any) -> Any:
+    """The student's parameters and filter, each valued as the teacher values it where the teacher
+    changes it (the student's own value elsewhere)."""
+    return _edit([(t or s) if s else 0 for t, s in zip(_values(teacher), _values(student), strict=True)], student)
 
 
 def diagnose(student: Any, teacher_edits: Sequence[Any], drawn: Sequence[tuple[str, str]],
              users: Any) -> list[tuple[str, dict[str, list[float]]]]:
     """(row name, export probabilities by kind) of the student's edits decoded or mixed as described
     in the module docstring."""
-    from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, HSL_CHANNELS
     from trainer.students import structured
 
     raw = student.head_outputs([text for _, text in drawn])
@@ -112,16 +113,14 @@ def diagnose(student: Any, teacher_edits: Sequence[Any], drawn: Sequence[tuple[s
         moved = {**raw, "adj_gate": raw["adj_gate"] + shift, "sel_gate": raw["sel_gate"] + shift}
         rows.append((f"changed gates {shift:+g} (logit)", expected_completion(fixed(structured.decode(moved)),
                                                                               drawn, users)))
-    names = [*ADJUST_PARAMS, *(f"{c}.{h}" for c in COLOUR_RANGES for h in HSL_CHANNELS)]
     # Sizes from the magnitude heads ("direction" heads), else the regressed values' size.
     adj, sel = raw.get("adj_mag", raw["adj"]), raw.get("sel_mag", raw["sel"])
-    values = [dict(zip(names, [*a, *s], strict=True))
-              for a, s in zip((abs(adj) * 100).tolist(), (abs(sel) * 100).tolist(), strict=True)]
+    sizes = [a + s for a, s in zip((abs(adj) * 100).tolist(), (abs(sel) * 100).tolist(), strict=True)]
     rows.append(("teacher's parameters and signs, student's sizes",
-                 expected_completion(fixed([_mix(t, v, support="teacher") for t, v in zip(teacher_edits, values)]),
+                 expected_completion(fixed([teachers_choice(t, s) for t, s in zip(teacher_edits, sizes)]),
                                      drawn, users)))
     rows.append(("student's parameters, teacher's values",
-                 expected_completion(fixed([_mix(t, s, support="student") for t, s in zip(teacher_edits, served)]),
+                 expected_completion(fixed([students_choice(t, s) for t, s in zip(teacher_edits, served)]),
                                      drawn, users)))
     return rows
 

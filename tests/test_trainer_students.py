@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.edit import Edit
+from schemas.edit import ADJUST_PARAMS, COLOUR_RANGES, Edit
 from schemas.validation import validate_edit
 from trainer.data import Example, make_example
 from trainer.students.base import FitConfig
@@ -83,24 +83,25 @@ def test_minilm_head_outputs_are_what_predict_decodes(minilm) -> None:
     assert structured.decode(raw) == student.predict(prompts)
     assert student.head_outputs([]) == {}
 
-    # benchmarks/bench_completion.py --diagnose re-decodes these; moving no gate serves the same edits,
-    # and mixing an edit with itself gives it back.
+    # benchmarks/bench_completion.py --diagnose mixes a student's edits with the teacher's: an edit
+    # mixed with itself is itself; each choice keeps its own side's parameters (sizes within 1..100).
     spec = importlib.util.spec_from_file_location(
         "bench_completion", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_completion.py")
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    moved = {**raw, "adj_gate": raw["adj_gate"] + 0.0}
-    assert structured.decode(moved) == student.predict(prompts)
-    served = student.predict(prompts[:4])
-    for edit in served:
-        assert bench._mix(edit, edit, support="student") == edit
-    teacher = Edit.model_validate({"adjust": {"brightness": -30, "contrast": 12}, "filter": {"name": "mono_Noir"}})
-    sizes = dict.fromkeys(["brightness", "contrast", "saturation"], 0.0) | {"brightness": 55.4, "contrast": 0.2}
-    assert bench._mix(teacher, sizes, support="teacher").canonical_dict() == {
-        "adjust": {"contrast": 1, "brightness": -55}, "filter": {"name": "mono_Noir", "intensity": 100}}
+    for edit in student.predict(prompts[:4]):
+        assert bench.students_choice(edit, edit) == edit
+    teacher = Edit.model_validate({"adjust": {"brightness": -30, "contrast": 12}, "filter": {"name": "mono_Noir"},
+                                   "selective_adjust": {"blue": {"saturation": 20}}})
+    sizes = [0.0] * len(bench._values(teacher))
+    sizes[ADJUST_PARAMS.index("brightness")], sizes[ADJUST_PARAMS.index("contrast")] = 55.4, 0.2
+    sizes[len(ADJUST_PARAMS) + 3 * COLOUR_RANGES.index("blue") + 1] = 140.0
+    assert bench.teachers_choice(teacher, sizes).canonical_dict() == {
+        "adjust": {"contrast": 1, "brightness": -55}, "selective_adjust": {"blue": {"saturation": 100}},
+        "filter": {"name": "mono_Noir", "intensity": 100}}
     student_edit = Edit.model_validate({"adjust": {"brightness": 20, "saturation": 9}})
-    assert bench._mix(teacher, student_edit, support="student").canonical_dict() == {
+    assert bench.students_choice(teacher, student_edit).canonical_dict() == {
         "adjust": {"brightness": -30, "saturation": 9}}
 
 
