@@ -1,11 +1,11 @@
 """Running the worker: topics first, then every stage in one event loop, with a progress line.
 
 The stages (``streams/app.py``) run side by side as tasks of one asyncio loop, with the retrain
-trigger and the progress line. SIGINT/SIGTERM stop them cleanly: each finishes the batch it holds,
-commits what is done and leaves its consumer group (a restarted worker is assigned at once). An
-exception in any task ends the whole worker with a non-zero exit code after the other stages
-stopped the same way, so no stage can die while the worker looks healthy; what was not committed
-is replayed by the restart.
+trigger, the progress line and the garbage collector's clock (``streams/collector.py``).
+SIGINT/SIGTERM stop them cleanly: each finishes the batch it holds, commits what is done and leaves
+its consumer group (a restarted worker is assigned at once). An exception in any task ends the
+whole worker with a non-zero exit code after the other stages stopped the same way, so no stage can
+die while the worker looks healthy; what was not committed is replayed by the restart.
 
 A worker that is alive but stuck is caught by the liveness watchdog (``streams/liveness.py``): it
 runs beside the loop in its own thread, judges the committed offsets of the stages' groups (told
@@ -16,7 +16,6 @@ each stage's assignment through ``Pipeline.on_assigned``) and ends the process w
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from foundation.errors import ToneflowError
 from foundation.kafka import create_topics
 from foundation.settings import Settings
-from streams import trigger
+from streams import collector, trigger
 from streams.app import Worker, build
 from streams.liveness import AssignmentTracker, Watchdog
 from streams.pipeline import Pipeline
@@ -69,6 +68,7 @@ async def serve(worker: Worker) -> None:
     loop = asyncio.get_running_loop()
     stages = {asyncio.create_task(s.run(), name=f"stage-{s.name}"): s for s in worker.stages}
     helpers = [asyncio.create_task(_progress(worker), name="progress"),
+               asyncio.create_task(collector.run(), name="garbage-collector"),
                asyncio.create_task(trigger.run(worker.pipe), name="retrain-trigger")]
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -120,13 +120,9 @@ def run(settings: Settings, *, loglevel: str = "warning", teacher: Any = None) -
     # exited 75 under load). Loaded here, it is also frozen out of collections below.
     log.warning("loading the teacher (%s)", worker.pipe.teacher.name)
     worker.pipe.teacher.warm()
-    # The worker allocates a few objects per record and keeps the join's state for hours: with
-    # the default thresholds (a collection every 700 allocations) the collector re-scanned that
-    # state over and over, ~a third of the CPU per event (benchmarks/bench_pipeline.py). What
-    # start-up loaded (teacher, encoder) is frozen out of collections; young collections run
-    # every 50,000 allocations.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    # What start-up loaded (teacher, encoder) is frozen out of collections, and from here on the
+    # collector runs on a clock (streams/collector.py): the join's state is not traversed again and again.
+    collector.install()
     assignment = AssignmentTracker()
     worker.pipe.on_assigned = assignment.assigned
     watchdog = Watchdog(settings, watched_groups(), assignment).start()
