@@ -19,8 +19,8 @@ from schemas.events import TOPIC_RETRAIN, RetrainEvent, to_json_bytes
 from tests.streams_harness import wait_for
 from trainer import registry
 from trainer.config import TrainConfig
-from trainer.runs import trigger_record
-from trainer.service import TrainerService
+from trainer.runs import claim_trigger, trigger_record
+from trainer.service import ServiceStopped, TrainerService
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -109,6 +109,39 @@ def test_a_failed_run_is_recorded_and_committed_not_retried_forever(fresh_broker
     record = trigger_record(settings, "t-bad")
     assert record is not None and record["status"] == "failed" and "missing.jsonl" in record["error"]
     assert _committed(settings, group, partition) == 1 and registry.version_names(settings) == []
+
+
+class StoppedInsideAnImport(TrainerService):
+    """A run that SIGTERM interrupts while a C extension module is being imported: the import machinery
+    reports the handler's ``ServiceStopped`` as ``ImportError: initialization failed`` (its cause)."""
+
+    def _train(self, trigger_id: str) -> dict[str, object]:
+        assert claim_trigger(self.settings, trigger_id)  # as trainer.train.main does first
+        self._training = True
+        try:
+            try:
+                self.request_stop()  # what the signal handler calls (trainer/service_cli.py)
+            except ServiceStopped as stop:
+                msg = "initialization failed"
+                raise ImportError(msg) from stop
+        finally:
+            self._training = False
+        msg = "unreachable: request_stop raises mid-run"
+        raise AssertionError(msg)
+
+
+def test_a_stop_reported_as_another_error_still_abandons_the_run(fresh_broker_settings: Settings,
+                                                                 tmp_path: Path, unique: str) -> None:
+    settings = _settings(fresh_broker_settings, tmp_path)
+    group = f"trainer-{unique}"
+    (partition,) = _send(settings, "t-import")
+    lines: list[str] = []
+    cfg = TrainConfig(input=str(_data(tmp_path)), **TINY)  # type: ignore[arg-type]
+    assert StoppedInsideAnImport(settings, cfg, group=group, say=lines.append).run(max_records=1) == []
+    assert any("t-import abandoned" in line for line in lines), lines
+    assert not any("t-import failed" in line for line in lines), lines
+    assert trigger_record(settings, "t-import") is None  # not marked failed: the claim is released
+    assert _committed(settings, group, partition) < 0  # and the trigger is redelivered to the next start
 
 
 def _start(settings: Settings, group: str, data: Path, log: Path, failpoints: str = "",

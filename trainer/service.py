@@ -148,10 +148,16 @@ class TrainerService:
         try:
             outcome = self._train(tid)
         except ServiceStopped:
-            release_trigger(self.settings, tid)
-            self.say(f"trigger {tid} abandoned: stopping mid-run; offset not committed, the next start redoes it")
+            self._abandon(tid)
             raise
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the service
+            if self._stopping:
+                # The stop came while code that reports it as its own error was running: a C extension
+                # being imported when the signal arrived turns it into "ImportError: initialization
+                # failed" (seen in CI: onnxruntime, loaded by the teacher's first encoding). A run that
+                # ends while the service stops is abandoned, never failed: failed is committed for good.
+                self._abandon(tid)
+                raise ServiceStopped from err
             log.exception("trigger %s: training failed", tid)
             fail_trigger(self.settings, tid, f"{type(err).__name__}: {err}")
             return result("failed", None, f"{type(err).__name__}: {err}; rerun it with "
@@ -161,6 +167,10 @@ class TrainerService:
         verdict = "promoted to current" if outcome["promoted"] else f"kept current ({outcome.get('reason')})"
         return result("trained", outcome["version"], f"{outcome['version']} overall {outcome['overall']:.4f} on "
                                                      f"{outcome['n_test']} test rows, {verdict}")
+
+    def _abandon(self, trigger_id: str) -> None:
+        release_trigger(self.settings, trigger_id)
+        self.say(f"trigger {trigger_id} abandoned: stopping mid-run; offset not committed, the next start redoes it")
 
     def _train(self, trigger_id: str) -> dict[str, Any]:
         from trainer.train import main
