@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import core_schema
 
 from schemas.edit import Edit
@@ -49,16 +49,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _bounded_ts(value: datetime) -> datetime:
-    if not MIN_TS <= value < MAX_TS:
-        msg = f"timestamp must be from {MIN_TS.isoformat()} up to (not including) {MAX_TS.isoformat()}"
-        raise ValueError(msg)
-    return value
-
-
-Timestamp = Annotated[AwareDatetime, AfterValidator(_bounded_ts),
-                      Field(json_schema_extra={"formatMinimum": MIN_TS.isoformat(),
-                                               "formatExclusiveMaximum": MAX_TS.isoformat()})]
+# Bounds checked by pydantic's own validator (``ge``/``lt``), not a Python function after it: a
+# Python validator on every event's timestamp was ~1 µs of each decode in the worker.
+Timestamp = Annotated[AwareDatetime, Field(ge=MIN_TS, lt=MAX_TS,
+                                           json_schema_extra={"formatMinimum": MIN_TS.isoformat(),
+                                                              "formatExclusiveMaximum": MAX_TS.isoformat()})]
 
 
 def _unencodable_string(data: Any) -> str | None:

@@ -176,10 +176,12 @@ class Outbox:
 
     def send_all(self, records: Iterable[Output]) -> int:
         """Produce (topic, key, record) triples; not yet acknowledged (``flush`` waits)."""
+        records = list(records)
+        # Encoded in one pass, then produced in another: each pass keeps its own code hot.
+        values = [to_json_bytes(record) for _, _, record in records]
         n = dlq = 0
         remember = self.pipe.produced.remember
-        for topic, key, record in records:
-            value = to_json_bytes(record)
+        for (topic, key, record), value in zip(records, values):
             self.produce(topic, key.encode() if key else None, value)
             remember(topic, value, record)
             n += 1

@@ -168,11 +168,13 @@ class Join:
         changed: dict[str, JoinState] = {}
         pipe = self.pipe
         produced = pipe.produced
-        for raw in raws:
+        # Labels this worker's labeler produced come back as the events it encoded (``produced``:
+        # byte-identical values only); everything else, exports always, is validated in full.
+        # The whole batch is decoded first, then applied: each pass keeps its own code hot.
+        parsed = [decode_own(raw, LabelEvent if raw.topic == TOPIC_LABELS else ExportEvent, "join.decode", produced)
+                  for raw in raws]
+        for raw, (record, bad, wire) in zip(raws, parsed):
             is_label = raw.topic == TOPIC_LABELS
-            # Labels this worker's labeler produced come back as the events it encoded (``produced``:
-            # byte-identical values only); everything else, exports always, is validated in full.
-            record, bad, wire = decode_own(raw, LabelEvent if is_label else ExportEvent, "join.decode", produced)
             if decoded is not None:
                 decoded.append((raw, record))
             if bad is not None:

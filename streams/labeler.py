@@ -247,12 +247,16 @@ def split_batch(pipe: Pipeline, items: list[tuple[Raw, Any]]) -> tuple[list[Outp
 
 def split_batch_decoded(pipe: Pipeline, items: list[tuple[Raw, Any]]
                         ) -> tuple[list[Output], list[Any], list[Held], list[Decoded]]:
-    """``split_batch``, and each record with its decoded prompt (None if it did not decode)."""
+    """``split_batch``, and each record with its decoded prompt (None if it did not decode).
+
+    In passes over the whole batch (decode all, then check every served edit, then build every
+    reused label), not record by record: each pass keeps one piece of code and its data hot.
+    """
+    key = signing_key(pipe.settings)  # once per batch: it is the same for every prompt
     decoded: list[Decoded] = []
     outputs: list[Output] = []
     ready: list[Any] = []
-    to_teacher: list[Held] = []
-    key = signing_key(pipe.settings)  # once per batch: it is the same for every prompt
+    good: list[tuple[PromptEvent, Raw, Any]] = []
     for raw, event in items:
         prompt, bad = decode(raw, PromptEvent, "labeler.decode")
         decoded.append((raw, prompt))
@@ -261,13 +265,21 @@ def split_batch_decoded(pipe: Pipeline, items: list[tuple[Raw, Any]]
             outputs.append((TOPIC_DLQ, raw.key.decode(errors="replace") if raw.key else None, bad))
             log.info("dead-lettered %s: %r", raw.where, bad.error)  # %r: the error quotes app data
             ready.append(event)
-            continue
-        if needs_teacher_call(prompt, key):
-            to_teacher.append((prompt, raw, event))
         else:
+            good.append((prompt, raw, event))
+    calls = [needs_teacher_call(prompt, key) for prompt, _, _ in good]
+    to_teacher: list[Held] = []
+    reused = 0
+    for item, call in zip(good, calls):
+        if call:
+            to_teacher.append(item)
+        else:
+            prompt, raw, event = item
             outputs.append((TOPIC_LABELS, prompt.project_id, reused_label(prompt, raw)))
-            pipe.count("labels_reused")
             ready.append(event)
+            reused += 1
+    if reused:
+        pipe.count("labels_reused", reused)
     lookup = getattr(pipe.teacher, "cached_labels", None)
     if to_teacher and lookup is not None:
         hits = lookup([p.prompt for p, _, _ in to_teacher])

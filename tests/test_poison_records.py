@@ -52,12 +52,19 @@ LABEL = {"event_id": "e1", "project_id": "p1", "user_id": "u1", "prompt": "warm"
          "teacher": {"model": "openai", "version": "v1"}, "edit": {"adjust": {"temperature": 30}}, "latency_ms": 12.0}
 
 
-@pytest.mark.parametrize("ts", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00", "3000-01-01T00:00:00Z",
-                                "1969-12-31T23:59:59Z"])
-def test_timestamps_outside_the_bounds_are_refused(ts):
+@pytest.mark.parametrize(("ts", "bound"), [("9999-12-31T23:00:00-05:00", "less than 3000-01-01T00:00:00Z"),
+                                           ("0001-01-01T00:00:00+05:00", "greater than or equal to 1970-01-01T00:00:00Z"),
+                                           ("3000-01-01T00:00:00Z", "less than 3000-01-01T00:00:00Z"),
+                                           ("1969-12-31T23:59:59Z", "greater than or equal to 1970-01-01T00:00:00Z")])
+def test_timestamps_outside_the_bounds_are_refused(ts, bound):
     with pytest.raises(SchemaViolation) as info:
         validate_event("prompt", {**PROMPT, "ts": ts})
-    assert info.value.path == "ts" and "1970-01-01" in str(info.value)
+    assert info.value.path == "ts" and bound in str(info.value)
+    from streams.codec import Raw, decode
+
+    # The worker's path (the record's JSON bytes): a dead letter that names the bound.
+    event, bad = decode(Raw(TOPIC_PROMPTS, 0, 0, None, json.dumps({**PROMPT, "ts": ts}).encode()), PromptEvent, "x")
+    assert event is None and bad is not None and bad.error_kind == "schema_violation" and bound in bad.error
 
 
 def test_timestamps_at_the_bounds_pass_and_convert():
